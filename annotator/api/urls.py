@@ -1,0 +1,10 @@
+# Route table (all under /api/):
+#   GET  schema/                    OpenAPI 3 schema (YAML, or JSON with ?format=json)
+#   GET  docs/                      interactive documentation (Swagger UI)
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

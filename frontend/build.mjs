@@ -1,0 +1,40 @@
+// Builds the page bundles into dist/, which Django serves as static files.
+// onnxruntime-web's WASM binaries are copied next to the bundles rather than fetched from a CDN:
+// the page is cross-origin isolated (COOP/COEP) and must work offline on a labeling LAN.
+import { build } from "esbuild";
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = dirname(fileURLToPath(import.meta.url));
+const out = join(root, "dist");
+rmSync(out, { recursive: true, force: true });
+mkdirSync(join(out, "ort"), { recursive: true });
+
+const entryPoints = readdirSync(join(root, "src", "pages"))
+  .filter((f) => f.endsWith(".js"))
+  .map((f) => join(root, "src", "pages", f));
+const worker = join(root, "src", "decoder", "worker.js");
+if (existsSync(worker)) entryPoints.push(worker);
+
+await build({
+  entryPoints,
+  outdir: out,
+  bundle: true,
+  format: "esm",
+  splitting: false,
+  sourcemap: true,
+  target: ["chrome120", "firefox120", "safari17"],
+  minify: process.env.NODE_ENV === "production",
+  // onnxruntime-web locates its .wasm/.mjs at run time through ort.env.wasm.wasmPaths.
+  external: [],
+  logLevel: "info",
+});
+
+const ortDist = join(root, "node_modules", "onnxruntime-web", "dist");
+for (const f of readdirSync(ortDist)) {
+  if (/^ort-wasm-simd-threaded(\.jsep)?\.(mjs|wasm)$/.test(f)) {
+    cpSync(join(ortDist, f), join(out, "ort", f));
+  }
+}
+console.log(`built ${entryPoints.length} bundles and onnxruntime-web binaries into ${out}`);

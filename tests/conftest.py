@@ -1,0 +1,158 @@
+"""Fixtures shared by every test folder.
+
+The reference parity pack (Meta's outputs on small random weights) lives beside the checkout in
+`../shared/reference`, or wherever `SAM_REFERENCE_DIR` points. Locally a missing pack skips the
+tests that need it; under CI (`CI=true`) a missing pack is a failure, so CI can never go green by
+silently skipping parity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _reference_dir() -> Path:
+    env = os.environ.get("SAM_REFERENCE_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    path = _reference_dir()
+    if not (path / "manifest.json").is_file():
+        message = f"SAM reference pack not found at {path} (set SAM_REFERENCE_DIR)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference_manifest(reference_dir: Path) -> dict[str, Any]:
+    return json.loads((reference_dir / "manifest.json").read_text())
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+# --- A real Celery worker ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database and the test broker folder.
+
+    Tests that use it must commit their rows (`@pytest.mark.django_db(transaction=True)`), since
+    the worker reads them over its own connection.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    log_path = Path(settings.VAR_DIR) / "celery-worker.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "webapp", "worker",
+            "-Q", "default,gpu", "--pool=solo", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--hostname", f"test-worker-{os.getpid()}@%h",
+        ],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_for_worker(proc, log_path)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0) -> None:
+    from annotator.tasks import healthcheck_task
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited:\n{log_path.read_text()[-4000:]}")
+        try:
+            healthcheck_task.apply_async(queue="default").get(timeout=5)
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            continue
+    raise RuntimeError(f"celery worker not ready in {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+# --- A real browser ------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS_DIR = REPO_ROOT / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (which never downloads a browser here)."""
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def frontend_dist() -> Path:
+    """The built frontend; built here when missing so a lone `pytest` run works too."""
+    dist = REPO_ROOT / "frontend" / "dist"
+    if not (dist / "ort").is_dir():
+        subprocess.run(["npm", "run", "build"], cwd=REPO_ROOT / "frontend", check=True)
+    return dist
