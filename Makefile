@@ -1,0 +1,77 @@
+# Two commands set up a fresh machine (Python 3.11, Node 20, Debian):
+#   make demo   the app with demo data on embedded defaults, at http://127.0.0.1:8000/
+#   make test   every test: Python, lint, types, browser; then the integration tests again
+#               against PostgreSQL and Redis
+# Both are idempotent: the stamps below make a second run reuse what the first installed.
+
+PYTHON ?= python3
+VENV ?= .venv
+# A CPU build on local disk; a plain `torch` would pull several GB of CUDA. Override with e.g.
+# TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124" on a GPU server.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,postgres,redis,s3
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+INSTALLED := $(VENV)/.installed
+NODE_MODULES := frontend/node_modules/.installed
+FRONTEND_BUILT := frontend/dist/.built
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs
+
+.PHONY: demo test install frontend chromium lint types pytest test-integration bench clean
+
+demo: install frontend
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+test: install frontend chromium lint types pytest test-integration
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+frontend: $(FRONTEND_BUILT)
+
+$(NODE_MODULES): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+$(FRONTEND_BUILT): $(NODE_MODULES) $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+	touch $@
+
+# Debian's Chromium for the browser tests; Playwright drives it and never downloads a browser.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy
+
+pytest: install frontend chromium
+	$(BIN)/pytest
+	@if ls frontend/tests/*.test.js >/dev/null 2>&1; then cd frontend && npm test; fi
+
+# The tests marked `integration` once more, on PostgreSQL and Redis instead of SQLite and the
+# embedded broker (pytest exits 5 when none is marked, which is not a failure).
+test-integration: install
+	bash tests/services.sh $(BIN)/pytest -m integration -p no:randomly; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no integration tests"; exit 0; fi; exit $$rc
+
+bench: install frontend chromium
+	@echo "See bench/RESULTS.md for each benchmark's command."
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist var artifacts
