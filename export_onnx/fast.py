@@ -1,0 +1,309 @@
+"""The browser fast path: SAM's prompt encoder + mask decoder split for per-prompt latency.
+
+Two graphs replace Meta's one:
+
+``prepare.onnx`` runs once per image (and again for a click that feeds a previous mask back):
+    dequantizes the wire embedding, adds the dense prompt embedding (``no_mask_embed`` or the
+    downscaled mask input), computes the dense positional encoding and every projection of the
+    image tokens that the first two-way block applies before it ever sees a prompt: the keys and
+    values of its token->image attention and the queries of its image->token attention.
+
+``decode.onnx`` runs per prompt and returns the 4 low-res (256x256) mask logits and 4 IoU scores;
+selecting (single vs multimask) and upsampling to the image is left to the caller, so the hover
+graph never pays for a full-resolution resize.
+
+Why it is faster (per prompt with T tokens = 5 output tokens + prompt points, typically T = 7):
+a cross-attention between T tokens and the 4096 image tokens only needs rank-8T products with the
+image tokens. Instead of projecting all 4096 image tokens (4096x256x128 multiply-adds per
+projection), the token side is folded into the projection weights first:
+
+* token->image: ``softmax(q_h (X + P) W_k,h^T / 4) X W_v,h^T`` = ``softmax((q_h W_k,h) (X + P)^T / 4)
+  X`` then ``W_v,h``; the key bias adds a constant per query row, which softmax ignores, and the
+  value bias passes through because attention rows sum to one.
+* image->token: the output projection is folded into the per-head token values
+  (``v_h W_o,h^T``, T x 256), so the 4096 x 128 x 256 out-projection becomes 4096 x 8T x 256.
+* the final token->image attention is only needed for the 5 output tokens (the point tokens'
+  outputs are never read).
+* the transposed convolutions of the upscaler are stride-2 kernel-2, i.e. per-pixel matrix
+  products; they run as MatMuls in a (4096, 4, 64) layout with LayerNorm2d over the last axis, and
+  the hypernetwork product is applied before the single final pixel shuffle, so no 32-channel
+  256x256 tensor is ever transposed.
+
+Everything here is exact algebra on the same weights; the graphs agree with the PyTorch model to
+float32 rounding (checked by `export_onnx.verify`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PREPARE_INPUTS = [
+    "embedding_q",
+    "embedding_scale",
+    "embedding_offset",
+    "mask_input",
+    "has_mask_input",
+]
+PREPARE_OUTPUTS = ["image_tokens", "image_pe", "t2i_k", "t2i_v", "i2t_q"]
+DECODE_INPUTS = [*PREPARE_OUTPUTS, "point_coords", "point_labels"]
+DECODE_OUTPUTS = ["low_res_masks", "iou_predictions"]
+
+
+def _layer_norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """Apply an ``nn.LayerNorm`` (or LayerNorm2d in channels-last layout) over the last axis."""
+    weight = norm.weight
+    bias = norm.bias
+    eps = float(norm.eps)  # type: ignore[arg-type]
+    # The normalised size comes from the weight so that it is a constant for the ONNX tracer.
+    size = (int(weight.shape[0]),)  # type: ignore[union-attr]
+    return F.layer_norm(x, size, weight, bias, eps)  # type: ignore[arg-type]
+
+
+def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(B, N, C) -> (B, heads, N, C / heads)."""
+    b, n, c = x.shape
+    return x.reshape(b, n, num_heads, c // num_heads).transpose(1, 2)
+
+
+class _Folded:
+    """Per-head weight views of one ``Attention`` module, shaped for folding."""
+
+    def __init__(self, attn: nn.Module) -> None:
+        self.attn = attn
+        self.h = int(attn.num_heads)  # type: ignore[arg-type]
+        internal = int(attn.internal_dim)  # type: ignore[arg-type]
+        self.d = internal // self.h
+        self.scale = 1.0 / math.sqrt(self.d)
+
+    def w(self, name: str) -> torch.Tensor:
+        """Projection weight (internal, C) of q/k/v as (heads, d, C)."""
+        weight: torch.Tensor = getattr(self.attn, name).weight
+        return weight.reshape(self.h, self.d, weight.shape[-1])
+
+    def b(self, name: str) -> torch.Tensor:
+        """Projection bias (internal,) of q/k/v as (heads, 1, d)."""
+        bias: torch.Tensor = getattr(self.attn, name).bias
+        return bias.reshape(self.h, 1, self.d)
+
+    def w_out(self) -> torch.Tensor:
+        """Output projection (C, internal) as (heads, d, C): head h maps its d values to C."""
+        weight: torch.Tensor = self.attn.out_proj.weight  # type: ignore[union-attr,assignment]
+        return weight.t().reshape(self.h, self.d, weight.shape[0])
+
+
+def token_to_image(
+    attn: nn.Module, q_tok: torch.Tensor, keys: torch.Tensor, keys_pe: torch.Tensor
+) -> torch.Tensor:
+    """``attn(q=q_tok, k=keys_pe, v=keys)`` with the image-side projections folded away.
+
+    Arguments:
+        q_tok: (1, T, C) token queries (with their PE already added).
+        keys: (1, 4096, C) image tokens; ``keys_pe`` the same plus the dense PE.
+    Returns:
+        (1, T, C), equal to the module's output.
+    """
+    f = _Folded(attn)
+    q = _heads(attn.q_proj(q_tok), f.h)[0]  # (h, T, d)
+    m = torch.matmul(q, f.w("k_proj")) * f.scale  # (h, T, C)
+    h, t, c = m.shape
+    logits = torch.matmul(m.reshape(1, h * t, c), keys_pe.transpose(1, 2))  # (1, hT, 4096)
+    a = torch.softmax(logits, dim=-1)
+    ax = torch.matmul(a, keys).reshape(h, t, c)  # (h, T, C)
+    v = torch.matmul(ax, f.w("v_proj").transpose(1, 2)) + f.b("v_proj")  # (h, T, d)
+    out = v.permute(1, 0, 2).reshape(1, t, h * f.d)
+    return attn.out_proj(out)  # type: ignore[no-any-return]
+
+
+def image_to_token(
+    attn: nn.Module,
+    q_img: torch.Tensor | None,
+    keys_pe: torch.Tensor | None,
+    k_tok: torch.Tensor,
+    v_tok: torch.Tensor,
+) -> torch.Tensor:
+    """``attn(q=keys_pe, k=k_tok, v=v_tok)`` with the image-side projections folded away.
+
+    Arguments:
+        q_img: (1, 4096, internal) precomputed ``q_proj(keys_pe)``, or None to fold it from
+            ``keys_pe`` (1, 4096, C).
+        k_tok: (1, T, C) token keys (with PE); ``v_tok`` (1, T, C) token values.
+    Returns:
+        (1, 4096, C), equal to the module's output.
+    """
+    f = _Folded(attn)
+    k = _heads(attn.k_proj(k_tok), f.h)[0]  # (h, T, d)
+    v = _heads(attn.v_proj(v_tok), f.h)[0]  # (h, T, d)
+    h, t, _ = k.shape
+    if q_img is not None:
+        q = _heads(q_img, f.h)[0]  # (h, 4096, d)
+        logits = torch.matmul(q, k.transpose(1, 2)) * f.scale  # (h, 4096, T)
+    else:
+        assert keys_pe is not None
+        n = torch.matmul(f.w("q_proj").transpose(1, 2), k.transpose(1, 2)) * f.scale  # (h, C, T)
+        c = torch.matmul(f.b("q_proj"), k.transpose(1, 2)) * f.scale  # (h, 1, T)
+        n_cat = n.permute(1, 0, 2).reshape(1, n.shape[1], h * t)  # (1, C, hT)
+        logits = torch.matmul(keys_pe, n_cat).reshape(1, -1, h, t).permute(0, 2, 1, 3)[0] + c
+    a = torch.softmax(logits, dim=-1)  # (h, 4096, T)
+    v_out = torch.matmul(v, f.w_out())  # (h, T, C)
+    a_cat = a.permute(1, 0, 2).reshape(1, a.shape[1], h * t)  # (1, 4096, hT)
+    out = torch.matmul(a_cat, v_out.reshape(1, h * t, -1))
+    return out + attn.out_proj.bias  # type: ignore[union-attr,operator,no-any-return]
+
+
+class PrepareGraph(nn.Module):
+    """Per-image graph: wire embedding (+ optional mask input) -> everything prompt-independent.
+
+    Inputs (names as in `PREPARE_INPUTS`): ``embedding_q`` (1, 256, 64, 64) uint8,
+    ``embedding_scale`` and ``embedding_offset`` (256,) float32 (see `export_onnx.wire`),
+    ``mask_input`` (1, 1, 256, 256) float32 low-res logits of a previous mask, ``has_mask_input``
+    (1,) float32 0 or 1.
+    Outputs (`PREPARE_OUTPUTS`), tokens in row-major 64x64 order: ``image_tokens`` (1, 4096, 256)
+    image embedding + dense prompt embedding, ``image_pe`` (1, 4096, 256) dense positional
+    encoding, ``t2i_k``/``t2i_v`` (1, 4096, 128) first block's token->image keys and values,
+    ``i2t_q`` (1, 4096, 128) first block's image->token queries.
+    """
+
+    def __init__(self, sam: nn.Module) -> None:
+        super().__init__()
+        self.prompt_encoder = sam.prompt_encoder
+        self.block = sam.mask_decoder.transformer.layers[0]  # type: ignore[union-attr,index]
+
+    def forward(
+        self,
+        embedding_q: torch.Tensor,
+        embedding_scale: torch.Tensor,
+        embedding_offset: torch.Tensor,
+        mask_input: torch.Tensor,
+        has_mask_input: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        pe = self.prompt_encoder
+        emb = embedding_q.to(torch.float32) * embedding_scale.reshape(1, -1, 1, 1)
+        emb = emb + embedding_offset.reshape(1, -1, 1, 1)
+        c = emb.shape[1]
+        mask_dense = pe.mask_downscaling(mask_input)  # type: ignore[operator]
+        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)  # type: ignore[union-attr]
+        dense = has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
+        tokens = (emb + dense).reshape(1, c, -1).transpose(1, 2)
+        dense_pe = pe.get_dense_pe().reshape(1, c, -1).transpose(1, 2)  # type: ignore[operator]
+        tokens_pe = tokens + dense_pe
+        blk = self.block
+        t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)  # type: ignore[union-attr,operator]
+        t2i_v = blk.cross_attn_token_to_image.v_proj(tokens)  # type: ignore[union-attr,operator]
+        i2t_q = blk.cross_attn_image_to_token.q_proj(tokens_pe)  # type: ignore[union-attr,operator]
+        return tokens, dense_pe, t2i_k, t2i_v, i2t_q
+
+
+class DecodeGraph(nn.Module):
+    """Per-prompt graph: prepared image tensors + prompt points -> 4 low-res masks and scores.
+
+    Inputs (`DECODE_INPUTS`): the outputs of `PrepareGraph`, then ``point_coords`` (1, N, 2)
+    float32 (x, y) in the 1024-resized frame and ``point_labels`` (1, N) float32 (1 fg, 0 bg,
+    2/3 box corners, -1 padding point), exactly as Meta's ONNX decoder takes them.
+    Outputs: ``low_res_masks`` (1, 4, 256, 256) float32 logits of all mask tokens (index 0 is the
+    single-mask output, 1..3 the multimask outputs) and ``iou_predictions`` (1, 4) float32.
+    """
+
+    def __init__(self, sam: nn.Module) -> None:
+        super().__init__()
+        self.prompt_encoder = sam.prompt_encoder
+        self.decoder = sam.mask_decoder
+        self.img_size = float(sam.image_encoder.img_size)  # type: ignore[union-attr,arg-type]
+
+    def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Sparse prompt embedding (1, N, 256), as Meta's ``SamOnnxModel._embed_points``."""
+        pe = self.prompt_encoder
+        coords = (coords + 0.5) / self.img_size  # pixel centres, normalised to [0, 1]
+        emb = pe.pe_layer._pe_encoding(coords)  # type: ignore[union-attr,operator]
+        lab = labels.unsqueeze(-1)
+        emb = emb * (lab != -1).to(emb.dtype)
+        emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)  # type: ignore[union-attr]
+        for i, point_embed in enumerate(pe.point_embeddings):  # type: ignore[union-attr,arg-type]
+            emb = emb + point_embed.weight * (lab == i).to(emb.dtype)
+        return emb  # type: ignore[no-any-return]
+
+    def forward(
+        self,
+        image_tokens: torch.Tensor,
+        image_pe: torch.Tensor,
+        t2i_k: torch.Tensor,
+        t2i_v: torch.Tensor,
+        i2t_q: torch.Tensor,
+        point_coords: torch.Tensor,
+        point_labels: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        dec = self.decoder
+        tr = dec.transformer
+        sparse = self.embed_points(point_coords, point_labels)
+        out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)  # type: ignore[union-attr]
+        query_pe = torch.cat([out_tokens.unsqueeze(0), sparse], dim=1)  # (1, T, C)
+        queries = query_pe
+        keys = image_tokens
+        for i, blk in enumerate(tr.layers):  # type: ignore[union-attr,arg-type]
+            first = i == 0
+            # Self-attention over the few tokens: cheap, kept as the module computes it.
+            if blk.skip_first_layer_pe:
+                queries = blk.self_attn(q=queries, k=queries, v=queries)
+            else:
+                q = queries + query_pe
+                queries = queries + blk.self_attn(q=q, k=q, v=queries)
+            queries = blk.norm1(queries)
+            q = queries + query_pe
+            if first:
+                # Keys and values of the image tokens were projected once per image.
+                attn = blk.cross_attn_token_to_image
+                f = _Folded(attn)
+                qh = _heads(attn.q_proj(q), f.h)
+                kh = _heads(t2i_k, f.h)
+                vh = _heads(t2i_v, f.h)
+                a = torch.softmax(torch.matmul(qh, kh.transpose(2, 3)) * f.scale, dim=-1)
+                o = torch.matmul(a, vh).transpose(1, 2).reshape(1, q.shape[1], -1)
+                attn_out = attn.out_proj(o)
+                keys_pe = None
+            else:
+                keys_pe = keys + image_pe
+                attn_out = token_to_image(blk.cross_attn_token_to_image, q, keys, keys_pe)
+            queries = blk.norm2(queries + attn_out)
+            queries = blk.norm3(queries + blk.mlp(queries))
+            q = queries + query_pe
+            keys = keys + image_to_token(
+                blk.cross_attn_image_to_token, i2t_q if first else None, keys_pe, q, queries
+            )
+            keys = blk.norm4(keys)
+        # Only the iou token and the mask tokens are read after the final attention.
+        n_out = 1 + int(dec.num_mask_tokens)  # type: ignore[arg-type]
+        q = (queries + query_pe)[:, :n_out]
+        attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
+        hs = tr.norm_final_attn(queries[:, :n_out] + attn_out)  # type: ignore[operator]
+        iou_pred = dec.iou_prediction_head(hs[:, 0])  # type: ignore[operator]
+        hyper = torch.stack(
+            [mlp(hs[:, 1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)],  # type: ignore[arg-type]
+            dim=1,
+        )[0]  # (K, 32)
+        return self.upscale(keys[0], hyper), iou_pred
+
+    def upscale(self, keys: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
+        """``hyper @ output_upscaling(keys)`` as (1, K, 256, 256), with convs as MatMuls.
+
+        Arguments:
+            keys: (4096, C) image tokens after the transformer, row-major 64x64.
+            hyper: (K, 32) hypernetwork outputs of the K mask tokens.
+        """
+        ct1, ln, act1, ct2, act2 = self.decoder.output_upscaling  # type: ignore[misc]
+        c1 = ct1.weight.shape[1]  # ConvTranspose2d weight: (in, out, 2, 2)
+        c2 = ct2.weight.shape[1]
+        # (in, out, a, b) -> (in, a, b, out): output channel last, sub-pixel (a, b) before it.
+        w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], 4 * c1)
+        y = torch.matmul(keys, w1).reshape(-1, 4, c1) + ct1.bias  # (4096, 4[a b], 64)
+        y = act1(_layer_norm(y, ln))
+        w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
+        z = torch.matmul(y, w2).reshape(-1, 4, 4, c2) + ct2.bias  # (4096, 4[a b], 4[a' b'], 32)
+        z = act2(z)
+        m = torch.matmul(z, hyper.t())  # (4096, 4, 4, K)
+        k = hyper.shape[0]
+        # pixel (4i + 2a + a', 4j + 2b + b') of the 256x256 mask.
+        m = m.reshape(64, 64, 2, 2, 2, 2, k).permute(6, 0, 2, 4, 1, 3, 5)
+        return m.reshape(1, k, 256, 256)

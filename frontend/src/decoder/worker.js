@@ -1,0 +1,184 @@
+// The decoder Web Worker: onnxruntime-web runs SAM's prompt encoder + mask decoder over a
+// prepared image embedding (see export_onnx/fast.py for the graph split).
+//
+// Messages in (postMessage):
+//   {type: "load", manifestUrl, wasmPaths?, numThreads?, executionProviders?}
+//       -> {type: "loaded", manifest, executionProviders, numThreads, crossOriginIsolated}
+//   {type: "embed", id, buffer (ArrayBuffer, wire format), origSize?: [h, w]}
+//       runs prepare.onnx once and caches the result under `id`
+//       -> {type: "embedded", id, ms, modelKey}
+//   {type: "decode", id, seq, points, labels, box, maskInput, multimask}
+//       latest wins: a decode still queued when a newer one arrives is dropped and answered
+//       {type: "dropped", id, seq}; otherwise
+//       -> {type: "decoded", id, seq, lowRes (Float32Array 256*256, transferred, the chosen
+//           mask's logits), scores (Float32Array 4), chosen, ms}
+//   {type: "fullmask", id, seq, lowRes, origSize} -> {type: "fullmask", id, seq, mask (Uint8Array
+//       origH*origW, 1 = inside, transferred), logits?: none}
+//   {type: "forget", id} drops a cached image.
+//   {type: "bench", url, feeds, runs} times any graph with the same settings (diagnostics).
+// Errors come back as {type: "error", id, seq, message}.
+import * as ort from "onnxruntime-web";
+import { buildMaskTensors, buildPromptTensors, chooseMask, wireTensors } from "./feeds.js";
+import { upsampleMask } from "./upsample.js";
+
+const state = { manifest: null, base: null, sessions: {}, images: new Map(), modelKey: null };
+const queue = [];
+let running = false;
+
+function tensors(obj) {
+  const out = {};
+  for (const [name, t] of Object.entries(obj)) {
+    const type = t.data instanceof Uint8Array ? "uint8" : "float32";
+    out[name] = new ort.Tensor(type, t.data, t.dims);
+  }
+  return out;
+}
+
+function sessionOptions() {
+  return { executionProviders: state.providers, graphOptimizationLevel: "all" };
+}
+
+// navigator.gpu exists in browsers whose GPU is blocklisted or disabled; only an adapter counts.
+async function webgpuAvailable() {
+  try {
+    return Boolean(await self.navigator?.gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+async function load({ manifestUrl, wasmPaths, numThreads, executionProviders }) {
+  const url = new URL(manifestUrl, self.location.href);
+  ort.env.wasm.wasmPaths = wasmPaths ?? new URL("../ort/", self.location.href).href;
+  const cores = self.navigator?.hardwareConcurrency ?? 1;
+  // Threads need SharedArrayBuffer, which only a cross-origin isolated page has (COOP/COEP).
+  ort.env.wasm.numThreads = numThreads ?? (self.crossOriginIsolated ? Math.min(4, cores) : 1);
+  state.providers = executionProviders ?? ((await webgpuAvailable()) ? ["webgpu", "wasm"] : ["wasm"]);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`manifest ${url}: HTTP ${res.status}`);
+  const manifest = await res.json();
+  state.manifest = manifest;
+  state.base = url;
+  state.modelKey = manifest.embedding?.model_key ?? null;
+  for (const name of ["prepare", "decode"]) {
+    const file = manifest.graphs[name].file;
+    state.sessions[name] = await ort.InferenceSession.create(new URL(file, url).href, sessionOptions());
+  }
+  return {
+    type: "loaded",
+    manifest,
+    executionProviders: state.providers,
+    numThreads: ort.env.wasm.numThreads,
+    crossOriginIsolated: self.crossOriginIsolated,
+  };
+}
+
+async function prepare(buffer, maskInput) {
+  const wire = wireTensors(buffer);
+  if (state.modelKey && wire.modelKey !== state.modelKey) {
+    throw new Error(`embedding was computed by another model (key ${wire.modelKey}, decoder ${state.modelKey})`);
+  }
+  const feeds = tensors({ ...wire.tensors, ...buildMaskTensors(maskInput) });
+  const out = await state.sessions.prepare.run(feeds);
+  return { prepared: out, wire };
+}
+
+async function embed({ id, buffer, origSize }) {
+  const t0 = performance.now();
+  const { prepared, wire } = await prepare(buffer, null);
+  const old = state.images.get(id);
+  if (old) disposeAll(old.prepared);
+  state.images.set(id, { prepared, buffer, origSize: origSize ?? wire.originalSize });
+  return { type: "embedded", id, ms: performance.now() - t0, modelKey: wire.modelKey };
+}
+
+function disposeAll(outputs) {
+  for (const t of Object.values(outputs)) t.dispose?.();
+}
+
+async function decode({ id, seq, points = [], labels = [], box = null, maskInput = null, multimask = false, origSize }) {
+  const t0 = performance.now();
+  const image = state.images.get(id);
+  if (!image) throw new Error(`image ${id} has no embedding here; send {type: "embed"} first`);
+  const size = origSize ?? image.origSize;
+  // A fed-back mask changes the dense embedding, so its prepared tensors are recomputed for this
+  // click only; the cached no-mask ones stay for hovering.
+  let prepared = image.prepared;
+  let temp = null;
+  if (maskInput) {
+    temp = (await prepare(image.buffer, maskInput)).prepared;
+    prepared = temp;
+  }
+  const prompt = tensors(buildPromptTensors({ points, labels, box, origSize: size }));
+  const out = await state.sessions.decode.run({ ...prepared, ...prompt });
+  if (temp) disposeAll(temp);
+  const scores = Float32Array.from(out.iou_predictions.data);
+  const chosen = chooseMask(scores, multimask);
+  const all = out.low_res_masks.data;
+  const n = 256 * 256;
+  const lowRes = all.slice(chosen * n, (chosen + 1) * n);
+  disposeAll(out);
+  return { type: "decoded", id, seq, lowRes, scores, chosen, ms: performance.now() - t0 };
+}
+
+function fullmask({ id, seq, lowRes, origSize }) {
+  const size = origSize ?? state.images.get(id)?.origSize;
+  if (!size) throw new Error("fullmask needs origSize");
+  const mask = upsampleMask(lowRes, size[0], size[1]);
+  return { type: "fullmask", id, seq, mask, size };
+}
+
+async function bench({ url, feeds, runs = 20, warmup = 3 }) {
+  const session = await ort.InferenceSession.create(new URL(url, self.location.href).href, sessionOptions());
+  const times = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t0 = performance.now();
+    const out = await session.run(tensors(feeds));
+    if (i >= warmup) times.push(performance.now() - t0);
+    disposeAll(out);
+  }
+  await session.release();
+  return { type: "bench", url, times };
+}
+
+const handlers = { load, embed, decode, fullmask, bench, forget: ({ id }) => ({ type: "forgotten", id, existed: state.images.delete(id) }) };
+
+function transferables(msg) {
+  const list = [];
+  for (const key of ["lowRes", "mask"]) if (msg[key]?.buffer) list.push(msg[key].buffer);
+  return list;
+}
+
+async function pump() {
+  if (running) return;
+  running = true;
+  while (queue.length) {
+    const msg = queue.shift();
+    try {
+      const reply = await handlers[msg.type](msg);
+      self.postMessage(reply, transferables(reply));
+    } catch (err) {
+      self.postMessage({ type: "error", id: msg.id, seq: msg.seq, request: msg.type, message: String(err?.message ?? err) });
+    }
+  }
+  running = false;
+}
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (!handlers[msg?.type]) {
+    self.postMessage({ type: "error", message: `unknown message type ${msg?.type}` });
+    return;
+  }
+  if (msg.type === "decode") {
+    // Latest wins: hover produces decodes faster than they run; only the newest one matters.
+    for (let i = queue.length - 1; i >= 0; i--) {
+      if (queue[i].type === "decode") {
+        const [old] = queue.splice(i, 1);
+        self.postMessage({ type: "dropped", id: old.id, seq: old.seq });
+      }
+    }
+  }
+  queue.push(msg);
+  pump();
+};
