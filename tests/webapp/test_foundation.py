@@ -45,6 +45,7 @@ def test_frontend_bundles_and_wasm_are_served_with_isolation_headers(
 
 
 @pytest.mark.worker
+@pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_task_round_trips_through_the_embedded_broker_in_a_worker_process(
     celery_worker: Any, client: Client
