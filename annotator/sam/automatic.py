@@ -1,0 +1,2 @@
+class SamAutomaticMaskGenerator:  # placeholder until automatic.py lands
+    pass
