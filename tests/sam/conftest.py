@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +30,29 @@ def _torch_threads() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
-def load_pack_model(reference_dir: Path, name: str) -> Sam:
-    model = build_sam(reference_dir / f"{name}.pth", device="cpu")
-    if name == "mobile_sam":
-        # The reference ran MobileSAM with its stale (zero) attention-bias cache; see
-        # TinyViT.set_attention_biases.
+# The MobileSAM reference caches its attention biases at `.eval()` and its builder calls `.eval()`
+# before loading weights: until something calls `.eval()` again it runs with the initial zero
+# biases. The pack's chelsea outputs were produced in that state, its rocket outputs after the
+# cache was refreshed (checked: each matches to 5e-6 only in its own mode, and the two differ by
+# 5e-3). Our default uses the trained biases; these cases switch them off to reproduce the pack.
+STALE_BIAS_CASES = {("mobile_sam", "chelsea")}
+
+
+@contextmanager
+def reference_quirks(model: Sam, model_name: str, image: str) -> Iterator[None]:
+    """Reproduce the reference's state for one (model, image) of the pack."""
+    stale = (model_name, image) in STALE_BIAS_CASES
+    if stale:
         model.image_encoder.set_attention_biases(False)
-    return model
+    try:
+        yield
+    finally:
+        if stale:
+            model.image_encoder.set_attention_biases(True)
+
+
+def load_pack_model(reference_dir: Path, name: str) -> Sam:
+    return build_sam(reference_dir / f"{name}.pth", device="cpu")
 
 
 @pytest.fixture(scope="session")
