@@ -1,0 +1,120 @@
+"""Upload validation and normalisation of images (PIL only; no torch).
+
+What is stored: the *normalised* image, 8-bit RGB with the EXIF orientation applied, so the
+browser, the embedding worker and every polygon agree on one pixel grid without re-deriving it.
+An upload that already is a baseline 8-bit RGB JPEG, PNG or WebP with no EXIF rotation is
+stored byte for byte (no re-encoding loss); anything else (CMYK, 16-bit, grayscale, palette,
+alpha, rotated, TIFF/BMP/GIF) is converted and stored as PNG. Alpha is composited on white, as
+the browser shows a transparent image on the white page.
+
+Refused with ImageRejected (a 400 in the API, 413 for `too_large`): not an image, truncated
+data, more than IMAGE_MAX_PIXELS pixels (checked from the header, before decoding: a
+decompression bomb never allocates), or more than IMAGE_MAX_UPLOAD_BYTES bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+
+KEEP_AS_IS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+class ImageRejected(ValueError):
+    def __init__(self, message: str, *, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    content: bytes
+    extension: str
+    width: int
+    height: int
+    sha256: str  # of the uploaded bytes
+
+
+def normalise_image(data: bytes, *, name: str = "image") -> NormalisedImage:
+    """Validate uploaded bytes and return the image to store (see the module docstring)."""
+    if len(data) > settings.IMAGE_MAX_UPLOAD_BYTES:
+        raise ImageRejected(
+            f"{name}: {len(data)} bytes is over the limit of {settings.IMAGE_MAX_UPLOAD_BYTES}",
+            code="too_large",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    # PIL's own guard follows our limit (it raises at twice it, before our header check).
+    PILImage.MAX_IMAGE_PIXELS = settings.IMAGE_MAX_PIXELS
+    with warnings.catch_warnings():
+        # PIL warns (and above twice its own limit raises) about bombs; our own limit decides.
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        try:
+            image = PILImage.open(io.BytesIO(data))
+            width, height = image.size
+        except PILImage.DecompressionBombError as exc:
+            raise ImageRejected(
+                f"{name}: {exc}; that is over the limit of {settings.IMAGE_MAX_PIXELS} pixels "
+                "(IMAGE_MAX_PIXELS)"
+            ) from None
+        except UnidentifiedImageError:
+            raise ImageRejected(f"{name}: not an image PIL can read") from None
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is the upload's fault
+            raise ImageRejected(f"{name}: not a readable image ({exc})") from None
+        _check_pixels(name, width, height)
+        try:
+            # Decoding everything is what detects truncated files.
+            image.load()
+        except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
+            raise ImageRejected(f"{name}: truncated or corrupt image data ({exc})") from None
+        fmt = image.format or ""
+        orientation = image.getexif().get(0x0112, 1)
+        if fmt in KEEP_AS_IS and image.mode == "RGB" and orientation in (1, None):
+            return NormalisedImage(data, KEEP_AS_IS[fmt], width, height, digest)
+        rgb = to_rgb(ImageOps.exif_transpose(image))
+    out = io.BytesIO()
+    rgb.save(out, format="PNG", optimize=False, compress_level=3)
+    return NormalisedImage(out.getvalue(), "png", rgb.width, rgb.height, digest)
+
+
+def _check_pixels(name: str, width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageRejected(f"{name}: image has no pixels")
+    if width * height > settings.IMAGE_MAX_PIXELS:
+        raise ImageRejected(
+            f"{name}: {width}x{height} = {width * height} pixels is over the limit of "
+            f"{settings.IMAGE_MAX_PIXELS} (IMAGE_MAX_PIXELS)"
+        )
+
+
+def to_rgb(image: PILImage.Image) -> PILImage.Image:
+    """Any PIL mode to 8-bit RGB: 16-bit scaled down, alpha composited on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = PILImage.fromarray(np.clip(array * 255.0 / peak, 0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
+        scaled = (array - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(array)
+        image = PILImage.fromarray(np.nan_to_num(scaled).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = image.convert("RGBA")
+        background = PILImage.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def read_rgb(data: bytes) -> np.ndarray:
+    """A stored (already normalised) image as HWC uint8 RGB, for the embedding worker."""
+    with PILImage.open(io.BytesIO(data)) as image:
+        return np.asarray(to_rgb(image), dtype=np.uint8)

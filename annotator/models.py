@@ -1,0 +1,254 @@
+"""The annotation data model. Rows are written only through annotator/services.py."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MANAGER = "manager", "Manager"
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+class SamModel(models.Model):
+    """One SAM checkpoint that projects use, as configured (a known name or a path).
+
+    The web process never opens the checkpoint: the worker fills in `sha256` the first time it
+    loads the model, and exports the ONNX decoder into SAM_ONNX_DIR/<sha256>/ once.
+    """
+
+    class OnnxStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    checkpoint = models.CharField(max_length=500, unique=True)
+    model_type = models.CharField(max_length=32, default="auto")
+    # Blank until a worker has resolved and hashed the checkpoint file.
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    onnx_status = models.CharField(
+        max_length=16, choices=OnnxStatus.choices, default=OnnxStatus.PENDING
+    )
+    onnx_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint} ({self.sha256[:12] or 'unresolved'})"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    sam_model = models.ForeignKey(SamModel, on_delete=models.PROTECT, related_name="projects")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(  # type: ignore[var-annotated]
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
+
+
+class Label(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    color = models.CharField(max_length=7, default="#ff0000", help_text="#rrggbb")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="label_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def image_upload_to(instance: Image, filename: str) -> str:
+    return f"projects/{instance.project_id}/images/{filename}"
+
+
+class Image(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        IN_PROGRESS = "in_progress", "In progress"
+        SUBMITTED = "submitted", "Submitted"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
+    # The normalised image (8-bit RGB, EXIF orientation applied): what the browser shows and
+    # what the model embeds, so polygons are in the pixels of this file.
+    file = models.FileField(upload_to=image_upload_to, max_length=500)
+    original_name = models.CharField(max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    # Of the uploaded bytes, so re-uploading the same file is recognised before decoding.
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_images",
+    )
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    locked_until = models.DateTimeField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_sha256")
+        ]
+        indexes = [models.Index(fields=["project", "status"])]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Annotation(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        SAM = "sam", "SAM"
+        AUTO = "auto", "Automatic"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="annotations")
+    # [{"outer": [[x, y], ...], "holes": [[[x, y], ...], ...]}, ...] in original pixels.
+    polygons = models.JSONField()
+    # COCO RLE {"size": [h, w], "counts": str} of the same mask.
+    rle = models.JSONField()
+    bbox = models.JSONField(help_text="[x, y, w, h] in pixels")
+    area = models.FloatField()
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
+    score = models.FloatField(null=True, blank=True)
+    prompts = models.JSONField(default=dict, blank=True)
+    # Optimistic concurrency: an update names the version it read; a stale one gets 409.
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} on {self.image_id}"
+
+
+def embedding_upload_to(instance: Embedding, filename: str) -> str:
+    return f"embeddings/{instance.sam_model_id}/{filename}"
+
+
+class Embedding(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="embeddings")
+    sam_model = models.ForeignKey(SamModel, on_delete=models.CASCADE, related_name="embeddings")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Wire format of export_onnx/wire.py: "uint8_affine" codes of a (256, 64, 64) embedding.
+    dtype = models.CharField(max_length=32, blank=True)
+    shape = models.JSONField(default=list, blank=True)
+    file = models.FileField(upload_to=embedding_upload_to, blank=True, max_length=500)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="of the file, used as ETag")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    compute_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "sam_model"], name="embedding_unique_model")
+        ]
+        # Workers pick pending rows in batches.
+        indexes = [
+            models.Index(fields=["status"], condition=Q(status="pending"), name="emb_pending")
+        ]
+
+    def __str__(self) -> str:
+        return f"embedding of {self.image_id} ({self.status})"
+
+
+def job_upload_to(instance: Job, filename: str) -> str:
+    return f"projects/{instance.project_id}/jobs/{instance.pk}/{filename}"
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        EXPORT = "export", "Export"
+        AUTO_ANNOTATE = "auto_annotate", "Auto-annotation"
+        EVERYTHING = "everything", "Everything mode"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    result = models.FileField(upload_to=job_upload_to, blank=True, max_length=500)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"

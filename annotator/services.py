@@ -1,0 +1,710 @@
+"""Writes. Every change to the data goes through a function here (HackSoft style).
+
+Functions are keyword-only and named `<entity>_<action>`; they raise a ServiceError subclass for
+anything the caller did wrong, and the API turns its `status` into the HTTP answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import json
+import os
+import posixpath
+import zipfile
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from annotator import tasks
+from annotator.images import ImageRejected, normalise_image
+from annotator.models import (
+    Annotation,
+    Embedding,
+    Image,
+    Job,
+    Label,
+    Membership,
+    Project,
+    Role,
+    SamModel,
+)
+
+User = AbstractBaseUser
+
+
+class ServiceError(Exception):
+    status = 400
+
+
+class Invalid(ServiceError):
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class TooLarge(ServiceError):
+    status = 413
+
+
+class Locked(ServiceError):
+    status = 423
+
+
+# --- Projects, members, labels -----------------------------------------------------------------
+
+
+def sam_model_get_or_create(*, checkpoint: str | None = None) -> SamModel:
+    checkpoint = checkpoint or settings.SAM_CHECKPOINT
+    model, _ = SamModel.objects.get_or_create(
+        checkpoint=checkpoint, defaults={"model_type": settings.SAM_MODEL_TYPE}
+    )
+    return model
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    description: str = "",
+    created_by: User,
+    labels: list[tuple[str, str]] | None = None,
+    sam_checkpoint: str | None = None,
+) -> Project:
+    """Create a project; its creator becomes its owner."""
+    if not name.strip():
+        raise Invalid("A project needs a name.")
+    project = Project.objects.create(
+        name=name.strip(),
+        description=description,
+        created_by=created_by,
+        sam_model=sam_model_get_or_create(checkpoint=sam_checkpoint),
+    )
+    Membership.objects.create(project=project, user=created_by, role=Role.OWNER)
+    for label_name, color in labels or []:
+        label_create(project=project, name=label_name, color=color)
+    return project
+
+
+def project_update(
+    *, project: Project, name: str | None = None, description: str | None = None
+) -> Project:
+    if name is not None:
+        if not name.strip():
+            raise Invalid("A project needs a name.")
+        project.name = name.strip()
+    if description is not None:
+        project.description = description
+    project.save(update_fields=["name", "description"])
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    with transaction.atomic():
+        # Annotations protect their labels; the whole project goes, so drop them first.
+        Annotation.objects.filter(image__project=project).delete()
+        files = _stored_files(project)
+        project.delete()
+    transaction.on_commit(lambda: _delete_files(files))
+
+
+def membership_set(*, project: Project, user: User, role: str, by_role: str) -> Membership:
+    """Add a member or change a role. Only owners appoint or demote owners and managers."""
+    if role not in Role.values:
+        raise Invalid(f"Unknown role {role!r}; one of {', '.join(Role.values)}.")
+    existing = Membership.objects.filter(project=project, user=user).first()
+    privileged = {Role.OWNER, Role.MANAGER}
+    touches_privileged = role in privileged or (existing and existing.role in privileged)
+    if touches_privileged and by_role != Role.OWNER:
+        raise Invalid("Only an owner can appoint or change owners and managers.")
+    with transaction.atomic():
+        if existing and existing.role == Role.OWNER and role != Role.OWNER:
+            _ensure_another_owner(project=project, user=user)
+        membership, _ = Membership.objects.update_or_create(
+            project=project, user=user, defaults={"role": role}
+        )
+    return membership
+
+
+def membership_remove(*, membership: Membership, by_role: str) -> None:
+    if membership.role in {Role.OWNER, Role.MANAGER} and by_role != Role.OWNER:
+        raise Invalid("Only an owner can remove owners and managers.")
+    with transaction.atomic():
+        if membership.role == Role.OWNER:
+            _ensure_another_owner(project=membership.project, user=membership.user)
+        membership.delete()
+
+
+def _ensure_another_owner(*, project: Project, user: User) -> None:
+    if not project.memberships.filter(role=Role.OWNER).exclude(user=user).exists():
+        raise Conflict("A project must keep at least one owner.")
+
+
+def _check_color(color: str) -> str:
+    value = color.strip().lower()
+    if len(value) != 7 or value[0] != "#" or any(c not in "0123456789abcdef" for c in value[1:]):
+        raise Invalid(f"Colour {color!r} is not #rrggbb.")
+    return value
+
+
+def label_create(*, project: Project, name: str, color: str = "#ff0000") -> Label:
+    if not name.strip():
+        raise Invalid("A label needs a name.")
+    if project.labels.filter(name=name.strip()).exists():
+        raise Conflict(f"The project already has a label {name.strip()!r}.")
+    return Label.objects.create(project=project, name=name.strip(), color=_check_color(color))
+
+
+def label_update(*, label: Label, name: str | None = None, color: str | None = None) -> Label:
+    if name is not None:
+        if not name.strip():
+            raise Invalid("A label needs a name.")
+        if label.project.labels.filter(name=name.strip()).exclude(pk=label.pk).exists():
+            raise Conflict(f"The project already has a label {name.strip()!r}.")
+        label.name = name.strip()
+    if color is not None:
+        label.color = _check_color(color)
+    label.save()
+    return label
+
+
+def label_delete(*, label: Label) -> None:
+    if label.annotations.exists():
+        raise Conflict("The label is used by annotations; delete or relabel them first.")
+    label.delete()
+
+
+# --- Images ------------------------------------------------------------------------------------
+
+
+def image_create(*, project: Project, file: File, uploaded_by: User) -> Image:
+    """Validate, normalise and store one image; its embedding is enqueued when the transaction
+    commits (so the worker never looks for a row that is not there yet)."""
+    data = _read_upload(file)
+    name = os.path.basename(getattr(file, "name", "") or "image")
+    with transaction.atomic():
+        image = _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
+        embedding_request(images=[image])
+    return image
+
+
+def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) -> list[Image]:
+    """Upload several images and zip archives at once, all or nothing.
+
+    Zip entries are read from the archive in memory; an entry whose path escapes the archive
+    (absolute, or with `..`) refuses the whole archive, since it can only be hostile.
+    """
+    entries: list[tuple[str, bytes]] = []
+    for upload in files:
+        name = os.path.basename(getattr(upload, "name", "") or "upload")
+        data = _read_upload(upload)
+        if zipfile.is_zipfile(io.BytesIO(data)):
+            entries.extend(_zip_entries(name, data))
+        else:
+            entries.append((name, data))
+    if not entries:
+        raise Invalid("No files were uploaded.")
+    with transaction.atomic():
+        images = [
+            _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
+            for name, data in entries
+        ]
+        embedding_request(images=images)
+    return images
+
+
+def _read_upload(file: File) -> bytes:
+    size = getattr(file, "size", None)
+    if size is not None and size > settings.IMAGE_MAX_UPLOAD_BYTES:
+        raise TooLarge(f"{file.name}: {size} bytes is over IMAGE_MAX_UPLOAD_BYTES.")
+    file.seek(0)
+    return file.read()
+
+
+ZIP_MAX_ENTRIES = 10_000
+
+
+def _zip_entries(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise Invalid(f"{name}: not a readable zip archive ({exc}).") from None
+    with archive:
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        if len(infos) > ZIP_MAX_ENTRIES:
+            raise Invalid(f"{name}: more than {ZIP_MAX_ENTRIES} entries.")
+        entries = []
+        for info in infos:
+            path = info.filename.replace("\\", "/")
+            normal = posixpath.normpath(path)
+            if path.startswith("/") or normal.startswith("..") or ":" in path.split("/")[0]:
+                raise Invalid(f"{name}: entry {info.filename!r} escapes the archive.")
+            base = posixpath.basename(normal)
+            if base.startswith(".") or normal.startswith("__MACOSX/"):
+                continue  # Finder metadata, not images
+            # A zip bomb declares its size honestly or fails the CRC when read past it.
+            if info.file_size > settings.IMAGE_MAX_UPLOAD_BYTES:
+                raise TooLarge(f"{name}: entry {info.filename!r} is over IMAGE_MAX_UPLOAD_BYTES.")
+            try:
+                entries.append((base, archive.read(info)))
+            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+                raise Invalid(f"{name}: entry {info.filename!r} is unreadable ({exc}).") from None
+    return entries
+
+
+def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User) -> Image:
+    try:
+        normal = normalise_image(data, name=name)
+    except ImageRejected as exc:
+        raise (TooLarge if exc.code == "too_large" else Invalid)(str(exc)) from None
+    duplicate = project.images.filter(sha256=normal.sha256).first()
+    if duplicate:
+        raise Conflict(f"{name}: the project already has this image (id {duplicate.pk}).")
+    image = Image(
+        project=project,
+        original_name=name[:255],
+        width=normal.width,
+        height=normal.height,
+        sha256=normal.sha256,
+        uploaded_by=uploaded_by,
+    )
+    image.file.save(f"{normal.sha256[:32]}.{normal.extension}", ContentFile(normal.content), False)
+    try:
+        with transaction.atomic():
+            image.save()
+    except IntegrityError:
+        # Two uploads of the same file raced; the loser's file is an orphan.
+        image.file.delete(save=False)
+        raise Conflict(f"{name}: the project already has this image.") from None
+    return image
+
+
+ASSIGNABLE = {Image.Status.NEW, Image.Status.IN_PROGRESS, Image.Status.SUBMITTED}
+REVIEW_STATUSES = {Image.Status.ACCEPTED, Image.Status.REJECTED}
+
+
+def image_update(
+    *, image: Image, status: str | None = None, assignee: User | None | bool = False
+) -> Image:
+    """Change status and/or assignee (`assignee=False` leaves it, None clears it)."""
+    fields = ["updated_at"]
+    if status is not None:
+        if status not in Image.Status.values:
+            raise Invalid(f"Unknown status {status!r}; one of {', '.join(Image.Status.values)}.")
+        image.status = status
+        fields.append("status")
+    if assignee is not False:
+        if assignee is not None and not image.project.memberships.filter(user=assignee).exists():
+            raise Invalid("The assignee is not a member of the project.")
+        image.assignee = assignee if isinstance(assignee, AbstractBaseUser) else None
+        fields.append("assignee")
+    image.save(update_fields=fields)
+    return image
+
+
+def image_assign(*, images: Iterable[Image], assignee: User | None) -> int:
+    count = 0
+    for image in images:
+        image_update(image=image, assignee=assignee)
+        count += 1
+    return count
+
+
+def image_delete(*, image: Image) -> None:
+    """Delete an image with its annotations, embeddings and stored files."""
+    files = [image.file.name, *[e.file.name for e in image.embeddings.all() if e.file]]
+    image.delete()
+    storage = image.file.storage
+    transaction.on_commit(lambda: _delete_files([(storage, f) for f in files]))
+
+
+def _stored_files(project: Project) -> list[tuple[Any, str]]:
+    storage = Image.file.field.storage
+    names = list(project.images.values_list("file", flat=True))
+    names += list(
+        Embedding.objects.filter(image__project=project)
+        .exclude(file="")
+        .values_list("file", flat=True)
+    )
+    return [(storage, name) for name in names if name]
+
+
+def _delete_files(files: list[tuple[Any, str]]) -> None:
+    for storage, name in files:
+        # An orphan file is harmless; a request failing after its commit is not.
+        with contextlib.suppress(Exception):
+            storage.delete(name)
+
+
+def image_lock(*, image: Image, user: User) -> Image:
+    """Take (or extend) the edit lock. A single conditional UPDATE, so two people racing for
+    the same image cannot both win, on SQLite or PostgreSQL alike."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.IMAGE_LOCK_SECONDS)
+    taken = (
+        Image.objects.filter(pk=image.pk)
+        .filter(Q(locked_by__isnull=True) | Q(locked_until__lt=now) | Q(locked_by=user))
+        .update(locked_by=user, locked_until=until)
+    )
+    image.refresh_from_db(fields=["locked_by", "locked_until"])
+    if not taken:
+        raise Locked(f"The image is being edited by {image.locked_by} until {image.locked_until}.")
+    return image
+
+
+def image_unlock(*, image: Image, user: User, force: bool = False) -> Image:
+    qs = Image.objects.filter(pk=image.pk)
+    if not force:
+        qs = qs.filter(locked_by=user)
+    qs.update(locked_by=None, locked_until=None)
+    image.refresh_from_db(fields=["locked_by", "locked_until"])
+    return image
+
+
+def _check_not_locked_by_other(image: Image, user: User) -> None:
+    if (
+        image.locked_by_id is not None
+        and image.locked_by_id != user.pk
+        and image.locked_until is not None
+        and image.locked_until > timezone.now()
+    ):
+        raise Locked(f"The image is being edited by {image.locked_by} until {image.locked_until}.")
+
+
+# --- Annotations -------------------------------------------------------------------------------
+
+
+def _geometry(*, image: Image, polygons: Any = None, rle: Any = None) -> dict[str, Any]:
+    """Polygons and RLE of one mask, from whichever the caller sent, checked against the image."""
+    from annotator import geometry  # numpy/opencv/pycocotools: only loaded when needed
+
+    try:
+        if polygons is not None:
+            checked = geometry.validate_polygons(polygons, image.width, image.height)
+            polygons = checked if checked is not None else polygons
+            mask = geometry.polygons_to_mask(polygons, image.height, image.width)
+        elif rle is not None:
+            if not isinstance(rle, dict) or list(rle.get("size", [])) != [
+                image.height,
+                image.width,
+            ]:
+                raise Invalid(f"rle.size must be [{image.height}, {image.width}].")
+            mask = geometry.rle_to_mask(rle)
+            polygons = geometry.mask_to_polygons(mask)
+        else:
+            raise Invalid("An annotation needs polygons or rle.")
+    except geometry.GeometryError as exc:
+        raise Invalid(f"Malformed geometry: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise Invalid(f"Malformed geometry: {exc}") from None
+    area = float(geometry.mask_area(mask))
+    if area <= 0:
+        raise Invalid("The geometry covers no pixel of the image.")
+    return {
+        "polygons": polygons,
+        "rle": geometry.mask_to_rle(mask),
+        "bbox": [float(v) for v in geometry.mask_bbox(mask)],
+        "area": area,
+    }
+
+
+def _check_label(image: Image, label: Label) -> None:
+    if label.project_id != image.project_id:
+        raise Invalid("The label belongs to another project.")
+
+
+def annotation_create(
+    *,
+    image: Image,
+    label: Label,
+    created_by: User,
+    polygons: Any = None,
+    rle: Any = None,
+    source: str = Annotation.Source.MANUAL,
+    score: float | None = None,
+    prompts: dict[str, Any] | None = None,
+) -> Annotation:
+    _check_label(image, label)
+    _check_not_locked_by_other(image, created_by)
+    if source not in Annotation.Source.values:
+        raise Invalid(f"Unknown source {source!r}.")
+    return Annotation.objects.create(
+        image=image,
+        label=label,
+        source=source,
+        score=score,
+        prompts=prompts or {},
+        created_by=created_by,
+        updated_by=created_by,
+        **_geometry(image=image, polygons=polygons, rle=rle),
+    )
+
+
+def annotation_update(
+    *,
+    annotation: Annotation,
+    version: int,
+    updated_by: User,
+    label: Label | None = None,
+    polygons: Any = None,
+    rle: Any = None,
+    score: float | None = None,
+    prompts: dict[str, Any] | None = None,
+) -> Annotation:
+    """Update if nobody changed the annotation since `version` was read; else Conflict (409).
+
+    The version check and the write are one UPDATE ... WHERE version = %s, so of two clients
+    holding the same version exactly one wins, whatever the database's isolation level.
+    """
+    image = annotation.image
+    _check_not_locked_by_other(image, updated_by)
+    changes: dict[str, Any] = {}
+    if label is not None:
+        _check_label(image, label)
+        changes["label"] = label
+    if polygons is not None or rle is not None:
+        changes.update(_geometry(image=image, polygons=polygons, rle=rle))
+    if score is not None:
+        changes["score"] = score
+    if prompts is not None:
+        changes["prompts"] = prompts
+    updated = Annotation.objects.filter(pk=annotation.pk, version=version).update(
+        **changes, version=F("version") + 1, updated_by=updated_by, updated_at=timezone.now()
+    )
+    if not updated:
+        current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True)
+        raise Conflict(
+            f"The annotation changed since version {version} "
+            f"(now version {current.first()}); reload it and apply your change again."
+        )
+    annotation.refresh_from_db()
+    return annotation
+
+
+def annotation_delete(
+    *, annotation: Annotation, deleted_by: User, version: int | None = None
+) -> None:
+    _check_not_locked_by_other(annotation.image, deleted_by)
+    qs = Annotation.objects.filter(pk=annotation.pk)
+    if version is not None:
+        qs = qs.filter(version=version)
+    if not qs.delete()[0]:
+        raise Conflict("The annotation changed since you read it; reload it.")
+
+
+@transaction.atomic
+def annotation_bulk(
+    *,
+    image: Image,
+    user: User,
+    create: Sequence[dict[str, Any]] = (),
+    delete: Sequence[int] = (),
+) -> list[Annotation]:
+    """Create and delete several annotations of one image in one transaction."""
+    labels = {label.pk: label for label in image.project.labels.all()}
+    if delete:
+        found = Annotation.objects.filter(image=image, pk__in=delete)
+        if found.count() != len(set(delete)):
+            raise Invalid("Some annotations to delete are not on this image.")
+        _check_not_locked_by_other(image, user)
+        found.delete()
+    created = []
+    for index, item in enumerate(create):
+        label = labels.get(item.get("label"))  # type: ignore[arg-type]
+        if label is None:
+            raise Invalid(f"create[{index}]: unknown label {item.get('label')!r}.")
+        try:
+            created.append(
+                annotation_create(
+                    image=image,
+                    label=label,
+                    created_by=user,
+                    polygons=item.get("polygons"),
+                    rle=item.get("rle"),
+                    source=item.get("source", Annotation.Source.MANUAL),
+                    score=item.get("score"),
+                    prompts=item.get("prompts"),
+                )
+            )
+        except ServiceError as exc:
+            raise type(exc)(f"create[{index}]: {exc}") from None
+    return created
+
+
+# --- Embeddings --------------------------------------------------------------------------------
+
+
+def embedding_request(*, images: Sequence[Image], force: bool = False) -> list[Embedding]:
+    """Make sure each image has an embedding row for its project's model, and enqueue the work
+    when the transaction commits. Ready rows are left alone unless `force`; failed rows are
+    reset to pending (a manual retry)."""
+    rows: list[Embedding] = []
+    for image in images:
+        row, created = Embedding.objects.get_or_create(
+            image=image, sam_model_id=image.project.sam_model_id
+        )
+        if not created and (force or row.status == Embedding.Status.FAILED):
+            row.status = Embedding.Status.PENDING
+            row.error = ""
+            row.attempts = 0
+            row.save(update_fields=["status", "error", "attempts", "updated_at"])
+        if row.status == Embedding.Status.PENDING:
+            rows.append(row)
+    ids = [row.pk for row in rows]
+    size = settings.SAM_EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        transaction.on_commit(lambda batch=batch: tasks.embedding_compute_task.delay(batch))
+    return rows
+
+
+def embedding_compute_pending(*, limit: int | None = None, sync: bool = False) -> int:
+    """Re-enqueue (or, with `sync`, compute in this process) every pending embedding.
+
+    For management commands and the demo: after a restart, or when uploads happened while no
+    worker ran, this sweeps what is left. `sync=True` loads the model here (imports torch).
+    """
+    ids = list(
+        Embedding.objects.filter(status=Embedding.Status.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    size = settings.SAM_EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        if sync:
+            from annotator.embeddings import embedding_compute
+
+            embedding_compute(embedding_ids=batch)
+        else:
+            tasks.embedding_compute_task.delay(batch)
+    return len(ids)
+
+
+# --- Jobs --------------------------------------------------------------------------------------
+
+
+def export_formats() -> list[str]:
+    """The export formats this server can write: those whose writer in annotator/formats/
+    has landed and that `_export_bytes` knows how to call."""
+    return [
+        name for name in EXPORT_WRITERS if importlib.util.find_spec(f"annotator.formats.{name}")
+    ]
+
+
+# format -> (module in annotator.formats, result file name)
+EXPORT_WRITERS = {"coco": "annotations_coco.json"}
+# Kinds this backend can run today; auto-annotation and everything mode need the automatic
+# mask generator wired into a worker job (see the final report of issue 5).
+RUNNABLE_KINDS = {Job.Kind.EXPORT}
+
+
+def _formats_available() -> bool:
+    try:
+        return importlib.util.find_spec("annotator.formats") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def job_create(
+    *, project: Project, kind: str, created_by: User, params: dict[str, Any] | None = None
+) -> Job:
+    if kind not in Job.Kind.values:
+        raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
+    if kind not in RUNNABLE_KINDS:
+        raise Invalid(f"Jobs of kind {kind!r} are not available on this server yet.")
+    params = params or {}
+    if kind == Job.Kind.EXPORT:
+        fmt = params.setdefault("format", "coco")
+        available = export_formats() if _formats_available() else []
+        if fmt not in available:
+            offered = ", ".join(available) or "none yet"
+            raise Invalid(f"Export format {fmt!r} is not available (available: {offered}).")
+    job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
+    transaction.on_commit(lambda: tasks.job_run_task.delay(job.pk))
+    return job
+
+
+def job_progress(*, job: Job, done: int, total: int) -> None:
+    Job.objects.filter(pk=job.pk).update(done=done, total=total)
+
+
+def job_run(*, job: Job) -> Job:
+    """Run a job to completion in this process (called by the worker's job_run_task)."""
+    claimed = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+        status=Job.Status.RUNNING
+    )
+    if not claimed:
+        return job  # already running or finished: a redelivered task does nothing
+    job.refresh_from_db()
+    try:
+        name, content = _export_run(job=job)
+        job.result.save(name, ContentFile(content), save=False)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, where the user sees it
+        job.status = Job.Status.FAILED
+        job.error = f"{type(exc).__name__}: {exc}"
+    else:
+        job.status = Job.Status.DONE
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "result", "finished_at"])
+    return job
+
+
+def _export_run(*, job: Job) -> tuple[str, bytes]:
+    """Write the project's annotations with the writer of annotator/formats/<format>.py."""
+    fmt = job.params.get("format", "coco")
+    if fmt not in export_formats():
+        raise ValueError(f"export format {fmt!r} is not available")
+    images = job.project.images.order_by("id").prefetch_related("annotations__label")
+    if job.params.get("status"):
+        images = images.filter(status__in=job.params["status"])
+    dataset = _project_dataset(job=job, images=list(images))
+    from annotator.formats import coco
+
+    content = json.dumps(coco.to_coco(dataset)).encode()
+    return EXPORT_WRITERS[fmt], content
+
+
+def _project_dataset(*, job: Job, images: list[Image]) -> Any:
+    """The project's rows as the in-memory dataset every writer in annotator/formats takes."""
+    from annotator.formats import Dataset, DatasetAnnotation, DatasetImage
+
+    labels = list(job.project.labels.order_by("id").values_list("name", flat=True))
+    dataset = Dataset(labels=labels)
+    for done, image in enumerate(images, start=1):
+        # The id prefix keeps names unique: two uploads may share an original name.
+        item = DatasetImage(
+            file_name=f"{image.pk:06d}-{image.original_name}",
+            width=image.width,
+            height=image.height,
+        )
+        for annotation in image.annotations.all():
+            item.annotations.append(
+                DatasetAnnotation(
+                    label=annotation.label.name,
+                    rle=annotation.rle,
+                    polygons=annotation.polygons,
+                    score=annotation.score,
+                    bbox=annotation.bbox,
+                )
+            )
+        dataset.images.append(item)
+        if done % 50 == 0 or done == len(images):
+            job_progress(job=job, done=done, total=len(images))
+    return dataset
