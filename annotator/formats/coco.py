@@ -1,0 +1,239 @@
+"""COCO instances JSON: export for training and evaluation, strict import.
+
+Export: one category per label (ids 1..n in label order), ``iscrowd`` 0, ``area`` in pixels of
+the mask, ``bbox`` XYWH. Segmentation is polygons (pixel-corner coordinates, the COCO
+convention) unless the object has a hole - COCO polygons are unioned, so they cannot cut one -
+or ``use_rle`` is set; then it is compressed RLE with ``counts`` as a string.
+
+Import reads the whole file, validates every item and only then returns a ``Dataset``; the
+first problem raises ``FormatError`` naming the item (``annotations[12].image_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, FormatError
+from annotator.geometry import (
+    GeometryError,
+    Polygon,
+    mask_area,
+    mask_bbox,
+    mask_to_rle,
+    rle_to_mask,
+    validate_polygons,
+)
+
+# --- Export --------------------------------------------------------------------------------------
+
+
+def _segmentation(
+    ann: DatasetAnnotation, height: int, width: int, use_rle: bool, tolerance: float
+) -> tuple[list[list[float]] | dict[str, Any], np.ndarray]:
+    mask = ann.to_mask(height, width)
+    if not use_rle:
+        polygons = ann.to_polygons(height, width, tolerance)
+        if polygons and not any(p["holes"] for p in polygons):
+            flat = [[round(v, 3) for point in p["outer"] for v in point] for p in polygons]
+            return flat, mask
+    return mask_to_rle(mask), mask
+
+
+def to_coco(dataset: Dataset, *, use_rle: bool = False, tolerance: float = 0.5) -> dict[str, Any]:
+    """A COCO instances dict (``json.dumps``-able).
+
+    Arguments:
+      dataset: images with annotations; box-only annotations get a box-shaped segmentation.
+      use_rle: write every segmentation as RLE (exact, larger for simple shapes).
+      tolerance: polygon simplification in pixels (``geometry.mask_to_polygons``); 0.5 keeps
+        the rasterised masks identical in practice.
+    """
+    index = dataset.label_index()
+    dataset.check_labels()
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image_id, image in enumerate(dataset.images, start=1):
+        images.append(
+            {
+                "id": image_id,
+                "file_name": image.file_name,
+                "width": image.width,
+                "height": image.height,
+            }
+        )
+        for ann in image.annotations:
+            segmentation, mask = _segmentation(ann, image.height, image.width, use_rle, tolerance)
+            record: dict[str, Any] = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": index[ann.label] + 1,
+                "segmentation": segmentation,
+                "area": mask_area(mask),
+                "bbox": [float(v) for v in (ann.bbox or mask_bbox(mask))],
+                "iscrowd": 0,
+            }
+            if ann.score is not None:
+                record["score"] = float(ann.score)
+            annotations.append(record)
+    categories = [
+        {"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(dataset.labels)
+    ]
+    return {
+        "info": {"description": "exported by sam-annotator"},
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+
+
+def write_coco(
+    dataset: Dataset, destination: str | Path | BinaryIO, *, use_rle: bool = False
+) -> None:
+    """Write ``to_coco(dataset)`` as JSON to a path or a binary file object."""
+    data = json.dumps(to_coco(dataset, use_rle=use_rle)).encode()
+    if isinstance(destination, str | Path):
+        Path(destination).write_bytes(data)
+    else:
+        destination.write(data)
+
+
+# --- Import --------------------------------------------------------------------------------------
+
+
+def _require(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise FormatError(f"{where} is missing '{key}'")
+    value = obj[key]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise FormatError(f"{where}.{key} must not be a boolean")
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise FormatError(f"{where}.{key} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = _require(data, key, list, "COCO file")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise FormatError(f"{key}[{i}] must be an object")
+    return items
+
+
+def _positive_int(obj: dict[str, Any], key: str, where: str) -> int:
+    value = _require(obj, key, int, where)
+    if value <= 0:
+        raise FormatError(f"{where}.{key} must be positive, got {value}")
+    return int(value)
+
+
+def _finite(values: object, count: int | None, where: str) -> list[float]:
+    if not isinstance(values, list) or (count is not None and len(values) != count):
+        raise FormatError(f"{where} must be a list of {count or 'some'} numbers")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise FormatError(f"{where} has a non-numeric or non-finite value {v!r}")
+        out.append(float(v))
+    return out
+
+
+def _read_segmentation(
+    seg: object, image: DatasetImage, where: str
+) -> tuple[list[Polygon] | None, dict[str, Any] | None]:
+    if isinstance(seg, dict):
+        try:
+            mask = rle_to_mask(seg)
+        except GeometryError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+        if mask.shape != (image.height, image.width):
+            raise FormatError(
+                f"{where}: RLE size {list(mask.shape)} is not the image's "
+                f"[{image.height}, {image.width}]"
+            )
+        return None, mask_to_rle(mask)
+    if isinstance(seg, list):
+        rings = []
+        for k, flat in enumerate(seg):
+            coords = _finite(flat, None, f"{where}[{k}]")
+            if len(coords) % 2 or len(coords) < 6:
+                raise FormatError(f"{where}[{k}] needs an even number (>= 6) of coordinates")
+            rings.append({"outer": [coords[j : j + 2] for j in range(0, len(coords), 2)]})
+        try:
+            return validate_polygons(rings, image.width, image.height), None
+        except GeometryError as exc:
+            raise FormatError(f"{where}: {exc}") from None
+    raise FormatError(f"{where} must be a list of polygons or an RLE object")
+
+
+def from_coco(data: object) -> Dataset:
+    """Validate a decoded COCO instances dict and convert it (see module doc)."""
+    if not isinstance(data, dict):
+        raise FormatError("COCO file must be a JSON object")
+    categories: dict[int, str] = {}
+    for i, cat in enumerate(_objects(data, "categories")):
+        cid = _require(cat, "id", int, f"categories[{i}]")
+        name = _require(cat, "name", str, f"categories[{i}]")
+        if cid in categories:
+            raise FormatError(f"categories[{i}].id {cid} is used twice")
+        if name in categories.values():
+            raise FormatError(f"categories[{i}].name {name!r} is used twice")
+        categories[cid] = name
+    images: dict[int, DatasetImage] = {}
+    for i, img in enumerate(_objects(data, "images")):
+        where = f"images[{i}]"
+        iid = _require(img, "id", int, where)
+        if iid in images:
+            raise FormatError(f"{where}.id {iid} is used twice")
+        file_name = _require(img, "file_name", str, where)
+        if not file_name or file_name.startswith(("/", "\\")) or ".." in Path(file_name).parts:
+            raise FormatError(f"{where}.file_name {file_name!r} must be a relative path")
+        images[iid] = DatasetImage(
+            file_name, _positive_int(img, "width", where), _positive_int(img, "height", where)
+        )
+    for i, ann in enumerate(_objects(data, "annotations")):
+        where = f"annotations[{i}]"
+        image_id = _require(ann, "image_id", int, where)
+        category_id = _require(ann, "category_id", int, where)
+        if image_id not in images:
+            raise FormatError(f"{where}.image_id {image_id} does not match any image")
+        if category_id not in categories:
+            raise FormatError(f"{where}.category_id {category_id} does not match any category")
+        image = images[image_id]
+        bbox = _finite(ann["bbox"], 4, f"{where}.bbox") if "bbox" in ann else None
+        if bbox is not None and (bbox[2] < 0 or bbox[3] < 0):
+            raise FormatError(f"{where}.bbox has a negative width or height")
+        polygons, rle = None, None
+        if ann.get("segmentation") not in (None, []):
+            polygons, rle = _read_segmentation(ann["segmentation"], image, f"{where}.segmentation")
+        elif bbox is None:
+            raise FormatError(f"{where} has neither a segmentation nor a bbox")
+        score = None
+        if "score" in ann:
+            score = _finite([ann["score"]], 1, f"{where}.score")[0]
+        image.annotations.append(
+            DatasetAnnotation(
+                categories[category_id], polygons=polygons, rle=rle, score=score, bbox=bbox
+            )
+        )
+    return Dataset(labels=[categories[k] for k in sorted(categories)], images=list(images.values()))
+
+
+def read_coco(source: str | Path | bytes | BinaryIO) -> Dataset:
+    """Read a COCO instances JSON file (path, bytes or binary file object)."""
+    try:
+        if isinstance(source, str | Path):
+            raw = Path(source).read_bytes()
+        elif isinstance(source, bytes):
+            raw = source
+        else:
+            raw = source.read()
+        data = json.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(f"not a valid COCO JSON file: {exc}") from None
+    return from_coco(data)

@@ -1,0 +1,288 @@
+"""YOLO-seg (Ultralytics) export and import, and YOLO detection boxes for SAM prompts.
+
+Layout (what ``yolo train data=data.yaml`` reads)::
+
+    data.yaml          path: ., train: images, val: images, names: {0: cat, 1: dog}
+    images/<name>      the image files (when given)
+    labels/<stem>.txt  one object part per line: ``class x1 y1 x2 y2 ...``, normalised to [0, 1]
+
+Coordinates are the pixel-corner polygon vertices divided by the image width and height.
+
+Choices forced by the format (documented in the tests):
+  * A line is one simple polygon, so a mask in several parts is written as one line per part,
+    and importing gives one annotation per line (YOLO has no instance grouping).
+  * There are no holes: they are filled on export (the outer ring only is written).
+  * Images without objects get an empty label file, the Ultralytics convention for background.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+import yaml
+from PIL import Image
+
+from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, FormatError
+from annotator.formats.safe_zip import ZipLimits, ZipSource, as_directory
+from annotator.geometry import GeometryError, Polygon, validate_polygons
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+# Normalised coordinates this far outside [0, 1] are rounding, beyond it a broken file.
+_NORM_TOLERANCE = 0.01
+MAX_IMAGE_PIXELS = 2**28
+
+ImageSource = bytes | str | Path
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6f}".rstrip("0").rstrip(".") if v else "0"
+
+
+def seg_lines(
+    ann: DatasetAnnotation, class_id: int, height: int, width: int, tolerance: float = 0.5
+) -> list[str]:
+    """The YOLO-seg lines of one annotation: one per part, outer rings only."""
+    lines = []
+    for polygon in ann.to_polygons(height, width, tolerance):
+        coords = [_fmt(v) for x, y in polygon["outer"] for v in (x / width, y / height)]
+        lines.append(" ".join([str(class_id), *coords]))
+    return lines
+
+
+def data_yaml(labels: list[str]) -> str:
+    """``data.yaml`` that Ultralytics trains from, relative to the archive root."""
+    doc = {"path": ".", "train": "images", "val": "images", "names": dict(enumerate(labels))}
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def export_yolo_seg(
+    dataset: Dataset,
+    destination: str | Path | BinaryIO,
+    images: Mapping[str, ImageSource] | None = None,
+    tolerance: float = 0.5,
+) -> None:
+    """Write a YOLO-seg zip.
+
+    Arguments:
+      dataset: the annotations; labels give the class ids (index in ``dataset.labels``).
+      destination: zip path or writable binary file object.
+      images: ``file_name -> bytes or path`` of the images to include under ``images/``.
+      tolerance: polygon simplification in pixels (``geometry.mask_to_polygons``).
+    """
+    index = dataset.label_index()
+    dataset.check_labels()
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.yaml", data_yaml(dataset.labels))
+        for image in dataset.images:
+            lines = []
+            for ann in image.annotations:
+                lines += seg_lines(ann, index[ann.label], image.height, image.width, tolerance)
+            stem = PurePosixPath(image.file_name).with_suffix("")
+            archive.writestr(f"labels/{stem}.txt", "".join(line + "\n" for line in lines))
+            source = (images or {}).get(image.file_name)
+            if isinstance(source, bytes):
+                archive.writestr(f"images/{image.file_name}", source)
+            elif source is not None:
+                archive.write(source, f"images/{image.file_name}")
+
+
+# --- Import --------------------------------------------------------------------------------------
+
+
+def _read_names(root: Path) -> list[str]:
+    candidates = sorted(root.rglob("*.yaml")) + sorted(root.rglob("*.yml"))
+    if not candidates:
+        raise FormatError("no data.yaml in the dataset")
+    path = next((p for p in candidates if p.name in ("data.yaml", "data.yml")), candidates[0])
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path.name} is not valid YAML: {exc}") from None
+    names: Any = doc.get("names") if isinstance(doc, dict) else None
+    if isinstance(names, dict):
+        if not all(isinstance(k, int) for k in names) or sorted(names) != list(range(len(names))):
+            raise FormatError(f"{path.name}: names keys must be 0..n-1")
+        names = [names[k] for k in range(len(names))]
+    if not isinstance(names, list) or not all(isinstance(n, str | int) for n in names):
+        raise FormatError(f"{path.name}: 'names' must be a list or an index -> name mapping")
+    names = [str(n) for n in names]
+    if len(set(names)) != len(names):
+        raise FormatError(f"{path.name}: duplicate class names")
+    return names
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise FormatError(f"{path.name} is not a readable image: {exc}") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise FormatError(f"{path.name} is {width}x{height}, too large")
+    return width, height
+
+
+def _parse_label_file(
+    path: Path, names: list[str], width: int, height: int, where: str
+) -> list[DatasetAnnotation]:
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise FormatError(f"{where} is not a text file") from None
+    annotations = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        loc = f"{where}:{n}"
+        try:
+            class_id = int(fields[0])
+            values = [float(v) for v in fields[1:]]
+        except ValueError:
+            raise FormatError(
+                f"{loc}: expected 'class x y ...' numbers, got {line[:80]!r}"
+            ) from None
+        if not 0 <= class_id < len(names):
+            raise FormatError(
+                f"{loc}: class {class_id} is not in data.yaml names (0..{len(names) - 1})"
+            )
+        if not all(
+            math.isfinite(v) and -_NORM_TOLERANCE <= v <= 1 + _NORM_TOLERANCE for v in values
+        ):
+            raise FormatError(f"{loc}: coordinates must be normalised to [0, 1]")
+        if len(values) == 4:
+            cx, cy, w, h = values
+            box = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
+            annotations.append(DatasetAnnotation(names[class_id], bbox=box))
+            continue
+        if len(values) < 6 or len(values) % 2:
+            raise FormatError(f"{loc}: a polygon needs an even number (>= 6) of coordinates")
+        ring = [[values[i] * width, values[i + 1] * height] for i in range(0, len(values), 2)]
+        try:
+            polygons: list[Polygon] = validate_polygons([{"outer": ring}], width, height)
+        except GeometryError as exc:
+            raise FormatError(f"{loc}: {exc}") from None
+        annotations.append(DatasetAnnotation(names[class_id], polygons=polygons))
+    return annotations
+
+
+def _images_dir_for(label_path: Path, root: Path) -> Path:
+    rel = label_path.relative_to(root).parts
+    if "labels" in rel:
+        i = len(rel) - 1 - rel[::-1].index("labels")
+        return root.joinpath(*rel[:i], "images", *rel[i + 1 : -1])
+    return label_path.parent
+
+
+def read_yolo_seg_folder(
+    root: Path, image_sizes: Mapping[str, tuple[int, int]] | None = None
+) -> Dataset:
+    """Import an extracted YOLO-seg dataset; see ``import_yolo_seg``."""
+    names = _read_names(root)
+    all_images = {p.resolve(): p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
+    by_stem = {p.stem: p for p in all_images.values()}
+    images: dict[str, DatasetImage] = {}
+    used: set[Path] = set()
+    texts = sorted(root.rglob("*.txt"))
+    # Ultralytics trees also hold image-list files (train.txt) beside labels/; when a labels/
+    # folder exists only the files under it are labels.
+    in_labels = [p for p in texts if "labels" in p.relative_to(root).parts]
+    for label_path in in_labels or texts:
+        if label_path.name.lower() in ("classes.txt", "readme.txt"):
+            continue
+        where = str(label_path.relative_to(root))
+        folder = _images_dir_for(label_path, root)
+        image_path = next(
+            (p for s in IMAGE_SUFFIXES if (p := folder / (label_path.stem + s)).exists()),
+            by_stem.get(label_path.stem),
+        )
+        if image_path is not None:
+            file_name = _relative_image_name(image_path, root)
+            width, height = _image_size(image_path)
+            used.add(image_path.resolve())
+        elif image_sizes and label_path.stem in image_sizes:
+            file_name = label_path.stem
+            width, height = image_sizes[label_path.stem]
+        else:
+            raise FormatError(f"{where}: no image named {label_path.stem}.* and no size given")
+        annotations = _parse_label_file(label_path, names, width, height, where)
+        images[file_name] = DatasetImage(file_name, width, height, annotations)
+    for resolved, path in sorted(all_images.items()):
+        if resolved not in used:
+            width, height = _image_size(path)
+            name = _relative_image_name(path, root)
+            images.setdefault(name, DatasetImage(name, width, height))
+    return Dataset(labels=names, images=list(images.values()))
+
+
+def _relative_image_name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).parts
+    if "images" in rel:
+        rel = rel[len(rel) - rel[::-1].index("images") :]
+    return str(PurePosixPath(*rel))
+
+
+def import_yolo_seg(
+    source: ZipSource,
+    image_sizes: Mapping[str, tuple[int, int]] | None = None,
+    limits: ZipLimits | None = None,
+) -> Dataset:
+    """Import a YOLO-seg dataset from a zip (path, bytes, file object) or a folder.
+
+    Arguments:
+      source: the archive or folder; ``data.yaml`` (or any ``*.yaml`` with ``names``) required.
+      image_sizes: ``stem -> (width, height)`` for label files whose image is not included.
+      limits: zip safety limits (``safe_zip.ZipLimits``).
+
+    Returns:
+      One annotation per label line (polygons in pixels; 4-value lines become box-only
+      annotations); images found without labels are included without annotations.
+    """
+    with as_directory(source, limits) as root:
+        return read_yolo_seg_folder(root, image_sizes)
+
+
+# --- Detection boxes -----------------------------------------------------------------------------
+
+
+def read_yolo_boxes(
+    source: str | Path, width: int, height: int
+) -> list[tuple[int, list[float], float]]:
+    """YOLO detection labels (``class cx cy w h [conf]`` normalised) as prompts for SAM.
+
+    Arguments:
+      source: a ``Path`` to the ``.txt`` file, or a ``str`` holding its text.
+      width, height: the image size in pixels.
+
+    Returns:
+      ``(class_id, [x0, y0, x1, y1] in original pixels, confidence (1.0 when absent))`` per line.
+    """
+    text = Path(source).read_text() if isinstance(source, Path) else source
+    boxes = []
+    for n, line in enumerate(io.StringIO(text), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            class_id = int(fields[0])
+            values = [float(v) for v in fields[1:]]
+        except ValueError:
+            raise FormatError(
+                f"line {n}: expected 'class cx cy w h [conf]', got {line[:80]!r}"
+            ) from None
+        if len(values) not in (4, 5) or not all(math.isfinite(v) for v in values) or class_id < 0:
+            raise FormatError(f"line {n}: expected 'class cx cy w h [conf]', got {line[:80]!r}")
+        cx, cy, w, h = values[:4]
+        box = [
+            (cx - w / 2) * width,
+            (cy - h / 2) * height,
+            (cx + w / 2) * width,
+            (cy + h / 2) * height,
+        ]
+        boxes.append((class_id, box, values[4] if len(values) == 5 else 1.0))
+    return boxes
