@@ -271,3 +271,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Backend (issue 5) ------------------------------------------------------------------------
+# How long an image's edit lock lasts without being renewed (the page renews it while open).
+IMAGE_LOCK_SECONDS = env_int("IMAGE_LOCK_SECONDS", 600, minimum=1)
+# An embedding that fails is retried this many times in all before it stays `failed`.
+EMBEDDING_MAX_ATTEMPTS = env_int("EMBEDDING_MAX_ATTEMPTS", 3, minimum=1)
+# Seconds before a failed embedding is retried (doubled on each attempt).
+EMBEDDING_RETRY_DELAY = env_int("EMBEDDING_RETRY_DELAY", 5, minimum=0)
+# A row left `running` longer than this (its worker died) may be claimed again.
+EMBEDDING_STALE_SECONDS = env_int("EMBEDDING_STALE_SECONDS", 900, minimum=1)
+# Errors leave the API as {"detail": ...} with the status the service chose (409, 423, ...).
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "annotator.api.errors.exception_handler"

@@ -1,10 +1,83 @@
-# Route table (all under /api/):
-#   GET  schema/                    OpenAPI 3 schema (YAML, or JSON with ?format=json)
-#   GET  docs/                      interactive documentation (Swagger UI)
+# Route table (all under /api/). Roles: V viewer, A annotator, R reviewer, M manager, O owner;
+# a member lacking the role gets 403, a non-member 404 (another project's ids do not exist).
+#   GET  schema/                                 OpenAPI 3 schema (YAML, or JSON with ?format=json)
+#   GET  docs/                                   interactive documentation (Swagger UI)
+#   GET  projects/                   any         projects the caller is a member of
+#   POST projects/                   any         create; the caller becomes owner
+#   GET|PATCH|DELETE projects/{id}/  V|M|O
+#   GET|POST projects/{id}/members/  V|M         add or change a member (owners/managers: O)
+#   PATCH|DELETE projects/{id}/members/{user_id}/   M (owners/managers: O)
+#   GET|POST projects/{id}/labels/   V|M
+#   PATCH|DELETE projects/{id}/labels/{label_id}/   M
+#   GET  projects/{id}/images/       V           ?status= ?assignee= ?limit= ?offset=
+#   POST projects/{id}/images/       M           multipart `files`: images and zip archives
+#   GET|PATCH|DELETE images/{id}/    V|A,R,M|M   PATCH status (accepted/rejected: R), assignee (M)
+#   GET  images/{id}/file            V           the stored (normalised RGB) image
+#   POST|DELETE images/{id}/lock     A           take/renew or release the edit lock (423 if held)
+#   GET  images/{id}/embedding       V           binary wire embedding; 202 pending; 409 failed
+#   POST images/{id}/embedding       M           recompute (or retry a failed one)
+#   POST images/{id}/predict         A           server-side decode: masks as RLE and polygons
+#   GET|POST images/{id}/annotations/   V|A
+#   GET|PATCH|PUT|DELETE annotations/{id}/   V|A   updates carry `version`; stale -> 409
+#   POST annotations/bulk            A           {"image", "create": [...], "delete": [ids]}
+#   GET|POST projects/{id}/jobs/     V|M
+#   POST projects/{id}/exports/      M           {"format": "coco"} -> 202 with the Job
+#   GET  jobs/{id}/  jobs/{id}/result   V
+#   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
+#   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from annotator.api.views import annotations, embeddings, images, jobs, projects
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<int:pk>/", projects.ProjectDetailView.as_view(), name="api-project"),
+    path("projects/<int:pk>/members/", projects.MemberListView.as_view(), name="api-members"),
+    path(
+        "projects/<int:pk>/members/<int:user_id>/",
+        projects.MemberDetailView.as_view(),
+        name="api-member",
+    ),
+    path("projects/<int:pk>/labels/", projects.LabelListView.as_view(), name="api-labels"),
+    path(
+        "projects/<int:pk>/labels/<int:label_id>/",
+        projects.LabelDetailView.as_view(),
+        name="api-label",
+    ),
+    path("projects/<int:pk>/images/", images.ImageListView.as_view(), name="api-images"),
+    path("projects/<int:pk>/jobs/", jobs.ProjectJobListView.as_view(), name="api-jobs"),
+    path("projects/<int:pk>/exports/", jobs.ProjectExportView.as_view(), name="api-exports"),
+    path("images/<int:pk>/", images.ImageDetailView.as_view(), name="api-image"),
+    path("images/<int:pk>/file", images.ImageFileView.as_view(), name="api-image-file"),
+    path("images/<int:pk>/lock", images.ImageLockView.as_view(), name="api-image-lock"),
+    path(
+        "images/<int:pk>/embedding",
+        embeddings.ImageEmbeddingView.as_view(),
+        name="api-image-embedding",
+    ),
+    path("images/<int:pk>/predict", embeddings.ImagePredictView.as_view(), name="api-predict"),
+    path(
+        "images/<int:pk>/annotations/",
+        annotations.ImageAnnotationListView.as_view(),
+        name="api-image-annotations",
+    ),
+    path("annotations/bulk", annotations.AnnotationBulkView.as_view(), name="api-annotations-bulk"),
+    path(
+        "annotations/<int:pk>/", annotations.AnnotationDetailView.as_view(), name="api-annotation"
+    ),
+    path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="api-job"),
+    path("jobs/<int:pk>/result", jobs.JobResultView.as_view(), name="api-job-result"),
+    path(
+        "models/<str:sha256>/manifest.json",
+        embeddings.ModelManifestView.as_view(),
+        name="api-model-manifest",
+    ),
+    path(
+        "models/<str:sha256>/files/<str:name>",
+        embeddings.ModelFileView.as_view(),
+        name="api-model-file",
+    ),
 ]

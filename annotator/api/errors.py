@@ -1,0 +1,35 @@
+"""Every error leaves the API as JSON {"detail": ...} with a precise status, never a 500 page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from annotator.services import ServiceError
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        return Response({"detail": str(exc)}, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        return Response({"detail": "; ".join(exc.messages)}, status=400)
+    response = drf_exception_handler(exc, context)
+    if (
+        response is not None
+        and isinstance(response.data, (dict, list))
+        and (not isinstance(response.data, dict) or "detail" not in response.data)
+    ):
+        # Field errors: keep them, and add one readable sentence for scripts that print "detail".
+        response.data = {"detail": _flatten(response.data), "errors": response.data}
+    return response
+
+
+def _flatten(data: Any, prefix: str = "") -> str:
+    if isinstance(data, dict):
+        return "; ".join(_flatten(v, f"{prefix}{k}: ") for k, v in data.items())
+    if isinstance(data, list):
+        return "; ".join(_flatten(v, prefix) for v in data)
+    return f"{prefix}{data}"

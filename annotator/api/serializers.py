@@ -1,0 +1,263 @@
+"""Request validation and response shapes. No business logic: views pass validated data on to
+annotator/services.py."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotator.models import Annotation, Embedding, Image, Job, Label, Membership, Project, Role
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that refuses NaN and infinity (which float("nan") would happily accept)."""
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Must be a finite number.")
+        return value
+
+
+class LabelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Label
+        fields = ["id", "name", "color"]
+
+
+class SamModelSerializer(serializers.Serializer):
+    checkpoint = serializers.CharField()
+    sha256 = serializers.CharField(allow_blank=True)
+    onnx_status = serializers.CharField()
+    manifest_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_manifest_url(self, obj: Any) -> str | None:
+        if not obj.sha256:
+            return None
+        return reverse("api-model-manifest", kwargs={"sha256": obj.sha256})
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    labels = LabelSerializer(many=True, read_only=True)
+    sam_model = SamModelSerializer(read_only=True)
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "labels", "sam_model", "role", "created_at"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
+    def get_role(self, obj: Project) -> str | None:
+        roles = self.context.get("roles", {})
+        return roles.get(obj.pk)
+
+
+class LabelInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    color = serializers.CharField(max_length=7, default="#ff0000")
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True, default="")
+    labels = LabelInputSerializer(many=True, required=False)
+    sam_checkpoint = serializers.CharField(
+        max_length=500, required=False, help_text="a known name or a path on the workers"
+    )
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(allow_blank=True, required=False)
+
+
+class LabelUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    color = serializers.CharField(max_length=7, required=False)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "username", "role", "created_at"]
+        read_only_fields = ["id", "user", "username", "created_at"]
+
+
+class MembershipWriteSerializer(serializers.Serializer):
+    user = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), required=False
+    )
+    username = serializers.CharField(required=False)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "user" not in attrs:
+            if "username" not in attrs:
+                raise serializers.ValidationError("Give user (an id) or username.")
+            user = get_user_model().objects.filter(username=attrs["username"]).first()
+            if user is None:
+                raise serializers.ValidationError(f"No user named {attrs['username']!r}.")
+            attrs["user"] = user
+        return attrs
+
+
+class MembershipRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+    embedding_url = serializers.SerializerMethodField()
+    embedding_status = serializers.SerializerMethodField()
+    annotation_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "project", "original_name", "width", "height", "sha256", "status",
+            "assignee", "locked_by", "locked_until", "file_url", "embedding_url",
+            "embedding_status", "annotation_count", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_file_url(self, obj: Image) -> str:
+        return reverse("api-image-file", kwargs={"pk": obj.pk})
+
+    def get_embedding_url(self, obj: Image) -> str:
+        return reverse("api-image-embedding", kwargs={"pk": obj.pk})
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_embedding_status(self, obj: Image) -> str | None:
+        statuses = self.context.get("embedding_statuses")
+        if statuses is not None:
+            return statuses.get(obj.pk)
+        row = Embedding.objects.filter(image=obj, sam_model_id=obj.project.sam_model_id).first()
+        return row.status if row else None
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False),
+        allow_empty=False,
+        help_text="images (JPEG, PNG, WebP, TIFF, BMP, GIF) and zip archives of images",
+    )
+
+
+class ImageUpdateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), allow_null=True, required=False
+    )
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "image", "label", "polygons", "rle", "bbox", "area", "source", "score",
+            "prompts", "version", "created_by", "updated_by", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class AnnotationCreateSerializer(serializers.Serializer):
+    label = serializers.IntegerField()
+    polygons = serializers.JSONField(
+        required=False, help_text='[{"outer": [[x, y], ...], "holes": [[[x, y], ...]]}]'
+    )
+    rle = serializers.JSONField(required=False, help_text='COCO RLE {"size": [h, w], "counts"}')
+    source = serializers.ChoiceField(choices=Annotation.Source.choices, default="manual")
+    score = FiniteFloatField(required=False, allow_null=True)
+    prompts = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (attrs.get("polygons") is None) == (attrs.get("rle") is None):
+            raise serializers.ValidationError("Give exactly one of polygons or rle.")
+        return attrs
+
+
+class AnnotationUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="the version you read")
+    label = serializers.IntegerField(required=False)
+    polygons = serializers.JSONField(required=False)
+    rle = serializers.JSONField(required=False)
+    score = FiniteFloatField(required=False, allow_null=True)
+    prompts = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("polygons") is not None and attrs.get("rle") is not None:
+            raise serializers.ValidationError("Give at most one of polygons or rle.")
+        return attrs
+
+
+class AnnotationBulkSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    create = AnnotationCreateSerializer(many=True, required=False, default=list)
+    delete = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+
+
+class PointSerializer(serializers.ListField):
+    child = FiniteFloatField()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=2, max_length=2, **kwargs)
+
+
+class PredictSerializer(serializers.Serializer):
+    point_coords = serializers.ListField(
+        child=PointSerializer(), required=False, default=list, max_length=64,
+        help_text="[[x, y], ...] in original image pixels",
+    )  # fmt: skip
+    point_labels = serializers.ListField(
+        child=serializers.ChoiceField(choices=[0, 1]), required=False, default=list,
+        help_text="1 foreground, 0 background, one per point",
+    )  # fmt: skip
+    box = serializers.ListField(
+        child=FiniteFloatField(), min_length=4, max_length=4, required=False, allow_null=True,
+        help_text="[x0, y0, x1, y1] in original image pixels",
+    )  # fmt: skip
+    multimask_output = serializers.BooleanField(default=True)
+    polygons = serializers.BooleanField(default=True, help_text="also return polygons")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if len(attrs["point_coords"]) != len(attrs["point_labels"]):
+            raise serializers.ValidationError("point_coords and point_labels differ in length.")
+        if not attrs["point_coords"] and not attrs.get("box"):
+            raise serializers.ValidationError("Give at least one point or a box.")
+        return attrs
+
+
+class JobSerializer(serializers.ModelSerializer):
+    result_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "project", "kind", "params", "status", "done", "total", "result_url", "error",
+            "created_by", "created_at", "finished_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_result_url(self, obj: Job) -> str | None:
+        if not obj.result:
+            return None
+        return reverse("api-job-result", kwargs={"pk": obj.pk})
+
+
+class JobCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    params = serializers.DictField(required=False, default=dict)
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["coco", "yolo", "masks"], default="coco")
+    status = serializers.ListField(
+        child=serializers.ChoiceField(choices=Image.Status.choices), required=False,
+        help_text="only images in these statuses (default: all)",
+    )  # fmt: skip

@@ -1,0 +1,223 @@
+"""Embeddings, server-side prediction, and the exported decoder files of each model."""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import selectors, services, tasks
+from annotator.api import serializers as s
+from annotator.api.views.base import image_for
+from annotator.models import Embedding, Image, SamModel
+from annotator.permissions import Can
+
+RETRY_AFTER_SECONDS = 2
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def _pending(body: dict[str, Any]) -> Response:
+    return Response(
+        body, status=status.HTTP_202_ACCEPTED, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
+def _embedding_state(image: Image) -> tuple[Embedding | None, Response | None]:
+    """The ready embedding, or the answer to give instead (202 while pending, 409 if failed)."""
+    row = selectors.embedding_for_image(image=image)
+    if row is None:
+        # Uploaded before its project's model was chosen, or the row was removed: request it.
+        with transaction.atomic():
+            services.embedding_request(images=[image])
+        return None, _pending({"status": "pending", "detail": "Embedding requested."})
+    if row.status == Embedding.Status.FAILED:
+        detail = f"Embedding failed after {row.attempts} attempt(s): {row.error}"
+        body = {"status": row.status, "detail": detail, "error": row.error}
+        return None, Response(body, status=status.HTTP_409_CONFLICT)
+    if row.status != Embedding.Status.READY:
+        body = {"status": row.status, "detail": f"Embedding is {row.status}; retry shortly."}
+        return None, _pending(body)
+    return row, None
+
+
+class ImageEmbeddingView(APIView):
+    """GET: the embedding in export_onnx's wire format (application/octet-stream), with
+    X-Embedding-Shape, X-Embedding-Dtype and X-Model-Sha256 headers and an ETag; 202 with
+    Retry-After while it is computed; 409 with the reason when it failed.
+    POST: compute it again (managers; also the way to retry a failed one)."""
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): bytes,
+            202: OpenApiResponse(description="pending or running; see Retry-After"),
+            409: OpenApiResponse(description="failed; detail says why"),
+        }
+    )
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
+        image, _ = image_for(request, pk, Can.READ)
+        row, answer = _embedding_state(image)
+        if answer is not None:
+            return answer
+        assert row is not None
+        etag = f'"{row.sha256}"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": IMMUTABLE,
+            "X-Embedding-Shape": ",".join(str(n) for n in row.shape),
+            "X-Embedding-Dtype": row.dtype,
+            "X-Model-Sha256": row.sam_model.sha256,
+            "Access-Control-Expose-Headers": "ETag, X-Embedding-Shape, X-Embedding-Dtype, X-Model-Sha256",
+        }
+        if request.headers.get("If-None-Match") == etag:
+            return HttpResponse(status=304, headers=headers)
+        response = FileResponse(row.file.open("rb"), content_type="application/octet-stream")
+        for key, value in headers.items():
+            response[key] = value
+        return response
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(description="enqueued")})
+    def post(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.MANAGE)
+        with transaction.atomic():
+            services.embedding_request(images=[image], force=True)
+        return _pending({"status": "pending", "detail": "Embedding enqueued."})
+
+
+# --- Server-side prediction ----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _decoder(sha256: str) -> tuple[Any, threading.Lock]:
+    """The ONNX decoder of a model, loaded once per web process (onnxruntime, no torch)."""
+    from export_onnx.runtime import OnnxDecoder
+
+    return OnnxDecoder(Path(settings.SAM_ONNX_DIR) / sha256), threading.Lock()
+
+
+class ImagePredictView(APIView):
+    """Decode prompts against the stored embedding with the same ONNX graphs the browser runs,
+    so a script (or a test) sees exactly the masks the page shows."""
+
+    @extend_schema(
+        request=s.PredictSerializer, responses={200: OpenApiResponse(description="masks")}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.ANNOTATE)
+        data = s.PredictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row, answer = _embedding_state(image)
+        if answer is not None:
+            return answer
+        assert row is not None
+        sha = row.sam_model.sha256
+        if not (Path(settings.SAM_ONNX_DIR) / sha / "manifest.json").is_file():
+            _request_export(row.sam_model)
+            return _pending({"status": "exporting", "detail": "The decoder is being exported."})
+        with row.file.open("rb") as f:
+            wire_bytes = f.read()
+        v = data.validated_data
+        decoder, lock = _decoder(sha)
+        with lock:
+            decoder.prepare(wire_bytes)
+            masks, scores, _ = decoder.predict(
+                point_coords=np.array(v["point_coords"], dtype=np.float32).reshape(-1, 2),
+                point_labels=np.array(v["point_labels"], dtype=np.float32),
+                box=np.array(v["box"], dtype=np.float32) if v.get("box") else None,
+                multimask_output=v["multimask_output"],
+                orig_size=(image.height, image.width),
+            )
+        return Response(
+            {
+                "model_sha256": sha,
+                "masks": [
+                    _mask_body(mask, float(score), polygons=v["polygons"])
+                    for mask, score in zip(masks, scores, strict=True)
+                ],
+            }
+        )
+
+
+def _mask_body(mask: np.ndarray, score: float, *, polygons: bool) -> dict[str, Any]:
+    from annotator import geometry
+
+    mask = np.asarray(mask).astype(bool)
+    body: dict[str, Any] = {
+        "score": score,
+        "rle": geometry.mask_to_rle(mask),
+        "bbox": [int(v) for v in geometry.mask_bbox(mask)],
+        "area": int(geometry.mask_area(mask)),
+    }
+    if polygons:
+        body["polygons"] = geometry.mask_to_polygons(mask)
+    return body
+
+
+# --- Exported decoder files ----------------------------------------------------------------------
+
+
+def _request_export(sam_model: SamModel) -> None:
+    tasks.embedding_model_export_task.delay(sam_model.pk)
+
+
+def _model_for(request: Request, sha256: str) -> SamModel:
+    """A model the caller may fetch: one that a project of theirs uses."""
+    model = SamModel.objects.filter(
+        sha256=sha256, projects__memberships__user_id=request.user.pk
+    ).first()
+    if model is None or len(sha256) != 64:
+        raise Http404("Not found.")
+    return model
+
+
+class ModelManifestView(APIView):
+    """The export's manifest.json (model type, checkpoint sha256, wire format, file hashes);
+    202 while the worker is still exporting the decoder for this model."""
+
+    @extend_schema(responses={(200, "application/json"): dict})
+    def get(self, request: Request, sha256: str) -> HttpResponseBase:
+        model = _model_for(request, sha256)
+        path = Path(settings.SAM_ONNX_DIR) / sha256 / "manifest.json"
+        if not path.is_file():
+            if model.onnx_status == SamModel.OnnxStatus.FAILED:
+                body = {"status": "failed", "detail": f"ONNX export failed: {model.onnx_error}"}
+                return Response(body, status=status.HTTP_409_CONFLICT)
+            _request_export(model)
+            return _pending({"status": "exporting", "detail": "The decoder is being exported."})
+        manifest = json.loads(path.read_text())
+        response = Response(manifest)
+        response["Cache-Control"] = "private, max-age=300"
+        return response
+
+
+class ModelFileView(APIView):
+    """One file of the export (e.g. decode.onnx), by its name in the export folder."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, sha256: str, name: str) -> HttpResponseBase:
+        _model_for(request, sha256)
+        folder = Path(settings.SAM_ONNX_DIR) / sha256
+        # Only plain names of files in the folder: no separators, no dot files, no traversal.
+        if "/" in name or "\\" in name or name.startswith(".") or not (folder / name).is_file():
+            raise Http404("Not found.")
+        response = FileResponse((folder / name).open("rb"), content_type=_content_type(name))
+        # The folder is named by the checkpoint hash and written once (renamed into place).
+        response["Cache-Control"] = IMMUTABLE
+        return response
+
+
+def _content_type(name: str) -> str:
+    if name.endswith(".json"):
+        return "application/json"
+    return "application/octet-stream"

@@ -1,0 +1,119 @@
+"""Images: upload (files and zip archives), list, status and assignment, the file, the lock."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponse, HttpResponseBase
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import selectors, services
+from annotator.api import serializers as s
+from annotator.api.views.base import PaginatedView, image_for, project_for
+from annotator.models import Embedding, Image
+from annotator.permissions import Can, has
+
+CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def embedding_statuses(images: list[Image]) -> dict[int, str]:
+    if not images:
+        return {}
+    model_id = images[0].project.sam_model_id
+    rows = Embedding.objects.filter(image__in=images, sam_model_id=model_id)
+    return dict(rows.values_list("image_id", "status"))
+
+
+class ImageListView(PaginatedView):
+    serializer_class = s.ImageSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.READ)
+        images = selectors.image_list(project=project, filters=request.query_params.dict())
+        page = self.paginate_queryset(images)
+        context = {"embedding_statuses": embedding_statuses(list(page or []))}
+        return self.get_paginated_response(s.ImageSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request={"multipart/form-data": s.ImageUploadSerializer},
+                   responses={201: s.ImageSerializer(many=True)})  # fmt: skip
+    def post(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        data = s.ImageUploadSerializer(data={"files": request.FILES.getlist("files")})
+        data.is_valid(raise_exception=True)
+        images = services.image_import(
+            project=project, files=data.validated_data["files"], uploaded_by=request.user
+        )
+        return Response(s.ImageSerializer(images, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class ImageDetailView(APIView):
+    serializer_class = s.ImageSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.READ)
+        return Response(s.ImageSerializer(image).data)
+
+    @extend_schema(request=s.ImageUpdateSerializer, responses=s.ImageSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.READ)
+        data = s.ImageUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        # Annotators move their work along; only reviewers decide; only managers assign.
+        if "status" in v:
+            needed = Can.REVIEW if v["status"] in services.REVIEW_STATUSES else Can.ANNOTATE
+            image_for(request, pk, needed)
+        if "assignee" in v:
+            image_for(request, pk, Can.MANAGE)
+        image = services.image_update(
+            image=image, status=v.get("status"), assignee=v.get("assignee", False)
+        )
+        return Response(s.ImageSerializer(image).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.MANAGE)
+        services.image_delete(image=image)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImageFileView(APIView):
+    """The stored (normalised) image. Served through the permission check, never a public URL."""
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
+        image, _ = image_for(request, pk, Can.READ)
+        etag = f'"{image.sha256}"'
+        if request.headers.get("If-None-Match") == etag:
+            return HttpResponse(status=304, headers={"ETag": etag})
+        extension = image.file.name.rsplit(".", 1)[-1].lower()
+        response = FileResponse(
+            image.file.open("rb"), content_type=CONTENT_TYPES.get(extension, "image/png")
+        )
+        response["ETag"] = etag
+        # Private: behind authentication. The bytes of an image id never change.
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        return response
+
+
+class ImageLockView(APIView):
+    """POST takes or renews the edit lock (423 if someone else holds it); DELETE releases it
+    (managers may break another user's lock)."""
+
+    serializer_class = s.ImageSerializer
+
+    @extend_schema(request=None, responses=s.ImageSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.ANNOTATE)
+        image = services.image_lock(image=image, user=request.user)
+        return Response(s.ImageSerializer(image).data)
+
+    @extend_schema(request=None, responses=s.ImageSerializer)
+    def delete(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.ANNOTATE)
+        force = has(request.user, image.project_id, Can.MANAGE)
+        image = services.image_unlock(image=image, user=request.user, force=force)
+        return Response(s.ImageSerializer(image).data)

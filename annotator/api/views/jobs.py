@@ -1,0 +1,65 @@
+"""Jobs (exports and, later, auto-annotation) and their result files."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, Http404, HttpResponseBase
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import services
+from annotator.api import serializers as s
+from annotator.api.views.base import PaginatedView, job_for, project_for
+from annotator.permissions import Can
+
+
+class ProjectJobListView(PaginatedView):
+    serializer_class = s.JobSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.READ)
+        return self.paginated(project.jobs.order_by("-id"))
+
+    @extend_schema(request=s.JobCreateSerializer, responses={202: s.JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        data = s.JobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = services.job_create(project=project, created_by=request.user, **data.validated_data)
+        return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectExportView(APIView):
+    """Start an export: answers 202 with the Job; poll /api/jobs/{id}/ for its result_url."""
+
+    @extend_schema(request=s.ExportCreateSerializer, responses={202: s.JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        data = s.ExportCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = services.job_create(
+            project=project,
+            kind="export",
+            created_by=request.user,
+            params=dict(data.validated_data),
+        )
+        return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobDetailView(APIView):
+    serializer_class = s.JobSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(s.JobSerializer(job_for(request, pk, Can.READ)).data)
+
+
+class JobResultView(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, pk: int) -> HttpResponseBase:
+        job = job_for(request, pk, Can.READ)
+        if not job.result:
+            raise Http404("The job has no result (yet).")
+        name = job.result.name.rsplit("/", 1)[-1]
+        return FileResponse(job.result.open("rb"), as_attachment=True, filename=name)

@@ -1,0 +1,144 @@
+"""Projects, members and labels."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator import selectors, services
+from annotator.api import serializers as s
+from annotator.api.views.base import PaginatedView, project_for
+from annotator.models import Membership
+from annotator.permissions import Can
+
+
+def _roles(request: Request) -> dict[int, str]:
+    return dict(
+        Membership.objects.filter(user_id=request.user.pk).values_list("project_id", "role")
+    )
+
+
+class ProjectListView(PaginatedView):
+    serializer_class = s.ProjectSerializer
+
+    def get(self, request: Request) -> Response:
+        projects = selectors.project_list(user=request.user).prefetch_related("labels")
+        return self.paginated(projects, roles=_roles(request))
+
+    @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
+    def post(self, request: Request) -> Response:
+        data = s.ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        project = services.project_create(
+            name=v["name"],
+            description=v["description"],
+            created_by=request.user,
+            labels=[(label["name"], label["color"]) for label in v.get("labels", [])],
+            sam_checkpoint=v.get("sam_checkpoint"),
+        )
+        body = s.ProjectSerializer(project, context={"roles": _roles(request)}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailView(APIView):
+    serializer_class = s.ProjectSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.READ)
+        return Response(s.ProjectSerializer(project, context={"roles": _roles(request)}).data)
+
+    @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        data = s.ProjectUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_update(project=project, **data.validated_data)
+        return Response(s.ProjectSerializer(project, context={"roles": _roles(request)}).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.OWN)
+        services.project_delete(project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberListView(PaginatedView):
+    serializer_class = s.MembershipSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.READ)
+        return self.paginated(selectors.membership_list(project=project))
+
+    @extend_schema(request=s.MembershipWriteSerializer, responses={201: s.MembershipSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project, role = project_for(request, pk, Can.MANAGE)
+        data = s.MembershipWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_set(
+            project=project,
+            user=data.validated_data["user"],
+            role=data.validated_data["role"],
+            by_role=role,
+        )
+        return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(APIView):
+    serializer_class = s.MembershipSerializer
+
+    def _membership(self, project_id: int, user_id: int) -> Membership:
+        return get_object_or_404(Membership, project_id=project_id, user_id=user_id)
+
+    @extend_schema(request=s.MembershipRoleSerializer, responses=s.MembershipSerializer)
+    def patch(self, request: Request, pk: int, user_id: int) -> Response:
+        project, role = project_for(request, pk, Can.MANAGE)
+        membership = self._membership(project.pk, user_id)
+        data = s.MembershipRoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_set(
+            project=project, user=membership.user, role=data.validated_data["role"], by_role=role
+        )
+        return Response(s.MembershipSerializer(membership).data)
+
+    def delete(self, request: Request, pk: int, user_id: int) -> Response:
+        project, role = project_for(request, pk, Can.MANAGE)
+        services.membership_remove(membership=self._membership(project.pk, user_id), by_role=role)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LabelListView(PaginatedView):
+    serializer_class = s.LabelSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.READ)
+        return self.paginated(selectors.label_list(project=project))
+
+    @extend_schema(request=s.LabelInputSerializer, responses={201: s.LabelSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        data = s.LabelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        label = services.label_create(project=project, **data.validated_data)
+        return Response(s.LabelSerializer(label).data, status=status.HTTP_201_CREATED)
+
+
+class LabelDetailView(APIView):
+    serializer_class = s.LabelSerializer
+
+    @extend_schema(request=s.LabelUpdateSerializer, responses=s.LabelSerializer)
+    def patch(self, request: Request, pk: int, label_id: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        label = get_object_or_404(project.labels, pk=label_id)
+        data = s.LabelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        label = services.label_update(label=label, **data.validated_data)
+        return Response(s.LabelSerializer(label).data)
+
+    def delete(self, request: Request, pk: int, label_id: int) -> Response:
+        project, _ = project_for(request, pk, Can.MANAGE)
+        services.label_delete(label=get_object_or_404(project.labels, pk=label_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

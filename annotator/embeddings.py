@@ -1,0 +1,230 @@
+"""Worker-side embedding computation. Imports torch (through annotator.sam) lazily: only Celery
+workers on the `gpu` queue and management commands with `--sync` ever call into this module.
+
+One call takes a batch of Embedding rows, claims them (pending -> running, a conditional
+UPDATE, so two workers never compute the same row), fills the batch up with other pending rows
+of the same model, runs the encoder once over the batch, stores each embedding in the wire
+format of export_onnx/wire.py and records status and timing. Calling it again for a ready row
+does nothing, so redelivered or duplicated tasks are harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db.models import F, Q
+from django.utils import timezone
+
+from annotator.images import read_rgb
+from annotator.models import Embedding, SamModel
+from export_onnx import wire
+
+log = logging.getLogger(__name__)
+
+WIRE_DTYPE = "uint8_affine"
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (missing or wrong checkpoint): the row fails at once."""
+
+
+@functools.lru_cache(maxsize=2)
+def loaded_model(checkpoint: str, model_type: str) -> tuple[Any, Path, str]:
+    """The model, its checkpoint file and sha256, loaded once per worker process."""
+    os.environ.setdefault("SAM_CACHE_DIR", str(settings.SAM_CACHE_DIR))
+    from annotator.sam import (
+        CheckpointError,
+        CheckpointUnavailable,
+        build_sam,
+        checkpoint_sha256,
+        resolve_checkpoint,
+    )
+
+    try:
+        path = resolve_checkpoint(checkpoint, download=settings.SAM_ALLOW_DOWNLOAD)
+        model = build_sam(path, model_type=model_type, device=settings.SAM_DEVICE or None)
+    except (CheckpointUnavailable, CheckpointError) as exc:
+        raise PermanentError(str(exc)) from exc
+    return model, path, checkpoint_sha256(path)
+
+
+def sam_model_load(*, sam_model: SamModel) -> tuple[Any, Path]:
+    model, path, sha = loaded_model(sam_model.checkpoint, sam_model.model_type)
+    if sam_model.sha256 != sha:
+        SamModel.objects.filter(pk=sam_model.pk).update(sha256=sha)
+        sam_model.sha256 = sha
+    return model, path
+
+
+def onnx_dir(sha256: str) -> Path:
+    return Path(settings.SAM_ONNX_DIR) / sha256
+
+
+def sam_model_export(*, sam_model: SamModel) -> Path:
+    """Export the decoder graphs for the model into SAM_ONNX_DIR/<sha256>/ unless done already.
+
+    The export writes into a private folder that is renamed into place, so a web process
+    never serves a half-written export and two workers exporting at once both end well.
+    """
+    _, path = sam_model_load(sam_model=sam_model)
+    target = onnx_dir(sam_model.sha256)
+    if not (target / "manifest.json").is_file():
+        from export_onnx.export import run_export
+
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            run_export(checkpoint=str(path), out=tmp)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                if not (target / "manifest.json").is_file():
+                    raise
+        except Exception as exc:
+            SamModel.objects.filter(pk=sam_model.pk).update(
+                onnx_status=SamModel.OnnxStatus.FAILED, onnx_error=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    SamModel.objects.filter(pk=sam_model.pk).update(
+        onnx_status=SamModel.OnnxStatus.READY, onnx_error=""
+    )
+    return target
+
+
+def _claim(ids: list[int]) -> list[Embedding]:
+    stale = timezone.now() - timedelta(seconds=settings.EMBEDDING_STALE_SECONDS)
+    claimable = Q(status=Embedding.Status.PENDING) | Q(
+        status=Embedding.Status.RUNNING, updated_at__lt=stale
+    )
+    claimed = []
+    for pk in ids:
+        if (
+            Embedding.objects.filter(claimable, pk=pk).update(
+                status=Embedding.Status.RUNNING,
+                attempts=F("attempts") + 1,
+                updated_at=timezone.now(),
+            )
+            == 1
+        ):
+            claimed.append(pk)
+    return list(
+        Embedding.objects.filter(pk__in=claimed).select_related("image", "sam_model").order_by("id")
+    )
+
+
+def _fill_batch(ids: list[int]) -> list[int]:
+    """The given ids plus other pending rows of the same models, up to one batch per model."""
+    size = settings.SAM_EMBEDDING_BATCH_SIZE
+    model_ids = set(Embedding.objects.filter(pk__in=ids).values_list("sam_model_id", flat=True))
+    extra: list[int] = []
+    for model_id in model_ids:
+        room = max(0, size - len(ids))
+        extra += list(
+            Embedding.objects.filter(status=Embedding.Status.PENDING, sam_model_id=model_id)
+            .exclude(pk__in=ids)
+            .order_by("id")
+            .values_list("id", flat=True)[:room]
+        )
+    return list(ids) + extra
+
+
+def embedding_compute(*, embedding_ids: list[int]) -> dict[str, list[int]]:
+    """Compute the given embeddings (and other pending ones, up to a batch).
+
+    Returns the ids by outcome: `ready`, `failed` (for good), `retry` (failed this time, to be
+    tried again by the caller) and `skipped` (not claimable: done already, or another worker's).
+    """
+    rows = _claim(_fill_batch(list(embedding_ids)))
+    outcome: dict[str, list[int]] = {"ready": [], "failed": [], "retry": [], "skipped": []}
+    claimed = {row.pk for row in rows}
+    outcome["skipped"] = [pk for pk in embedding_ids if pk not in claimed]
+    by_model: dict[int, list[Embedding]] = {}
+    for row in rows:
+        by_model.setdefault(row.sam_model_id, []).append(row)
+    for batch in by_model.values():
+        _compute_batch(batch, outcome)
+    return outcome
+
+
+def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]]) -> None:
+    sam_model = rows[0].sam_model
+    try:
+        model, _ = sam_model_load(sam_model=sam_model)
+    except PermanentError as exc:
+        for row in rows:
+            _fail(row, f"model unavailable: {exc}", outcome, permanent=True)
+        return
+    except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
+        for row in rows:
+            _fail(row, f"model failed to load: {type(exc).__name__}: {exc}", outcome)
+        return
+    try:
+        sam_model_export(sam_model=sam_model)
+    except Exception:  # noqa: BLE001 - recorded on the SamModel row; embeddings still useful
+        log.exception("ONNX export of %s failed", sam_model)
+
+    arrays, ready_rows = [], []
+    for row in rows:
+        try:
+            with row.image.file.open("rb") as f:
+                arrays.append(read_rgb(f.read()))
+            ready_rows.append(row)
+        except Exception as exc:  # noqa: BLE001 - one unreadable image must not sink the batch
+            _fail(row, f"image unreadable: {type(exc).__name__}: {exc}", outcome)
+    if not ready_rows:
+        return
+    from annotator.sam import embed_images
+
+    started = time.perf_counter()
+    try:
+        features = embed_images(model, arrays, batch_size=settings.SAM_EMBEDDING_BATCH_SIZE)
+    except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
+        for row in ready_rows:
+            _fail(row, f"encoder failed: {type(exc).__name__}: {exc}", outcome)
+        return
+    seconds = (time.perf_counter() - started) / len(ready_rows)
+    key = wire.model_key_from_sha256(sam_model.sha256)
+    for index, row in enumerate(ready_rows):
+        array = features[index : index + 1].float().cpu().numpy()
+        _store(row, array, key=key, seconds=seconds)
+        outcome["ready"].append(row.pk)
+
+
+def _store(row: Embedding, array: Any, *, key: bytes, seconds: float) -> None:
+    data = wire.encode_embedding(
+        array, model_key=key, original_size=(row.image.height, row.image.width)
+    )
+    import hashlib
+
+    old = row.file.name if row.file else None
+    row.file.save(f"{row.image_id}.same", ContentFile(data), save=False)
+    row.status = Embedding.Status.READY
+    row.dtype = WIRE_DTYPE
+    row.shape = list(array.shape[1:])
+    row.sha256 = hashlib.sha256(data).hexdigest()
+    row.compute_seconds = seconds
+    row.error = ""
+    row.save()
+    if old and old != row.file.name:
+        row.file.storage.delete(old)
+
+
+def _fail(
+    row: Embedding, error: str, outcome: dict[str, list[int]], *, permanent: bool = False
+) -> None:
+    final = permanent or row.attempts >= settings.EMBEDDING_MAX_ATTEMPTS
+    status = Embedding.Status.FAILED if final else Embedding.Status.PENDING
+    Embedding.objects.filter(pk=row.pk).update(status=status, error=error[:4000])
+    outcome["failed" if final else "retry"].append(row.pk)
+    log.warning("embedding %s of image %s: %s", row.pk, row.image_id, error)
