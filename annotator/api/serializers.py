@@ -169,9 +169,13 @@ class AnnotationSerializer(serializers.ModelSerializer):
 class AnnotationCreateSerializer(serializers.Serializer):
     label = serializers.IntegerField()
     polygons = serializers.JSONField(
-        required=False, help_text='[{"outer": [[x, y], ...], "holes": [[[x, y], ...]]}]'
+        required=False,
+        allow_null=True,
+        help_text='[{"outer": [[x, y], ...], "holes": [[[x, y], ...]]}]',
     )
-    rle = serializers.JSONField(required=False, help_text='COCO RLE {"size": [h, w], "counts"}')
+    rle = serializers.JSONField(
+        required=False, allow_null=True, help_text='COCO RLE {"size": [h, w], "counts"}'
+    )
     source = serializers.ChoiceField(choices=Annotation.Source.choices, default="manual")
     score = FiniteFloatField(required=False, allow_null=True)
     prompts = serializers.DictField(required=False)
@@ -185,8 +189,8 @@ class AnnotationCreateSerializer(serializers.Serializer):
 class AnnotationUpdateSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="the version you read")
     label = serializers.IntegerField(required=False)
-    polygons = serializers.JSONField(required=False)
-    rle = serializers.JSONField(required=False)
+    polygons = serializers.JSONField(required=False, allow_null=True)
+    rle = serializers.JSONField(required=False, allow_null=True)
     score = FiniteFloatField(required=False, allow_null=True)
     prompts = serializers.DictField(required=False)
 
