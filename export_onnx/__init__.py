@@ -4,3 +4,5 @@
 `export_onnx.runtime.OnnxDecoder` decodes with it using numpy + onnxruntime only;
 `export_onnx.wire` is the embedding wire format. Only `export` and `verify` import torch.
 """
+
+__version__ = "0.1.0"

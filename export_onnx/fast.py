@@ -36,6 +36,7 @@ float32 rounding (checked by `export_onnx.verify`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,14 +54,14 @@ DECODE_INPUTS = [*PREPARE_OUTPUTS, "point_coords", "point_labels"]
 DECODE_OUTPUTS = ["low_res_masks", "iou_predictions"]
 
 
-def _layer_norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+def _layer_norm(x: torch.Tensor, norm: Any) -> torch.Tensor:
     """Apply an ``nn.LayerNorm`` (or LayerNorm2d in channels-last layout) over the last axis."""
     weight = norm.weight
     bias = norm.bias
-    eps = float(norm.eps)  # type: ignore[arg-type]
+    eps = float(norm.eps)
     # The normalised size comes from the weight so that it is a constant for the ONNX tracer.
-    size = (int(weight.shape[0]),)  # type: ignore[union-attr]
-    return F.layer_norm(x, size, weight, bias, eps)  # type: ignore[arg-type]
+    size = (int(weight.shape[0]),)
+    return F.layer_norm(x, size, weight, bias, eps)
 
 
 def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -72,10 +73,10 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 class _Folded:
     """Per-head weight views of one ``Attention`` module, shaped for folding."""
 
-    def __init__(self, attn: nn.Module) -> None:
+    def __init__(self, attn: Any) -> None:
         self.attn = attn
-        self.h = int(attn.num_heads)  # type: ignore[arg-type]
-        internal = int(attn.internal_dim)  # type: ignore[arg-type]
+        self.h = int(attn.num_heads)
+        internal = int(attn.internal_dim)
         self.d = internal // self.h
         self.scale = 1.0 / math.sqrt(self.d)
 
@@ -91,12 +92,12 @@ class _Folded:
 
     def w_out(self) -> torch.Tensor:
         """Output projection (C, internal) as (heads, d, C): head h maps its d values to C."""
-        weight: torch.Tensor = self.attn.out_proj.weight  # type: ignore[union-attr,assignment]
+        weight: torch.Tensor = self.attn.out_proj.weight
         return weight.t().reshape(self.h, self.d, weight.shape[0])
 
 
 def token_to_image(
-    attn: nn.Module, q_tok: torch.Tensor, keys: torch.Tensor, keys_pe: torch.Tensor
+    attn: Any, q_tok: torch.Tensor, keys: torch.Tensor, keys_pe: torch.Tensor
 ) -> torch.Tensor:
     """``attn(q=q_tok, k=keys_pe, v=keys)`` with the image-side projections folded away.
 
@@ -115,11 +116,11 @@ def token_to_image(
     ax = torch.matmul(a, keys).reshape(h, t, c)  # (h, T, C)
     v = torch.matmul(ax, f.w("v_proj").transpose(1, 2)) + f.b("v_proj")  # (h, T, d)
     out = v.permute(1, 0, 2).reshape(1, t, h * f.d)
-    return attn.out_proj(out)  # type: ignore[no-any-return]
+    return attn.out_proj(out)
 
 
 def image_to_token(
-    attn: nn.Module,
+    attn: Any,
     q_img: torch.Tensor | None,
     keys_pe: torch.Tensor | None,
     k_tok: torch.Tensor,
@@ -151,7 +152,7 @@ def image_to_token(
     v_out = torch.matmul(v, f.w_out())  # (h, T, C)
     a_cat = a.permute(1, 0, 2).reshape(1, a.shape[1], h * t)  # (1, 4096, hT)
     out = torch.matmul(a_cat, v_out.reshape(1, h * t, -1))
-    return out + attn.out_proj.bias  # type: ignore[union-attr,operator,no-any-return]
+    return out + attn.out_proj.bias
 
 
 class PrepareGraph(nn.Module):
@@ -167,10 +168,10 @@ class PrepareGraph(nn.Module):
     ``i2t_q`` (1, 4096, 128) first block's image->token queries.
     """
 
-    def __init__(self, sam: nn.Module) -> None:
+    def __init__(self, sam: Any) -> None:
         super().__init__()
-        self.prompt_encoder = sam.prompt_encoder
-        self.block = sam.mask_decoder.transformer.layers[0]  # type: ignore[union-attr,index]
+        self.prompt_encoder: Any = sam.prompt_encoder
+        self.block: Any = sam.mask_decoder.transformer.layers[0]
 
     def forward(
         self,
@@ -184,16 +185,16 @@ class PrepareGraph(nn.Module):
         emb = embedding_q.to(torch.float32) * embedding_scale.reshape(1, -1, 1, 1)
         emb = emb + embedding_offset.reshape(1, -1, 1, 1)
         c = emb.shape[1]
-        mask_dense = pe.mask_downscaling(mask_input)  # type: ignore[operator]
-        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)  # type: ignore[union-attr]
+        mask_dense = pe.mask_downscaling(mask_input)
+        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
         dense = has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
         tokens = (emb + dense).reshape(1, c, -1).transpose(1, 2)
-        dense_pe = pe.get_dense_pe().reshape(1, c, -1).transpose(1, 2)  # type: ignore[operator]
+        dense_pe = pe.get_dense_pe().reshape(1, c, -1).transpose(1, 2)
         tokens_pe = tokens + dense_pe
         blk = self.block
-        t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)  # type: ignore[union-attr,operator]
-        t2i_v = blk.cross_attn_token_to_image.v_proj(tokens)  # type: ignore[union-attr,operator]
-        i2t_q = blk.cross_attn_image_to_token.q_proj(tokens_pe)  # type: ignore[union-attr,operator]
+        t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)
+        t2i_v = blk.cross_attn_token_to_image.v_proj(tokens)
+        i2t_q = blk.cross_attn_image_to_token.q_proj(tokens_pe)
         return tokens, dense_pe, t2i_k, t2i_v, i2t_q
 
 
@@ -207,23 +208,23 @@ class DecodeGraph(nn.Module):
     single-mask output, 1..3 the multimask outputs) and ``iou_predictions`` (1, 4) float32.
     """
 
-    def __init__(self, sam: nn.Module) -> None:
+    def __init__(self, sam: Any) -> None:
         super().__init__()
-        self.prompt_encoder = sam.prompt_encoder
-        self.decoder = sam.mask_decoder
-        self.img_size = float(sam.image_encoder.img_size)  # type: ignore[union-attr,arg-type]
+        self.prompt_encoder: Any = sam.prompt_encoder
+        self.decoder: Any = sam.mask_decoder
+        self.img_size = float(sam.image_encoder.img_size)
 
     def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Sparse prompt embedding (1, N, 256), as Meta's ``SamOnnxModel._embed_points``."""
         pe = self.prompt_encoder
         coords = (coords + 0.5) / self.img_size  # pixel centres, normalised to [0, 1]
-        emb = pe.pe_layer._pe_encoding(coords)  # type: ignore[union-attr,operator]
+        emb = pe.pe_layer._pe_encoding(coords)
         lab = labels.unsqueeze(-1)
         emb = emb * (lab != -1).to(emb.dtype)
-        emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)  # type: ignore[union-attr]
-        for i, point_embed in enumerate(pe.point_embeddings):  # type: ignore[union-attr,arg-type]
+        emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)
+        for i, point_embed in enumerate(pe.point_embeddings):
             emb = emb + point_embed.weight * (lab == i).to(emb.dtype)
-        return emb  # type: ignore[no-any-return]
+        return emb
 
     def forward(
         self,
@@ -238,11 +239,11 @@ class DecodeGraph(nn.Module):
         dec = self.decoder
         tr = dec.transformer
         sparse = self.embed_points(point_coords, point_labels)
-        out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)  # type: ignore[union-attr]
+        out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
         query_pe = torch.cat([out_tokens.unsqueeze(0), sparse], dim=1)  # (1, T, C)
         queries = query_pe
         keys = image_tokens
-        for i, blk in enumerate(tr.layers):  # type: ignore[union-attr,arg-type]
+        for i, blk in enumerate(tr.layers):
             first = i == 0
             # Self-attention over the few tokens: cheap, kept as the module computes it.
             if blk.skip_first_layer_pe:
@@ -274,13 +275,13 @@ class DecodeGraph(nn.Module):
             )
             keys = blk.norm4(keys)
         # Only the iou token and the mask tokens are read after the final attention.
-        n_out = 1 + int(dec.num_mask_tokens)  # type: ignore[arg-type]
+        n_out = 1 + int(dec.num_mask_tokens)
         q = (queries + query_pe)[:, :n_out]
         attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
-        hs = tr.norm_final_attn(queries[:, :n_out] + attn_out)  # type: ignore[operator]
-        iou_pred = dec.iou_prediction_head(hs[:, 0])  # type: ignore[operator]
+        hs = tr.norm_final_attn(queries[:, :n_out] + attn_out)
+        iou_pred = dec.iou_prediction_head(hs[:, 0])
         hyper = torch.stack(
-            [mlp(hs[:, 1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)],  # type: ignore[arg-type]
+            [mlp(hs[:, 1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)],
             dim=1,
         )[0]  # (K, 32)
         return self.upscale(keys[0], hyper), iou_pred
@@ -292,7 +293,7 @@ class DecodeGraph(nn.Module):
             keys: (4096, C) image tokens after the transformer, row-major 64x64.
             hyper: (K, 32) hypernetwork outputs of the K mask tokens.
         """
-        ct1, ln, act1, ct2, act2 = self.decoder.output_upscaling  # type: ignore[misc]
+        ct1, ln, act1, ct2, act2 = self.decoder.output_upscaling
         c1 = ct1.weight.shape[1]  # ConvTranspose2d weight: (in, out, 2, 2)
         c2 = ct2.weight.shape[1]
         # (in, out, a, b) -> (in, a, b, out): output channel last, sub-pixel (a, b) before it.

@@ -34,7 +34,10 @@ export function buildPromptTensors({ points = [], labels = [], box = null, origS
   const all = points.map((p) => [p[0], p[1]]);
   const lab = labels.map(Number);
   if (box) {
-    all.push([box[0], box[1]], [box[2], box[3]]);
+    // Corners in any order, as SamPredictor's normalize_boxes accepts them.
+    const [x0, x1] = [Math.min(box[0], box[2]), Math.max(box[0], box[2])];
+    const [y0, y1] = [Math.min(box[1], box[3]), Math.max(box[1], box[3])];
+    all.push([x0, y0], [x1, y1]);
     lab.push(2, 3);
   }
   const coords = transformCoords(all, origH, origW);

@@ -28,6 +28,10 @@ let running = false;
 function tensors(obj) {
   const out = {};
   for (const [name, t] of Object.entries(obj)) {
+    if (t instanceof ort.Tensor) {
+      out[name] = t;
+      continue;
+    }
     const type = t.data instanceof Uint8Array ? "uint8" : "float32";
     out[name] = new ort.Tensor(type, t.data, t.dims);
   }
@@ -35,7 +39,8 @@ function tensors(obj) {
 }
 
 function sessionOptions() {
-  return { executionProviders: state.providers, graphOptimizationLevel: "all" };
+  // `profile` (load option) prints onnxruntime's per-node timings to the console on {type: "profile"}.
+  return { executionProviders: state.providers, graphOptimizationLevel: "all", enableProfiling: Boolean(state.profile) };
 }
 
 // navigator.gpu exists in browsers whose GPU is blocklisted or disabled; only an adapter counts.
@@ -47,7 +52,9 @@ async function webgpuAvailable() {
   }
 }
 
-async function load({ manifestUrl, wasmPaths, numThreads, executionProviders }) {
+async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, profile }) {
+  state.profile = profile;
+  if (profile) ort.env.logLevel = "verbose";
   const url = new URL(manifestUrl, self.location.href);
   ort.env.wasm.wasmPaths = wasmPaths ?? new URL("../ort/", self.location.href).href;
   const cores = self.navigator?.hardwareConcurrency ?? 1;
@@ -128,12 +135,15 @@ function fullmask({ id, seq, lowRes, origSize }) {
   return { type: "fullmask", id, seq, mask, size };
 }
 
-async function bench({ url, feeds, runs = 20, warmup = 3 }) {
+async function bench({ url, feeds, runs = 20, warmup = 3, image }) {
   const session = await ort.InferenceSession.create(new URL(url, self.location.href).href, sessionOptions());
+  // `image`: also feed the prepared tensors of a cached image (timing variants of decode.onnx).
+  const all = { ...feeds, ...(image ? state.images.get(image).prepared : {}) };
+  const used = Object.fromEntries(session.inputNames.map((name) => [name, all[name]]));
   const times = [];
   for (let i = 0; i < warmup + runs; i++) {
     const t0 = performance.now();
-    const out = await session.run(tensors(feeds));
+    const out = await session.run(tensors(used));
     if (i >= warmup) times.push(performance.now() - t0);
     disposeAll(out);
   }
@@ -141,7 +151,12 @@ async function bench({ url, feeds, runs = 20, warmup = 3 }) {
   return { type: "bench", url, times };
 }
 
-const handlers = { load, embed, decode, fullmask, bench, forget: ({ id }) => ({ type: "forgotten", id, existed: state.images.delete(id) }) };
+function profile() {
+  for (const session of Object.values(state.sessions)) session.endProfiling();
+  return { type: "profile" };
+}
+
+const handlers = { load, profile, embed, decode, fullmask, bench, forget: ({ id }) => ({ type: "forgotten", id, existed: state.images.delete(id) }) };
 
 function transferables(msg) {
   const list = [];

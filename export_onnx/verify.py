@@ -1,0 +1,226 @@
+"""Check the exported graphs in onnxruntime against the PyTorch model, on random prompts.
+
+Tolerances (stated in the manifest and in error messages), for float32 graphs vs PyTorch:
+
+* low-res logits: max |difference| <= ``LOGIT_ATOL`` * max(1, max |reference|)
+* IoU predictions: max |difference| <= ``SCORE_ATOL``
+* thresholded full-resolution masks: IoU >= ``MASK_IOU_MIN`` per candidate
+* image encoder: max |difference| <= ``EMBED_ATOL`` * max(1, max |reference|)
+* int8 variants: mean IoU of their masks with the float32 masks >= ``QUANT_IOU_MIN``
+
+The graphs are exact algebra on the model's weights, so float32 results agree to rounding; these
+tolerances leave room for rounding only, and a wrong graph misses them by orders of magnitude.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from . import wire
+from .runtime import OnnxDecoder, prompt_tensors, upsample_logits
+
+LOGIT_ATOL = 1e-3
+SCORE_ATOL = 1e-3
+MASK_IOU_MIN = 0.999
+EMBED_ATOL = 1e-3
+QUANT_IOU_MIN = 0.97
+
+
+class VerificationError(RuntimeError):
+    """An exported graph disagrees with the PyTorch model beyond the stated tolerance."""
+
+
+@dataclass
+class Prompt:
+    """One random prompt set, in original image pixels."""
+
+    point_coords: np.ndarray | None
+    point_labels: np.ndarray | None
+    box: np.ndarray | None
+    multimask: bool
+    use_mask_input: bool = False
+
+
+@dataclass
+class Report:
+    """What verification measured; goes into the manifest."""
+
+    checks: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def fail_if_any(self) -> None:
+        if self.failures:
+            raise VerificationError(
+                "exported graphs disagree with the PyTorch model:\n  " + "\n  ".join(self.failures)
+            )
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boolean masks (1.0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def random_prompts(rng: np.random.Generator, size: tuple[int, int], count: int) -> list[Prompt]:
+    """Seeded prompts covering every prompt kind: points (single and multimask), pos/neg points,
+    box only, box plus points, and a click that feeds the previous low-res mask back."""
+    h, w = size
+    prompts: list[Prompt] = []
+    for i in range(count):
+        kind = i % 5
+        n = 1 if kind in (0, 4) else int(rng.integers(2, 4))
+        pts = rng.uniform([0, 0], [w, h], size=(n, 2))
+        labels = (rng.uniform(size=n) < 0.7).astype(np.int64)
+        labels[0] = 1
+        box = None
+        if kind in (2, 3):
+            x0, y0 = rng.uniform([0, 0], [w * 0.6, h * 0.6])
+            x1, y1 = rng.uniform([x0 + 5, y0 + 5], [w, h])
+            box = np.array([x0, y0, x1, y1])
+        if kind == 2:
+            pts, labels = None, None  # type: ignore[assignment]
+        prompts.append(Prompt(pts, labels, box, multimask=kind in (0, 3), use_mask_input=kind == 4))
+    return prompts
+
+
+def verify_fast_path(
+    export_dir: Path, predictor: Any, wire_bytes: bytes, prompts: list[Prompt], report: Report
+) -> list[np.ndarray]:
+    """prepare.onnx + decode.onnx (through `OnnxDecoder`) vs ``SamPredictor.predict`` on the
+    dequantized embedding. Returns the float32 path's full-resolution masks per prompt."""
+    decoder = OnnxDecoder(export_dir)
+    image = decoder.prepare(wire_bytes)
+    size = predictor.original_size
+    worst = {"logit": 0.0, "score": 0.0, "iou": 1.0}
+    masks_out: list[np.ndarray] = []
+    previous: np.ndarray | None = None
+    for i, p in enumerate(prompts):
+        mask_input = previous if p.use_mask_input else None
+        ref_masks, ref_scores, ref_low = predictor.predict(
+            p.point_coords, p.point_labels, p.box, mask_input, p.multimask
+        )
+        masks, scores, low = decoder.predict(
+            p.point_coords, p.point_labels, p.box, mask_input, p.multimask, size, image=image
+        )
+        logit_err = float(np.abs(low - ref_low).max() / max(1.0, np.abs(ref_low).max()))
+        score_err = float(np.abs(scores - ref_scores).max())
+        iou = min(mask_iou(m, r) for m, r in zip(masks, ref_masks, strict=True))
+        worst = {
+            "logit": max(worst["logit"], logit_err),
+            "score": max(worst["score"], score_err),
+            "iou": min(worst["iou"], iou),
+        }
+        if logit_err > LOGIT_ATOL or score_err > SCORE_ATOL or iou < MASK_IOU_MIN:
+            report.failures.append(
+                f"fast path, prompt {i}: low-res logit error {logit_err:.2e} (tol {LOGIT_ATOL}), "
+                f"score error {score_err:.2e} (tol {SCORE_ATOL}), mask IoU {iou:.4f} "
+                f"(min {MASK_IOU_MIN})"
+            )
+        previous = ref_low[int(np.argmax(ref_scores))][None]
+        masks_out.append(masks)
+    report.checks["fast_path"] = {"prompts": len(prompts), **worst}
+    return masks_out
+
+
+def verify_decoder(
+    path: Path,
+    onnx_model: torch.nn.Module,
+    embedding: np.ndarray,
+    size: tuple[int, int],
+    prompts: list[Prompt],
+    report: Report,
+    name: str = "decoder",
+) -> list[np.ndarray]:
+    """decoder.onnx (Meta's interface) vs the wrapper it was exported from, same inputs."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = {"logit": 0.0, "score": 0.0, "iou": 1.0}
+    masks_out = []
+    for i, p in enumerate(prompts):
+        feeds = {
+            "image_embeddings": embedding.astype(np.float32),
+            **prompt_tensors(p.point_coords, p.point_labels, p.box, size),
+            "mask_input": np.zeros((1, 1, 256, 256), np.float32),
+            "has_mask_input": np.zeros(1, np.float32),
+            "orig_im_size": np.array(size, np.float32),
+        }
+        masks, scores, low = session.run(["masks", "iou_predictions", "low_res_masks"], feeds)
+        with torch.no_grad():
+            ref = [t.numpy() for t in onnx_model(*[torch.from_numpy(v) for v in feeds.values()])]
+        logit_err = float(np.abs(low - ref[2]).max() / max(1.0, np.abs(ref[2]).max()))
+        score_err = float(np.abs(scores - ref[1]).max())
+        iou = mask_iou(masks > 0, ref[0] > 0)
+        worst = {
+            "logit": max(worst["logit"], logit_err),
+            "score": max(worst["score"], score_err),
+            "iou": min(worst["iou"], iou),
+        }
+        if masks.shape[-2:] != tuple(size):
+            report.failures.append(f"{name}, prompt {i}: masks {masks.shape}, image {size}")
+        if logit_err > LOGIT_ATOL or score_err > SCORE_ATOL or iou < MASK_IOU_MIN:
+            report.failures.append(
+                f"{name}, prompt {i}: logit error {logit_err:.2e}, score error "
+                f"{score_err:.2e}, mask IoU {iou:.4f}"
+            )
+        masks_out.append(masks[0] > 0)
+    report.checks[name] = {"prompts": len(prompts), **worst}
+    return masks_out
+
+
+def quantized_agreement(
+    session_path: Path, reference_masks: list[np.ndarray], run: Any
+) -> dict[str, float]:
+    """Mean and minimum mask IoU of an int8 graph's masks with the float32 ones."""
+    session = ort.InferenceSession(str(session_path), providers=["CPUExecutionProvider"])
+    ious = [mask_iou(m, r) for m, r in zip(run(session), reference_masks, strict=True)]
+    return {"mean_iou": float(np.mean(ious)), "min_iou": float(np.min(ious))}
+
+
+def fast_masks_with(
+    session: ort.InferenceSession,
+    decoder: OnnxDecoder,
+    wire_bytes: bytes,
+    prompts: list[Prompt],
+    size: tuple[int, int],
+) -> list[np.ndarray]:
+    """Full-resolution masks of `prompts` decoded by another decode graph (e.g. int8)."""
+    image = decoder.prepare(wire_bytes)
+    out = []
+    previous = None
+    for p in prompts:
+        tensors = image.tensors
+        if p.use_mask_input and previous is not None:
+            tensors = decoder._run_prepare(image.wire_arrays, previous)
+        feeds = {**tensors, **prompt_tensors(p.point_coords, p.point_labels, p.box, size)}
+        low, iou = session.run(["low_res_masks", "iou_predictions"], feeds)
+        picks = slice(1, None) if p.multimask else slice(0, 1)
+        out.append(upsample_logits(low[0, picks], size) > 0)
+        previous = low[0, picks][int(np.argmax(iou[0, picks]))][None]
+    return out
+
+
+def wire_agreement(
+    decoder: OnnxDecoder,
+    predictor: Any,
+    features: np.ndarray,
+    prompts: list[Prompt],
+) -> dict[str, float]:
+    """Mask IoU between the float embedding (PyTorch) and the wire embedding (graphs)."""
+    size = predictor.original_size
+    predictor.set_image_embedding(features, size)
+    image = decoder.prepare(wire.encode_embedding(features, original_size=size))
+    ious = []
+    for p in prompts:
+        if p.use_mask_input:
+            continue
+        ref, _, _ = predictor.predict(p.point_coords, p.point_labels, p.box, None, p.multimask)
+        got, _, _ = decoder.predict(
+            p.point_coords, p.point_labels, p.box, None, p.multimask, size, image=image
+        )
+        ious += [mask_iou(a, b) for a, b in zip(got, ref, strict=True)]
+    return {"mean_iou": float(np.mean(ious)), "min_iou": float(np.min(ious))}
