@@ -11,6 +11,7 @@ does nothing, so redelivered or duplicated tasks are harmless.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -83,7 +84,7 @@ def sam_model_export(*, sam_model: SamModel) -> Path:
         tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            run_export(checkpoint=str(path), out=tmp)
+            run_export(path, tmp, model_type=sam_model.model_type)
             try:
                 os.replace(tmp, target)
             except OSError:
@@ -205,8 +206,6 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float) -> None:
     data = wire.encode_embedding(
         array, model_key=key, original_size=(row.image.height, row.image.width)
     )
-    import hashlib
-
     old = row.file.name if row.file else None
     row.file.save(f"{row.image_id}.same", ContentFile(data), save=False)
     row.status = Embedding.Status.READY

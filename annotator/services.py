@@ -555,6 +555,12 @@ def embedding_request(*, images: Sequence[Image], force: bool = False) -> list[E
     when the transaction commits. Ready rows are left alone unless `force`; failed rows are
     reset to pending (a manual retry)."""
     rows: list[Embedding] = []
+    if force:
+        # An explicit recompute also retries a failed decoder export of the same models.
+        SamModel.objects.filter(
+            pk__in={image.project.sam_model_id for image in images},
+            onnx_status=SamModel.OnnxStatus.FAILED,
+        ).update(onnx_status=SamModel.OnnxStatus.PENDING)
     for image in images:
         row, created = Embedding.objects.get_or_create(
             image=image, sam_model_id=image.project.sam_model_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +98,12 @@ class ImageEmbeddingView(APIView):
 
 
 @functools.lru_cache(maxsize=4)
-def _decoder(sha256: str) -> tuple[Any, threading.Lock]:
-    """The ONNX decoder of a model, loaded once per web process (onnxruntime, no torch)."""
+def _decoder(sha256: str) -> Any:
+    """The ONNX decoder of a model, loaded once per web process (onnxruntime, no torch; the
+    instance is thread-safe)."""
     from export_onnx.runtime import OnnxDecoder
 
-    return OnnxDecoder(Path(settings.SAM_ONNX_DIR) / sha256), threading.Lock()
+    return OnnxDecoder(Path(settings.SAM_ONNX_DIR) / sha256)
 
 
 class ImagePredictView(APIView):
@@ -122,22 +122,27 @@ class ImagePredictView(APIView):
             return answer
         assert row is not None
         sha = row.sam_model.sha256
-        if not (Path(settings.SAM_ONNX_DIR) / sha / "manifest.json").is_file():
-            _request_export(row.sam_model)
-            return _pending({"status": "exporting", "detail": "The decoder is being exported."})
+        answer = _export_state(row.sam_model)
+        if answer is not None:
+            return answer
         with row.file.open("rb") as f:
             wire_bytes = f.read()
         v = data.validated_data
-        decoder, lock = _decoder(sha)
-        with lock:
-            decoder.prepare(wire_bytes)
-            masks, scores, _ = decoder.predict(
-                point_coords=np.array(v["point_coords"], dtype=np.float32).reshape(-1, 2),
-                point_labels=np.array(v["point_labels"], dtype=np.float32),
-                box=np.array(v["box"], dtype=np.float32) if v.get("box") else None,
-                multimask_output=v["multimask_output"],
-                orig_size=(image.height, image.width),
-            )
+        decoder = _decoder(sha)
+        points = v["point_coords"]
+        try:
+            prepared = decoder.prepare(wire_bytes)
+        except ValueError as exc:  # WireFormatError, ExportMismatchError
+            detail = f"The stored embedding does not fit the model's decoder ({exc}); recompute it."
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+        masks, scores, _ = decoder.predict(
+            point_coords=np.array(points, dtype=np.float64).reshape(-1, 2) if points else None,
+            point_labels=np.array(v["point_labels"], dtype=np.int64) if points else None,
+            box=np.array(v["box"], dtype=np.float64) if v.get("box") else None,
+            multimask_output=v["multimask_output"],
+            orig_size=(image.height, image.width),
+            image=prepared,
+        )
         return Response(
             {
                 "model_sha256": sha,
@@ -167,8 +172,16 @@ def _mask_body(mask: np.ndarray, score: float, *, polygons: bool) -> dict[str, A
 # --- Exported decoder files ----------------------------------------------------------------------
 
 
-def _request_export(sam_model: SamModel) -> None:
+def _export_state(sam_model: SamModel) -> Response | None:
+    """None when the model's decoder export is on disk; else 202 (export enqueued) or 409."""
+    if (Path(settings.SAM_ONNX_DIR) / sam_model.sha256 / "manifest.json").is_file():
+        return None
+    if sam_model.onnx_status == SamModel.OnnxStatus.FAILED:
+        body = {"status": "failed", "detail": f"ONNX export failed: {sam_model.onnx_error}"}
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    # Idempotent: the worker returns at once when another task has exported it meanwhile.
     tasks.embedding_model_export_task.delay(sam_model.pk)
+    return _pending({"status": "exporting", "detail": "The decoder is being exported."})
 
 
 def _model_for(request: Request, sha256: str) -> SamModel:
@@ -188,13 +201,10 @@ class ModelManifestView(APIView):
     @extend_schema(responses={(200, "application/json"): dict})
     def get(self, request: Request, sha256: str) -> HttpResponseBase:
         model = _model_for(request, sha256)
+        answer = _export_state(model)
+        if answer is not None:
+            return answer
         path = Path(settings.SAM_ONNX_DIR) / sha256 / "manifest.json"
-        if not path.is_file():
-            if model.onnx_status == SamModel.OnnxStatus.FAILED:
-                body = {"status": "failed", "detail": f"ONNX export failed: {model.onnx_error}"}
-                return Response(body, status=status.HTTP_409_CONFLICT)
-            _request_export(model)
-            return _pending({"status": "exporting", "detail": "The decoder is being exported."})
         manifest = json.loads(path.read_text())
         response = Response(manifest)
         response["Cache-Control"] = "private, max-age=300"

@@ -1,0 +1,147 @@
+"""The whole pipeline through a real Celery worker: upload -> embedding computed on the `gpu`
+queue -> binary download -> server-side prediction, checked against SamPredictor on the same
+image with the reference pack's checkpoint.
+
+Marked `integration`: the lead's `make test` runs these again on PostgreSQL + Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from export_onnx import wire
+from tests import factories
+
+pytestmark = [pytest.mark.worker, pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def worker_env() -> None:
+    """Settings the worker process needs, set before it starts (it copies os.environ)."""
+    # Retries of a failing embedding need no back-off in tests.
+    os.environ.setdefault("EMBEDDING_RETRY_DELAY", "0")
+
+
+@pytest.fixture
+def pipeline(worker_env: None, celery_worker: Any, reference_dir: Path, settings: Any) -> dict:
+    # The worker writes media under its MEDIA_ROOT (the session's); read them from there too.
+    settings.MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(Path(settings.VAR_DIR) / "media"))
+    owner = factories.user()
+    project = factories.project(
+        owner=owner, sam_checkpoint=str(reference_dir / "sam_vit_small.pth")
+    )
+    client = APIClient()
+    client.force_authenticate(owner)
+    return {"owner": owner, "project": project, "client": client}
+
+
+def _upload(ctx: dict, path: Path) -> dict:
+    upload = SimpleUploadedFile(path.name, path.read_bytes())
+    response = ctx["client"].post(
+        f"/api/projects/{ctx['project'].pk}/images/", {"files": [upload]}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()[0]
+
+
+def _wait(
+    client: APIClient, url: str, *, method: str = "get", body: Any = None, timeout: float = 180
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = getattr(client, method)(url, body, format="json") if body else client.get(url)
+        if response.status_code != 202 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_is_embedded_by_the_worker_and_served_in_the_wire_format(
+    pipeline: dict, reference_dir: Path
+) -> None:
+    image = _upload(pipeline, reference_dir / "chelsea.png")
+    response = _wait(pipeline["client"], image["embedding_url"])
+    assert response.status_code == 200, getattr(response, "data", response)
+    data = b"".join(response.streaming_content)
+    embedding, header = wire.decode_embedding(data)
+    sha = response["X-Model-Sha256"]
+    assert header.shape == (256, 64, 64) and header.original_size == (300, 451)
+    assert header.model_key == wire.model_key_from_sha256(sha)
+    golden = np.load(reference_dir / "sam_vit_small_goldens.npz")["chelsea/embedding"]
+    step = wire.wire_arrays(data)["embedding_scale"][None, :, None, None]
+    # uint8 codes: within half a step of each channel's own range of the reference embedding.
+    assert np.all(np.abs(embedding - golden) <= step / 2 + 2e-3)
+
+    from annotator.models import Embedding
+
+    row = Embedding.objects.get(image_id=image["id"])
+    assert row.status == "ready" and row.compute_seconds > 0 and row.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_prediction_matches_sam_predictor_on_the_same_image(
+    pipeline: dict, reference_dir: Path, reference_manifest: dict
+) -> None:
+    pytest.importorskip("export_onnx.runtime", reason="export_onnx.runtime has not landed yet")
+    image = _upload(pipeline, reference_dir / "chelsea.png")
+    assert _wait(pipeline["client"], image["embedding_url"]).status_code == 200
+    cases = reference_manifest["models"]["sam_vit_small"]["images"]["chelsea"]["cases"]
+    case = next(c for c in cases if c["name"] == "point_multimask")
+    body = {
+        "point_coords": case["point_coords"],
+        "point_labels": case["point_labels"],
+        "multimask_output": True,
+    }
+    response = _wait(
+        pipeline["client"], f"/api/images/{image['id']}/predict", method="post", body=body
+    )
+    assert response.status_code == 200, response.content
+    masks = response.json()["masks"]
+
+    from PIL import Image as PILImage
+
+    from annotator.geometry import rle_to_mask
+    from annotator.sam import SamPredictor, build_sam
+
+    predictor = SamPredictor(build_sam(reference_dir / "sam_vit_small.pth", device="cpu"))
+    predictor.set_image(np.asarray(PILImage.open(reference_dir / "chelsea.png").convert("RGB")))
+    expected, scores, _ = predictor.predict(
+        point_coords=np.array(case["point_coords"]),
+        point_labels=np.array(case["point_labels"]),
+        multimask_output=True,
+    )
+    assert len(masks) == len(expected)
+    for got, want in zip(masks, expected, strict=True):
+        mask = rle_to_mask(got["rle"]).astype(bool)
+        iou = (mask & want).sum() / max(1, (mask | want).sum())
+        assert iou >= 0.99, iou
+        assert got["polygons"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_records_a_failure_with_its_reason_and_stops_retrying(
+    pipeline: dict, reference_dir: Path, settings: Any
+) -> None:
+    from annotator.models import Embedding
+
+    image = _upload(pipeline, reference_dir / "rocket.png")
+    row = Embedding.objects.get(image_id=image["id"])
+    # Wait for the first computation, then break the stored image and ask again.
+    assert _wait(pipeline["client"], image["embedding_url"]).status_code == 200
+    row.refresh_from_db()
+    row.image.file.storage.delete(row.image.file.name)
+    manager = pipeline["client"]
+    assert manager.post(image["embedding_url"]).status_code == 202
+    response = _wait(manager, image["embedding_url"], timeout=120)
+    assert response.status_code == 409, getattr(response, "data", response)
+    row.refresh_from_db()
+    assert row.status == "failed" and "image unreadable" in row.error
+    assert row.attempts == settings.EMBEDDING_MAX_ATTEMPTS
