@@ -1,0 +1,245 @@
+"""``auto_annotate``: detector boxes prompt SAM; one YOLO-seg label file per image.
+
+Same signature and output as ``ultralytics.data.annotator.auto_annotate``, plus ``overwrite``,
+``batch_size`` and ``return_masks``. Imports torch, so only workers and CLIs import this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from annotator.autoannotate.detectors import Detection, Detector, build_detector
+from annotator.geometry import mask_to_polygons
+from annotator.sam import SamPredictor, build_sam, embed_images
+from annotator.sam.sam import Sam
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+# Ultralytics' checkpoint names, for scripts written against ultralytics.auto_annotate.
+SAM_ALIASES = {"sam_b.pt": "sam_vit_b", "sam_l.pt": "sam_vit_l", "mobile_sam.pt": "mobile_sam"}
+# Stems of images where the detector found nothing: they get no label file (as in
+# Ultralytics), so this hidden list is what lets a resumed run skip them too.
+EMPTY_LIST = ".auto_annotate_empty"
+# Half-pixel Douglas-Peucker keeps the polygon's rasterisation equal to the mask in practice
+# (geometry.mask_to_polygons) with far fewer points than the raw staircase.
+POLYGON_TOLERANCE = 0.5
+
+Masks = dict[Path, tuple[list[Detection], np.ndarray]]
+
+
+def list_images(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Images of ``data``: a folder (its image files, not recursive), one file, or a list."""
+    items = [data] if isinstance(data, str | Path) else list(data)
+    images: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            images += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            images.append(path)
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+    return images
+
+
+def default_output_dir(data: str | Path | Sequence[str | Path], images: list[Path]) -> Path:
+    """``<data>_auto_annotate_labels`` beside the data folder (or the first image's folder)."""
+    if isinstance(data, str | Path) and Path(data).is_dir():
+        folder = Path(data)
+    elif images:
+        folder = images[0].parent
+    else:
+        folder = Path(data if isinstance(data, str | Path) else ".")
+    folder = folder.resolve()
+    return folder.parent / f"{folder.stem}_auto_annotate_labels"
+
+
+def resolve_device(device: str) -> torch.device:
+    """Ultralytics-style device: "" (CUDA when available), "cpu", "cuda", "cuda:1" or "0"."""
+    if device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.isdigit():
+        return torch.device(f"cuda:{device}")
+    return torch.device(device)
+
+
+def read_rgb(path: Path) -> np.ndarray | None:
+    """(H, W, 3) uint8 RGB, or None when the file cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@torch.inference_mode()
+def segment_boxes(predictor: SamPredictor, boxes: np.ndarray) -> np.ndarray:
+    """SAM masks for all boxes of the current image, in one batched decoder call.
+
+    Arguments:
+      predictor: with the image (or its embedding) set.
+      boxes: (N, 4) XYXY in original pixels.
+
+    Returns:
+      (N, H, W) bool masks, one per box (single-mask output, as for a box prompt).
+    """
+    if len(boxes) == 0:
+        return np.zeros((0, *predictor.original_size), dtype=bool)
+    boxes_t = torch.as_tensor(np.asarray(boxes, np.float32), device=predictor.device)
+    boxes_t = predictor.transform.apply_boxes_torch(boxes_t, predictor.original_size)
+    masks, _, _ = predictor.predict_torch(None, None, boxes=boxes_t, multimask_output=False)
+    return masks[:, 0].cpu().numpy()
+
+
+def yolo_seg_line(class_id: int, mask: np.ndarray) -> str | None:
+    """``class x1 y1 ...`` of the mask's largest polygon normalised to [0, 1]; None if empty.
+
+    Like Ultralytics (``masks.xyn``) one polygon per object, the largest part; holes are not
+    representable in YOLO-seg.
+    """
+    polygons = mask_to_polygons(mask, tolerance=POLYGON_TOLERANCE)
+    if not polygons:
+        return None
+    outer = max(polygons, key=lambda p: _area(p["outer"]))["outer"]
+    h, w = mask.shape
+    coords = " ".join(f"{x / w:.6f} {y / h:.6f}" for x, y in outer)
+    return f"{class_id} {coords}"
+
+
+def _area(ring: list[list[float]]) -> float:
+    pts = np.asarray(ring)
+    x, y = pts[:, 0], pts[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # A run killed mid-write must not leave a truncated file that a resumed run would skip.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def auto_annotate(
+    data: str | Path | Sequence[str | Path],
+    det_model: str | Path | Detector = "yolo11x.pt",
+    sam_model: str | Path | Sam = "sam_vit_b",
+    device: str = "",
+    conf: float = 0.25,
+    iou: float = 0.45,
+    imgsz: int = 640,
+    max_det: int = 300,
+    classes: list[int] | None = None,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    batch_size: int = 8,
+    return_masks: bool = False,
+) -> Masks | None:
+    """Annotate images with a detector and SAM, writing YOLO-seg labels (Ultralytics' format).
+
+    Arguments:
+      data: a folder of images, one image file, or a list of them.
+      det_model: ``*.pt`` / a name -> Ultralytics YOLO (optional, AGPL); ``*.onnx`` -> a YOLO
+        exported to ONNX; ``*.json`` (COCO boxes) or a folder of YOLO ``<stem>.txt`` boxes ->
+        no model; or a ``Detector`` object.
+      sam_model: SAM checkpoint path or name (``sam_vit_b``, ``mobile_sam``...; Ultralytics'
+        ``sam_b.pt`` is accepted), or a built ``Sam``.
+      device: "" (CUDA when available), "cpu", "cuda", "cuda:N" or "N".
+      conf, iou, imgsz, max_det, classes: detector settings (score threshold, NMS IoU, input
+        size, boxes per image, class ids to keep).
+      output_dir: default ``<data>_auto_annotate_labels`` beside ``data``.
+      overwrite: redo images whose label file exists (otherwise they are skipped, so an
+        interrupted run resumes where it stopped).
+      batch_size: images per encoder call on CUDA (``embed_images``); on CPU images are encoded
+        one at a time, which is as fast and uses less memory.
+      return_masks: also return ``{image path: (detections, (N, H, W) bool masks)}`` for the
+        images processed in this run.
+
+    Output: ``<output_dir>/<stem>.txt`` with one line per object, ``class x1 y1 x2 y2 ...``, the
+    largest polygon of its mask in pixel-corner coordinates divided by the image width/height.
+    Images with no detections get no file. All boxes of an image go to SAM in one batched call.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    images = list_images(data)
+    out = Path(output_dir) if output_dir is not None else default_output_dir(data, images)
+    out.mkdir(parents=True, exist_ok=True)
+    empty_path = out / EMPTY_LIST
+    empty = (
+        set() if overwrite or not empty_path.is_file() else set(empty_path.read_text().split("\n"))
+    )
+    todo = [
+        p for p in images if overwrite or not ((out / f"{p.stem}.txt").exists() or p.stem in empty)
+    ]
+    if len(todo) < len(images):
+        logger.info(
+            "auto_annotate: %d of %d images already done", len(images) - len(todo), len(images)
+        )
+    if overwrite and empty_path.exists():
+        empty_path.unlink()
+    if not todo:
+        return {} if return_masks else None
+
+    torch_device = resolve_device(device)
+    detector = build_detector(
+        det_model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, classes=classes, device=device
+    )
+    if isinstance(sam_model, Sam):
+        model = sam_model
+    else:
+        name = str(sam_model)
+        model = build_sam(
+            name if Path(name).is_file() else SAM_ALIASES.get(name, name), device=torch_device
+        )
+    predictor = SamPredictor(model)
+    batched = model.device.type == "cuda"
+    results: Masks = {}
+    with tqdm(total=len(todo), desc="auto_annotate", unit="img") as bar:
+        for chunk in _chunks(todo, batch_size if batched else 1):
+            found: list[tuple[Path, np.ndarray, list[Detection]]] = []
+            for path in chunk:
+                image = read_rgb(path)
+                if image is None:
+                    logger.warning("auto_annotate: cannot read %s, skipped", path)
+                    bar.update(1)
+                    continue
+                detections = detector.detect(image, name=path.name)
+                if not detections:
+                    with empty_path.open("a") as f:
+                        f.write(path.stem + "\n")
+                    bar.update(1)
+                    continue
+                found.append((path, image, detections))
+            embeddings = (
+                embed_images(model, [image for _, image, _ in found], batch_size=len(found))
+                if batched and found
+                else None
+            )
+            for i, (path, image, detections) in enumerate(found):
+                if embeddings is not None:
+                    assert isinstance(embeddings, torch.Tensor)
+                    predictor.set_image_embedding(embeddings[i : i + 1], image.shape[:2])
+                else:
+                    predictor.set_image(image)
+                boxes = np.array([d.box_xyxy for d in detections], dtype=np.float32)
+                masks = segment_boxes(predictor, boxes)
+                lines = [
+                    line
+                    for d, mask in zip(detections, masks, strict=True)
+                    if (line := yolo_seg_line(d.class_id, mask)) is not None
+                ]
+                _write_atomic(out / f"{path.stem}.txt", "".join(line + "\n" for line in lines))
+                if return_masks:
+                    results[path] = (detections, masks)
+                bar.update(1)
+    return results if return_masks else None
