@@ -680,6 +680,8 @@ def _export_run(*, job: Job) -> tuple[str, bytes]:
     images = job.project.images.order_by("id").prefetch_related("annotations__label")
     if job.params.get("status"):
         images = images.filter(status__in=job.params["status"])
+    if job.params.get("image_ids"):
+        images = images.filter(pk__in=job.params["image_ids"])
     dataset = _project_dataset(job=job, images=list(images))
     from annotator.formats import coco
 
