@@ -194,6 +194,9 @@ SAM_MODEL_TYPE = env_str("SAM_MODEL_TYPE", "auto")
 if SAM_MODEL_TYPE not in {"auto", "vit_b", "vit_l", "vit_h", "mobile_sam"}:
     raise ImproperlyConfigured(f"SAM_MODEL_TYPE={SAM_MODEL_TYPE!r} is not a known SAM type")
 SAM_CACHE_DIR = Path(env_str("SAM_CACHE_DIR", str(VAR_DIR / "checkpoints"))).resolve()
+# The model package (no Django) reads its cache folder from the environment; exporting it here
+# makes the web process, the workers it starts and the CLIs agree on one folder.
+os.environ["SAM_CACHE_DIR"] = str(SAM_CACHE_DIR)
 # Empty: CUDA when available, else CPU.
 SAM_DEVICE = env_str("SAM_DEVICE", "")
 # Allow downloading official checkpoints on first use (off for air-gapped installs).
@@ -204,6 +207,7 @@ SAM_EMBEDDING_BATCH_SIZE = env_int("SAM_EMBEDDING_BATCH_SIZE", 4, minimum=1)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+_QUIET_LOGGERS: dict[str, dict[str, str]] = {}
 CELERY_BROKER_DIR = VAR_DIR / "celery"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker: messages are files in a folder that every process on this machine
@@ -214,6 +218,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
+    # The folder transport has no host; kombu warns about that on every connection.
+    _QUIET_LOGGERS = {"kombu.connection": {"level": "ERROR"}}
     for folder in ("queue", "control"):
         (CELERY_BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", f"file://{CELERY_BROKER_DIR / 'results'}")
@@ -269,7 +275,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, **_QUIET_LOGGERS},
 }
 
 # --- Backend (issue 5) ------------------------------------------------------------------------
