@@ -1,0 +1,229 @@
+"""Projects, members, labels and images beyond the role matrix: the rules each one keeps."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from PIL import Image as PILImage
+
+from annotator import services
+from annotator.models import Image, Job, Membership
+from tests import factories
+
+
+@pytest.mark.django_db
+def test_creating_a_project_makes_the_caller_its_owner(client_for: Any) -> None:
+    alice = factories.user()
+    body = {"name": "Cells", "labels": [{"name": "nucleus", "color": "#00FF00"}]}
+    response = client_for(alice).post("/api/projects/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["role"] == "owner"
+    assert response.json()["labels"][0] == {
+        "id": response.json()["labels"][0]["id"],
+        "name": "nucleus",
+        "color": "#00ff00",
+    }
+    assert response.json()["sam_model"]["checkpoint"] == "mobile_sam"
+
+
+@pytest.mark.django_db
+def test_a_project_without_a_name_is_a_400(client_for: Any) -> None:
+    response = client_for(factories.user()).post("/api/projects/", {"name": "  "}, format="json")
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_manager_cannot_appoint_a_manager_but_an_owner_can(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    url = f"/api/projects/{project_with_roles['project'].pk}/members/"
+    newcomer = factories.user()
+    body = {"user": newcomer.pk, "role": "manager"}
+    assert (
+        client_for(project_with_roles["manager"]).post(url, body, format="json").status_code == 400
+    )
+    assert client_for(project_with_roles["owner"]).post(url, body, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_the_last_owner_cannot_leave(project_with_roles: dict, client_for: Any) -> None:
+    p, owner = project_with_roles["project"], project_with_roles["owner"]
+    response = client_for(owner).delete(f"/api/projects/{p.pk}/members/{owner.pk}/")
+    assert response.status_code == 409 and "owner" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_member_role_can_be_changed(project_with_roles: dict, client_for: Any) -> None:
+    p, viewer = project_with_roles["project"], project_with_roles["viewer"]
+    url = f"/api/projects/{p.pk}/members/{viewer.pk}/"
+    response = client_for(project_with_roles["manager"]).patch(
+        url, {"role": "annotator"}, format="json"
+    )
+    assert response.status_code == 200
+    assert Membership.objects.get(project=p, user=viewer).role == "annotator"
+
+
+@pytest.mark.django_db
+def test_an_unknown_username_is_a_400(project_with_roles: dict, client_for: Any) -> None:
+    url = f"/api/projects/{project_with_roles['project'].pk}/members/"
+    response = client_for(project_with_roles["owner"]).post(
+        url, {"username": "nobody", "role": "viewer"}, format="json"
+    )
+    assert response.status_code == 400 and "nobody" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_labels_are_unique_per_project_and_need_a_valid_colour(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    client = client_for(project_with_roles["manager"])
+    url = f"/api/projects/{project_with_roles['project'].pk}/labels/"
+    assert client.post(url, {"name": "cat"}, format="json").status_code == 409
+    assert client.post(url, {"name": "bird", "color": "red"}, format="json").status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_label_in_use_cannot_be_deleted(project_with_roles: dict, client_for: Any) -> None:
+    image = factories.image(project_with_roles["project"])
+    annotation = factories.annotation(image)
+    url = f"/api/projects/{image.project_id}/labels/{annotation.label_id}/"
+    assert client_for(project_with_roles["manager"]).delete(url).status_code == 409
+
+
+@pytest.mark.django_db
+def test_images_can_be_filtered_by_status_and_assignee(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    p = project_with_roles["project"]
+    first, second = factories.image(p), factories.image(p)
+    services.image_update(
+        image=second, status="submitted", assignee=project_with_roles["annotator"]
+    )
+    client = client_for(project_with_roles["viewer"])
+    url = f"/api/projects/{p.pk}/images/"
+    assert [i["id"] for i in client.get(url).json()["results"]] == [first.pk, second.pk]
+    assert [i["id"] for i in client.get(url + "?status=submitted").json()["results"]] == [second.pk]
+    ids = [
+        i["id"]
+        for i in client.get(url + f"?assignee={project_with_roles['annotator'].pk}").json()[
+            "results"
+        ]
+    ]
+    assert ids == [second.pk]
+
+
+@pytest.mark.django_db
+def test_an_assignee_must_be_a_member(project_with_roles: dict, client_for: Any) -> None:
+    image = factories.image(project_with_roles["project"])
+    body = {"assignee": project_with_roles["outsider"].pk}
+    response = client_for(project_with_roles["manager"]).patch(
+        f"/api/images/{image.pk}/", body, format="json"
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_image_file_is_the_normalised_rgb_image(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    grey = io.BytesIO()
+    PILImage.new("L", (10, 7), 128).save(grey, format="PNG")
+    image = factories.image(project_with_roles["project"], data=grey.getvalue())
+    response = client_for(project_with_roles["viewer"]).get(f"/api/images/{image.pk}/file")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    stored = PILImage.open(io.BytesIO(b"".join(response.streaming_content)))
+    assert stored.mode == "RGB" and stored.size == (10, 7)
+
+
+@pytest.mark.django_db
+def test_deleting_an_image_removes_its_annotations_and_file(
+    project_with_roles: dict, client_for: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    image = factories.image(project_with_roles["project"])
+    factories.annotation(image)
+    storage, name = image.file.storage, image.file.name
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(project_with_roles["manager"]).delete(f"/api/images/{image.pk}/")
+    assert response.status_code == 204
+    assert not Image.objects.filter(pk=image.pk).exists() and not storage.exists(name)
+
+
+@pytest.mark.django_db
+def test_ids_of_another_project_answer_404_not_403(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    foreign_image = factories.image(factories.project())
+    foreign_annotation = factories.annotation(foreign_image)
+    client = client_for(project_with_roles["owner"])
+    for url in (
+        f"/api/images/{foreign_image.pk}/",
+        f"/api/images/{foreign_image.pk}/file",
+        f"/api/images/{foreign_image.pk}/embedding",
+        f"/api/annotations/{foreign_annotation.pk}/",
+        f"/api/projects/{foreign_image.project_id}/images/",
+    ):
+        assert client.get(url).status_code == 404, url
+    body = {"image": foreign_image.pk, "create": []}
+    assert client.post("/api/annotations/bulk", body, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_export_job_writes_coco_with_every_annotation(project_with_roles: dict) -> None:
+    image = factories.image(project_with_roles["project"])
+    factories.annotation(image)
+    job = services.job_create(
+        project=image.project, kind="export", created_by=project_with_roles["owner"]
+    )
+    job = services.job_run(job=job)
+    assert job.status == Job.Status.DONE, job.error
+    coco = json.loads(job.result.read())
+    assert len(coco["images"]) == 1 and len(coco["annotations"]) == 1
+    assert coco["categories"][0]["name"] == "cat"
+    job.refresh_from_db()
+    assert (job.done, job.total) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_an_export_result_is_downloadable_by_members(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    job = services.job_create(
+        project=project_with_roles["project"], kind="export", created_by=project_with_roles["owner"]
+    )
+    services.job_run(job=job)
+    client = client_for(project_with_roles["viewer"])
+    body = client.get(f"/api/jobs/{job.pk}/").json()
+    assert body["status"] == "done" and body["result_url"] == f"/api/jobs/{job.pk}/result"
+    response = client.get(body["result_url"])
+    assert response.status_code == 200 and b"categories" in b"".join(response.streaming_content)
+
+
+@pytest.mark.django_db
+def test_unavailable_job_kinds_and_formats_are_a_400(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    client = client_for(project_with_roles["manager"])
+    p = project_with_roles["project"]
+    assert (
+        client.post(
+            f"/api/projects/{p.pk}/jobs/", {"kind": "everything"}, format="json"
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(f"/api/projects/{p.pk}/exports/", {"format": "voc"}, format="json").status_code
+        == 400
+    )
+
+
+@pytest.mark.django_db
+def test_the_openapi_schema_and_docs_are_served(client_for: Any) -> None:
+    client = client_for(factories.user())
+    schema = client.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = json.loads(schema.content)["paths"]
+    assert "/api/images/{id}/predict" in paths and "/api/annotations/bulk" in paths
+    assert client.get("/api/docs/").status_code == 200
