@@ -84,7 +84,12 @@ def sam_model_export(*, sam_model: SamModel) -> Path:
         tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            run_export(path, tmp, model_type=sam_model.model_type)
+            run_export(
+                path,
+                tmp,
+                model_type=sam_model.model_type,
+                num_prompts=settings.SAM_ONNX_VERIFY_PROMPTS,
+            )
             try:
                 os.replace(tmp, target)
             except OSError:

@@ -289,3 +289,6 @@ EMBEDDING_RETRY_DELAY = env_int("EMBEDDING_RETRY_DELAY", 5, minimum=0)
 EMBEDDING_STALE_SECONDS = env_int("EMBEDDING_STALE_SECONDS", 900, minimum=1)
 # Errors leave the API as {"detail": ...} with the status the service chose (409, 423, ...).
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "annotator.api.errors.exception_handler"
+# Random prompts with which the worker verifies a fresh ONNX export against PyTorch (once per
+# model; each costs about a second on CPU).
+SAM_ONNX_VERIFY_PROMPTS = env_int("SAM_ONNX_VERIFY_PROMPTS", 10, minimum=1)

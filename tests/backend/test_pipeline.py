@@ -28,6 +28,8 @@ def worker_env() -> None:
     """Settings the worker process needs, set before it starts (it copies os.environ)."""
     # Retries of a failing embedding need no back-off in tests.
     os.environ.setdefault("EMBEDDING_RETRY_DELAY", "0")
+    # The decoder export is verified against PyTorch once per model; two prompts will do here.
+    os.environ.setdefault("SAM_ONNX_VERIFY_PROMPTS", "2")
 
 
 @pytest.fixture
