@@ -1,0 +1,99 @@
+"""Media on S3-compatible storage (django-storages), against moto's server on loopback only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from annotator.models import Embedding
+from tests import factories
+
+boto3 = pytest.importorskip("boto3")
+moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("storages")
+
+BUCKET = "annotator-test"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "access_key": "testing",
+                "secret_key": "testing",
+                "default_acl": None,
+                "file_overwrite": False,
+                "querystring_auth": True,
+            },
+        },
+    }
+    yield client
+    objects = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    for item in objects:
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+def _keys(client: Any) -> list[str]:
+    return [item["Key"] for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+@pytest.mark.django_db
+def test_uploads_are_stored_in_the_bucket_and_served_through_the_api(
+    s3: Any, project_with_roles: dict, client_for: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = client_for(project_with_roles["manager"])
+    data = factories.png_bytes(20, 10)
+    upload = SimpleUploadedFile("a.png", data)
+    url = f"/api/projects/{project_with_roles['project'].pk}/images/"
+    response = client.post(url, {"files": [upload]}, format="multipart")
+    assert response.status_code == 201, response.content
+    image = response.json()[0]
+    assert any(key.endswith(".png") for key in _keys(s3))
+    served = client.get(image["file_url"])
+    assert served.status_code == 200 and b"".join(served.streaming_content) == data
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"/api/images/{image['id']}/").status_code == 204
+    assert _keys(s3) == []
+
+
+@pytest.mark.django_db
+def test_embeddings_are_stored_in_the_bucket_and_downloaded(
+    s3: Any, project_with_roles: dict, client_for: Any
+) -> None:
+    from annotator.embeddings import _store
+
+    image = factories.image(project_with_roles["project"])
+    row = Embedding.objects.get(image=image)
+    row.sam_model.sha256 = "ef" * 32
+    row.sam_model.save()
+    array = np.random.default_rng(1).normal(size=(1, 256, 64, 64)).astype(np.float32)
+    _store(row, array, key=bytes(16), seconds=0.1)
+    assert any(key.endswith(".same") for key in _keys(s3))
+    response = client_for(project_with_roles["viewer"]).get(f"/api/images/{image.pk}/embedding")
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content)) == 1_050_688
