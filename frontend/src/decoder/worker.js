@@ -164,11 +164,26 @@ function transferables(msg) {
   return list;
 }
 
+// onnxruntime-web's wasm run finishes without a macrotask turn, so messages posted during a run
+// are only delivered when the worker yields to its event loop. Yielding one macrotask before each
+// job lets newer decodes arrive (and replace queued ones) before an older one starts.
+const tick = new MessageChannel();
+let onTick = null;
+tick.port1.onmessage = () => onTick?.();
+function nextMacrotask() {
+  return new Promise((resolve) => {
+    onTick = resolve;
+    tick.port2.postMessage(0);
+  });
+}
+
 async function pump() {
   if (running) return;
   running = true;
   while (queue.length) {
+    await nextMacrotask();
     const msg = queue.shift();
+    if (!msg) break;
     try {
       const reply = await handlers[msg.type](msg);
       self.postMessage(reply, transferables(reply));
