@@ -52,15 +52,13 @@ def list_images(data: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def default_output_dir(data: str | Path | Sequence[str | Path], images: list[Path]) -> Path:
-    """``<data>_auto_annotate_labels`` beside the data folder (or the first image's folder)."""
-    if isinstance(data, str | Path) and Path(data).is_dir():
-        folder = Path(data)
-    elif images:
-        folder = images[0].parent
+    """Ultralytics' default: ``<data>_auto_annotate_labels`` beside ``data`` (a folder or a file);
+    for a list, beside the first image's folder."""
+    if isinstance(data, str | Path):
+        source = Path(data).resolve()
     else:
-        folder = Path(data if isinstance(data, str | Path) else ".")
-    folder = folder.resolve()
-    return folder.parent / f"{folder.stem}_auto_annotate_labels"
+        source = (images[0].parent if images else Path(".")).resolve()
+    return source.parent / f"{source.stem}_auto_annotate_labels"
 
 
 def resolve_device(device: str) -> torch.device:

@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 
 from annotator.autoannotate.detectors import BoxFileDetector, Detection, DetectorError
-from annotator.autoannotate.run import EMPTY_LIST, Masks, auto_annotate, read_rgb
+from annotator.autoannotate.run import (
+    EMPTY_LIST,
+    Masks,
+    auto_annotate,
+    default_output_dir,
+    read_rgb,
+)
 from annotator.formats import Dataset, DatasetAnnotation, DatasetImage
 from annotator.formats.coco import write_coco
 from annotator.geometry import polygons_to_mask
@@ -152,7 +158,9 @@ def test_masks_are_the_predictors_own_for_the_same_boxes(
     predictor.set_image(read_rgb(path))
     for d, mask in zip(detections, masks, strict=True):
         single, _, _ = predictor.predict(box=np.array(d.box_xyxy), multimask_output=False)
-        assert np.array_equal(single[0], mask)
+        # A batched matmul may round differently from a single one: allow the odd pixel whose
+        # logit sits on the threshold, nothing more.
+        assert np.mean(single[0] != mask) < 1e-3
 
 
 def test_all_boxes_of_an_image_go_to_sam_in_one_batched_call(
@@ -258,3 +266,11 @@ def test_importing_the_package_does_not_import_torch() -> None:
         " from annotator.autoannotate import auto_annotate; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_default_output_dir_follows_ultralytics(tmp_path: Path) -> None:
+    folder = tmp_path.resolve() / "imgs"
+    image = folder / "a.png"
+    assert default_output_dir(folder, []) == folder.parent / "imgs_auto_annotate_labels"
+    assert default_output_dir(image, [image]) == folder / "a_auto_annotate_labels"
+    assert default_output_dir([image], [image]) == folder.parent / "imgs_auto_annotate_labels"
