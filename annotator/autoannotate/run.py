@@ -70,6 +70,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def use_batched_encoder(model: Sam) -> bool:
+    """Encode several images per call (``embed_images``) only on CUDA: on CPU a batch is no
+    faster than one image at a time and holds batch_size activations in memory."""
+    return model.device.type == "cuda"
+
+
 def read_rgb(path: Path) -> np.ndarray | None:
     """(H, W, 3) uint8 RGB, or None when the file cannot be decoded."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -200,7 +206,7 @@ def auto_annotate(
             name if Path(name).is_file() else SAM_ALIASES.get(name, name), device=torch_device
         )
     predictor = SamPredictor(model)
-    batched = model.device.type == "cuda"
+    batched = use_batched_encoder(model)
     results: Masks = {}
     with tqdm(total=len(todo), desc="auto_annotate", unit="img") as bar:
         for chunk in _chunks(todo, batch_size if batched else 1):

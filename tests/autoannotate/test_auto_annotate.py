@@ -274,3 +274,32 @@ def test_default_output_dir_follows_ultralytics(tmp_path: Path) -> None:
     assert default_output_dir(folder, []) == folder.parent / "imgs_auto_annotate_labels"
     assert default_output_dir(image, [image]) == folder / "a_auto_annotate_labels"
     assert default_output_dir([image], [image]) == folder.parent / "imgs_auto_annotate_labels"
+
+
+def test_batched_embeddings_give_the_same_masks(
+    sam: Sam,
+    first_run: tuple[Path, Masks, list[int]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CUDA path (embed_images, then set_image_embedding), forced on CPU."""
+    import annotator.autoannotate.run as run
+
+    folder, expected, _ = first_run
+    encoded: list[int] = []
+    original = run.embed_images
+
+    def counting(model: Sam, images: list[np.ndarray], batch_size: int = 8) -> Any:
+        encoded.append(len(images))
+        return original(model, images, batch_size=batch_size)
+
+    monkeypatch.setattr(run, "use_batched_encoder", lambda model: True)
+    monkeypatch.setattr(run, "embed_images", counting)
+    results = auto_annotate(
+        folder, det_model=folder.parent / "boxes.json", sam_model=sam, device="cpu",
+        output_dir=tmp_path / "batched", batch_size=4, return_masks=True,
+    )  # fmt: skip
+    assert encoded == [2], "both images with boxes in one encoder call; blank.png not encoded"
+    assert results is not None and results.keys() == expected.keys()
+    for path, (_, masks) in results.items():
+        assert np.mean(masks != expected[path][1]) < 1e-3
