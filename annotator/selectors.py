@@ -14,7 +14,7 @@ def project_list(*, user: User) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user_id=user.pk).select_related("sam_model")
 
 
-def image_list(*, project: Project, filters: dict[str, str] | None = None) -> QuerySet[Image]:
+def image_list(*, project: Project, filters: dict[str, object] | None = None) -> QuerySet[Image]:
     qs = project.images.select_related("assignee", "locked_by").annotate(
         annotation_count=Count("annotations")
     )

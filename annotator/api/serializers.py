@@ -150,6 +150,11 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
+class ImageFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    assignee = serializers.IntegerField(required=False, min_value=1)
+
+
 class ImageUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     assignee = serializers.PrimaryKeyRelatedField(

@@ -135,14 +135,17 @@ class ImagePredictView(APIView):
         except ValueError as exc:  # WireFormatError, ExportMismatchError
             detail = f"The stored embedding does not fit the model's decoder ({exc}); recompute it."
             return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
-        masks, scores, _ = decoder.predict(
-            point_coords=np.array(points, dtype=np.float64).reshape(-1, 2) if points else None,
-            point_labels=np.array(v["point_labels"], dtype=np.int64) if points else None,
-            box=np.array(v["box"], dtype=np.float64) if v.get("box") else None,
-            multimask_output=v["multimask_output"],
-            orig_size=(image.height, image.width),
-            image=prepared,
-        )
+        try:
+            masks, scores, _ = decoder.predict(
+                point_coords=np.array(points, dtype=np.float64).reshape(-1, 2) if points else None,
+                point_labels=np.array(v["point_labels"], dtype=np.int64) if points else None,
+                box=np.array(v["box"], dtype=np.float64) if v.get("box") else None,
+                multimask_output=v["multimask_output"],
+                orig_size=(image.height, image.width),
+                image=prepared,
+            )
+        except ValueError as exc:  # prompts the decoder cannot take, e.g. a degenerate box
+            raise services.Invalid(f"Prompts cannot be decoded: {exc}") from None
         return Response(
             {
                 "model_sha256": sha,

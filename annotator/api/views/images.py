@@ -33,7 +33,9 @@ class ImageListView(PaginatedView):
 
     def get(self, request: Request, pk: int) -> Response:
         project, _ = project_for(request, pk, Can.READ)
-        images = selectors.image_list(project=project, filters=request.query_params.dict())
+        filters = s.ImageFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        images = selectors.image_list(project=project, filters=filters.validated_data)
         page = self.paginate_queryset(images)
         context = {"embedding_statuses": embedding_statuses(list(page or []))}
         return self.get_paginated_response(s.ImageSerializer(page, many=True, context=context).data)
