@@ -26,6 +26,10 @@ from annotator.geometry import polygons_to_mask
 from annotator.sam import SamPredictor, build_sam
 from annotator.sam.sam import Sam
 
+# pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
 BOXES = {
     # file name, (width, height), [(class, x, y, w, h)]
     "chelsea.png": ((451, 300), [(0, 60.0, 20.0, 250.0, 260.0), (1, 250.0, 40.0, 120.0, 100.0)]),

@@ -20,6 +20,9 @@ from annotator.autoannotate.detectors import (
     build_detector,
 )
 
+# pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 class FakeYOLO:
     """What the adapter uses of ultralytics.YOLO: names, predict() -> results with .boxes."""

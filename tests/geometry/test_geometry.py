@@ -23,6 +23,9 @@ from annotator.geometry import (
     validate_polygons,
 )
 
+# pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.count_nonzero(a | b)
