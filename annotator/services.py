@@ -615,7 +615,7 @@ def export_formats() -> list[str]:
 
 
 # format -> (module in annotator.formats, result file name)
-EXPORT_WRITERS = {"coco": "annotations_coco.json"}
+EXPORT_WRITERS = {"coco": "annotations_coco.json", "yolo": "yolo_seg.zip", "masks": "masks.zip"}
 # Kinds this backend can run today; auto-annotation and everything mode need the automatic
 # mask generator wired into a worker job (see the final report of issue 5).
 RUNNABLE_KINDS = {Job.Kind.EXPORT}
@@ -683,10 +683,20 @@ def _export_run(*, job: Job) -> tuple[str, bytes]:
     if job.params.get("image_ids"):
         images = images.filter(pk__in=job.params["image_ids"])
     dataset = _project_dataset(job=job, images=list(images))
-    from annotator.formats import coco
+    if fmt == "coco":
+        from annotator.formats import coco
 
-    content = json.dumps(coco.to_coco(dataset)).encode()
-    return EXPORT_WRITERS[fmt], content
+        return EXPORT_WRITERS[fmt], json.dumps(coco.to_coco(dataset)).encode()
+    out = io.BytesIO()
+    if fmt == "yolo":
+        from annotator.formats import yolo
+
+        yolo.export_yolo_seg(dataset, out)
+    else:
+        from annotator.formats import masks
+
+        masks.export_masks(dataset, out, mode=job.params.get("mask_mode", "instance"))
+    return EXPORT_WRITERS[fmt], out.getvalue()
 
 
 def _project_dataset(*, job: Job, images: list[Image]) -> Any:

@@ -266,6 +266,9 @@ class JobCreateSerializer(serializers.Serializer):
 
 class ExportCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["coco", "yolo", "masks"], default="coco")
+    mask_mode = serializers.ChoiceField(
+        choices=["instance", "semantic"], default="instance", help_text="for format=masks"
+    )
     status = serializers.ListField(
         child=serializers.ChoiceField(choices=Image.Status.choices), required=False,
         help_text="only images in these statuses (default: all)",

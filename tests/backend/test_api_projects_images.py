@@ -227,3 +227,22 @@ def test_the_openapi_schema_and_docs_are_served(client_for: Any) -> None:
     paths = json.loads(schema.content)["paths"]
     assert "/api/images/{id}/predict" in paths and "/api/annotations/bulk" in paths
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fmt", "member"), [("yolo", "labels/"), ("masks", "labels.json")])
+def test_yolo_and_mask_exports_are_zips(project_with_roles: dict, fmt: str, member: str) -> None:
+    import zipfile
+
+    image = factories.image(project_with_roles["project"])
+    factories.annotation(image)
+    job = services.job_create(
+        project=image.project,
+        kind="export",
+        created_by=project_with_roles["owner"],
+        params={"format": fmt},
+    )
+    job = services.job_run(job=job)
+    assert job.status == Job.Status.DONE, job.error
+    names = zipfile.ZipFile(io.BytesIO(job.result.read())).namelist()
+    assert any(name.startswith(member) for name in names)
