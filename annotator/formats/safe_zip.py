@@ -111,8 +111,8 @@ def extract_to(source: ZipSource, destination: Path, limits: ZipLimits | None = 
             target = (root / name).resolve()
             if not target.is_relative_to(root):
                 raise FormatError(f"zip entry {info.filename!r} escapes the archive (zip slip)")
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as src, target.open("xb") as dst:
                     while chunk := src.read(1024 * 1024):
                         written += len(chunk)
@@ -125,6 +125,10 @@ def extract_to(source: ZipSource, destination: Path, limits: ZipLimits | None = 
                 raise FormatError(f"zip entry {info.filename!r} appears twice") from None
             except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
                 raise FormatError(f"zip entry {info.filename!r} is corrupt: {exc}") from None
+            except OSError as exc:  # e.g. "a" is a file and "a/b" another entry
+                raise FormatError(
+                    f"zip entry {info.filename!r} cannot be extracted: {exc}"
+                ) from None
 
 
 @contextmanager

@@ -92,3 +92,8 @@ def test_declared_sizes_that_lie_are_caught_while_extracting(tmp_path: Path) -> 
 def test_not_a_zip_is_a_format_error(data: bytes, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="not a zip"):
         extract_to(data, tmp_path)
+
+
+def test_a_file_and_a_folder_of_the_same_name_are_a_format_error(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match="cannot be extracted"):
+        extract_to(make_zip({"labels": b"file", "labels/a.txt": b"0"}), tmp_path)
