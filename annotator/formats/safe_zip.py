@@ -113,6 +113,11 @@ def extract_to(source: ZipSource, destination: Path, limits: ZipLimits | None = 
                 raise FormatError(f"zip entry {info.filename!r} escapes the archive (zip slip)")
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # "a" is a file and "a/b" another entry
+                raise FormatError(
+                    f"zip entry {info.filename!r} cannot be extracted: {exc}"
+                ) from None
+            try:
                 with archive.open(info) as src, target.open("xb") as dst:
                     while chunk := src.read(1024 * 1024):
                         written += len(chunk)
@@ -125,7 +130,7 @@ def extract_to(source: ZipSource, destination: Path, limits: ZipLimits | None = 
                 raise FormatError(f"zip entry {info.filename!r} appears twice") from None
             except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
                 raise FormatError(f"zip entry {info.filename!r} is corrupt: {exc}") from None
-            except OSError as exc:  # e.g. "a" is a file and "a/b" another entry
+            except OSError as exc:
                 raise FormatError(
                     f"zip entry {info.filename!r} cannot be extracted: {exc}"
                 ) from None
