@@ -331,6 +331,9 @@ def run_export(
     sam, path = load_model(checkpoint, model_type)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Files of an earlier export with other options must not survive next to the new manifest.
+    for stale in ["manifest.json", *(f"{g}.onnx" for g in GRAPH_ROLES)]:
+        (out / stale.replace("_int8", ".int8")).unlink(missing_ok=True)
     digest = sha256_file(path)
     manifest = _base_manifest(sam, path, digest, opset, quantize_int8, encoder)
     progress("exporting decoder.onnx, prepare.onnx, decode.onnx")
@@ -381,7 +384,7 @@ def _verify(
     image = _verification_image(VERIFY_IMAGE_SIZE, seed)
     predictor.set_image(image)
     features = predictor.features.detach().cpu().numpy()
-    if (out / "encoder.onnx").is_file():
+    if "encoder" in manifest["graphs"]:
         _verify_encoder(sam, predictor, image, features, out / "encoder.onnx", report)
     key = bytes.fromhex(manifest["embedding"]["wire"]["model_key"])
     wire_bytes = wire.encode_embedding(features, model_key=key, original_size=VERIFY_IMAGE_SIZE)
@@ -402,7 +405,7 @@ def _verify(
         "bytes": len(wire_bytes),
         **verify.wire_agreement(decoder, predictor, features, prompts),
     }
-    if (out / "decode.int8.onnx").is_file():
+    if "decode_int8" in manifest["graphs"]:
         _verify_quantized(
             out, decoder, wire_bytes, prompts, plain, fast_masks, dec_masks, dequantized, report
         )

@@ -96,26 +96,65 @@ class _Folded:
         return weight.t().reshape(self.h, self.d, weight.shape[0])
 
 
+def _block_diag(x: torch.Tensor) -> torch.Tensor:
+    """(h, T, d) per-head rows -> (h*d, h*T) block-diagonal matrix with block h = x[h].T.
+
+    A product ``(N, h*d) @ block_diag`` computes every head's (N, T) logits in one MatMul with
+    no transpose of the N = 4096 image rows.
+    """
+    h, t, d = x.shape
+    eye = torch.eye(h, dtype=x.dtype).reshape(h, 1, h, 1)
+    return (x.transpose(1, 2).unsqueeze(2) * eye).reshape(h * d, h * t)
+
+
+def _softmax_heads(logits: torch.Tensor, h: int) -> torch.Tensor:
+    """Softmax of (N, h*T) logits within each head's T columns."""
+    n = logits.shape[0]
+    return torch.softmax(logits.reshape(n, h, -1), dim=-1).reshape(n, -1)
+
+
+def _head_diagonal(x: torch.Tensor, h: int) -> torch.Tensor:
+    """(h*T, h*d) products of every head's rows with every head's columns -> (T, h*d) keeping
+    head h's columns for head h's rows (the concatenated per-head attention outputs)."""
+    ht, hd = x.shape
+    t, d = ht // h, hd // h
+    eye = torch.eye(h, dtype=x.dtype).reshape(h, 1, h, 1)
+    return (x.reshape(h, t, h, d) * eye).sum(0).reshape(t, h * d)
+
+
 def token_to_image(
     attn: Any, q_tok: torch.Tensor, keys: torch.Tensor, keys_pe: torch.Tensor
 ) -> torch.Tensor:
     """``attn(q=q_tok, k=keys_pe, v=keys)`` with the image-side projections folded away.
 
     Arguments:
-        q_tok: (1, T, C) token queries (with their PE already added).
-        keys: (1, 4096, C) image tokens; ``keys_pe`` the same plus the dense PE.
+        q_tok: (T, C) token queries (with their PE already added).
+        keys: (4096, C) image tokens; ``keys_pe`` the same plus the dense PE.
     Returns:
-        (1, T, C), equal to the module's output.
+        (T, C), equal to the module's output.
     """
     f = _Folded(attn)
-    q = _heads(attn.q_proj(q_tok), f.h)[0]  # (h, T, d)
+    q = _heads(attn.q_proj(q_tok)[None], f.h)[0]  # (h, T, d)
     m = torch.matmul(q, f.w("k_proj")) * f.scale  # (h, T, C)
     h, t, c = m.shape
-    logits = torch.matmul(m.reshape(1, h * t, c), keys_pe.transpose(1, 2))  # (1, hT, 4096)
+    # (4096, hT) logits, transposed while small so that softmax runs over the last axis and the
+    # weights multiply the image tokens without transposing any (4096, C) tensor.
+    logits = torch.matmul(keys_pe, m.reshape(h * t, c).t()).t()  # (hT, 4096)
     a = torch.softmax(logits, dim=-1)
     ax = torch.matmul(a, keys).reshape(h, t, c)  # (h, T, C)
     v = torch.matmul(ax, f.w("v_proj").transpose(1, 2)) + f.b("v_proj")  # (h, T, d)
-    out = v.permute(1, 0, 2).reshape(1, t, h * f.d)
+    out = v.permute(1, 0, 2).reshape(t, h * f.d)
+    return attn.out_proj(out)
+
+
+def token_to_image_prepared(
+    attn: Any, q_tok: torch.Tensor, k_img: torch.Tensor, v_img: torch.Tensor
+) -> torch.Tensor:
+    """``attn(q=q_tok, k=..., v=...)`` given the projected image keys and values (4096, h*d)."""
+    f = _Folded(attn)
+    q = _heads(attn.q_proj(q_tok)[None], f.h)[0] * f.scale  # (h, T, d)
+    a = torch.softmax(torch.matmul(k_img, _block_diag(q)).t(), dim=-1)  # (hT, 4096)
+    out = _head_diagonal(torch.matmul(a, v_img), f.h)  # (T, h*d)
     return attn.out_proj(out)
 
 
@@ -129,30 +168,29 @@ def image_to_token(
     """``attn(q=keys_pe, k=k_tok, v=v_tok)`` with the image-side projections folded away.
 
     Arguments:
-        q_img: (1, 4096, internal) precomputed ``q_proj(keys_pe)``, or None to fold it from
-            ``keys_pe`` (1, 4096, C).
-        k_tok: (1, T, C) token keys (with PE); ``v_tok`` (1, T, C) token values.
+        q_img: (4096, internal) precomputed ``q_proj(keys_pe)``, or None to fold it from
+            ``keys_pe`` (4096, C).
+        k_tok: (T, C) token keys (with PE); ``v_tok`` (T, C) token values.
     Returns:
-        (1, 4096, C), equal to the module's output.
+        (4096, C), equal to the module's output.
     """
     f = _Folded(attn)
-    k = _heads(attn.k_proj(k_tok), f.h)[0]  # (h, T, d)
-    v = _heads(attn.v_proj(v_tok), f.h)[0]  # (h, T, d)
+    k = _heads(attn.k_proj(k_tok)[None], f.h)[0] * f.scale  # (h, T, d)
+    v = _heads(attn.v_proj(v_tok)[None], f.h)[0]  # (h, T, d)
     h, t, _ = k.shape
     if q_img is not None:
-        q = _heads(q_img, f.h)[0]  # (h, 4096, d)
-        logits = torch.matmul(q, k.transpose(1, 2)) * f.scale  # (h, 4096, T)
+        logits = torch.matmul(q_img, _block_diag(k))  # (4096, hT)
     else:
         assert keys_pe is not None
-        n = torch.matmul(f.w("q_proj").transpose(1, 2), k.transpose(1, 2)) * f.scale  # (h, C, T)
-        c = torch.matmul(f.b("q_proj"), k.transpose(1, 2)) * f.scale  # (h, 1, T)
-        n_cat = n.permute(1, 0, 2).reshape(1, n.shape[1], h * t)  # (1, C, hT)
-        logits = torch.matmul(keys_pe, n_cat).reshape(1, -1, h, t).permute(0, 2, 1, 3)[0] + c
-    a = torch.softmax(logits, dim=-1)  # (h, 4096, T)
-    v_out = torch.matmul(v, f.w_out())  # (h, T, C)
-    a_cat = a.permute(1, 0, 2).reshape(1, a.shape[1], h * t)  # (1, 4096, hT)
-    out = torch.matmul(a_cat, v_out.reshape(1, h * t, -1))
-    return out + attn.out_proj.bias
+        wq = f.w("q_proj")  # (h, d, C)
+        n = torch.matmul(k, wq).reshape(h * t, -1)  # (hT, C)
+        c = torch.matmul(k, f.b("q_proj").transpose(1, 2)).reshape(1, h * t)  # query bias term
+        logits = torch.matmul(keys_pe, n.t()) + c  # (4096, hT)
+    a = _softmax_heads(logits, h)
+    # Out-projection folded into the values; its bias too: each head's weights sum to one, so
+    # adding bias / h to every head's values adds the bias once.
+    v_out = torch.matmul(v, f.w_out()) + attn.out_proj.bias / h  # (h, T, C)
+    return torch.matmul(a, v_out.reshape(h * t, -1))
 
 
 class PrepareGraph(nn.Module):
@@ -162,10 +200,10 @@ class PrepareGraph(nn.Module):
     ``embedding_scale`` and ``embedding_offset`` (256,) float32 (see `export_onnx.wire`),
     ``mask_input`` (1, 1, 256, 256) float32 low-res logits of a previous mask, ``has_mask_input``
     (1,) float32 0 or 1.
-    Outputs (`PREPARE_OUTPUTS`), tokens in row-major 64x64 order: ``image_tokens`` (1, 4096, 256)
-    image embedding + dense prompt embedding, ``image_pe`` (1, 4096, 256) dense positional
-    encoding, ``t2i_k``/``t2i_v`` (1, 4096, 128) first block's token->image keys and values,
-    ``i2t_q`` (1, 4096, 128) first block's image->token queries.
+    Outputs (`PREPARE_OUTPUTS`), 2-D with tokens in row-major 64x64 order: ``image_tokens``
+    (4096, 256) image embedding + dense prompt embedding, ``image_pe`` (4096, 256) dense
+    positional encoding, ``t2i_k``/``t2i_v`` (4096, 128) first block's token->image keys and
+    values, ``i2t_q`` (4096, 128) first block's image->token queries (heads concatenated).
     """
 
     def __init__(self, sam: Any) -> None:
@@ -188,8 +226,8 @@ class PrepareGraph(nn.Module):
         mask_dense = pe.mask_downscaling(mask_input)
         no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
         dense = has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
-        tokens = (emb + dense).reshape(1, c, -1).transpose(1, 2)
-        dense_pe = pe.get_dense_pe().reshape(1, c, -1).transpose(1, 2)
+        tokens = (emb + dense).reshape(c, -1).t()
+        dense_pe = pe.get_dense_pe().reshape(c, -1).t()
         tokens_pe = tokens + dense_pe
         blk = self.block
         t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)
@@ -238,31 +276,24 @@ class DecodeGraph(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         dec = self.decoder
         tr = dec.transformer
-        sparse = self.embed_points(point_coords, point_labels)
+        sparse = self.embed_points(point_coords, point_labels)[0]
         out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
-        query_pe = torch.cat([out_tokens.unsqueeze(0), sparse], dim=1)  # (1, T, C)
+        query_pe = torch.cat([out_tokens, sparse], dim=0)  # (T, C)
         queries = query_pe
-        keys = image_tokens
+        keys = image_tokens  # (4096, C)
         for i, blk in enumerate(tr.layers):
             first = i == 0
             # Self-attention over the few tokens: cheap, kept as the module computes it.
             if blk.skip_first_layer_pe:
-                queries = blk.self_attn(q=queries, k=queries, v=queries)
+                queries = blk.self_attn(q=queries[None], k=queries[None], v=queries[None])[0]
             else:
-                q = queries + query_pe
-                queries = queries + blk.self_attn(q=q, k=q, v=queries)
+                q = (queries + query_pe)[None]
+                queries = queries + blk.self_attn(q=q, k=q, v=queries[None])[0]
             queries = blk.norm1(queries)
             q = queries + query_pe
             if first:
                 # Keys and values of the image tokens were projected once per image.
-                attn = blk.cross_attn_token_to_image
-                f = _Folded(attn)
-                qh = _heads(attn.q_proj(q), f.h)
-                kh = _heads(t2i_k, f.h)
-                vh = _heads(t2i_v, f.h)
-                a = torch.softmax(torch.matmul(qh, kh.transpose(2, 3)) * f.scale, dim=-1)
-                o = torch.matmul(a, vh).transpose(1, 2).reshape(1, q.shape[1], -1)
-                attn_out = attn.out_proj(o)
+                attn_out = token_to_image_prepared(blk.cross_attn_token_to_image, q, t2i_k, t2i_v)
                 keys_pe = None
             else:
                 keys_pe = keys + image_pe
@@ -276,15 +307,14 @@ class DecodeGraph(nn.Module):
             keys = blk.norm4(keys)
         # Only the iou token and the mask tokens are read after the final attention.
         n_out = 1 + int(dec.num_mask_tokens)
-        q = (queries + query_pe)[:, :n_out]
+        q = (queries + query_pe)[:n_out]
         attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
-        hs = tr.norm_final_attn(queries[:, :n_out] + attn_out)
-        iou_pred = dec.iou_prediction_head(hs[:, 0])
+        hs = tr.norm_final_attn(queries[:n_out] + attn_out)
+        iou_pred = dec.iou_prediction_head(hs[0:1])
         hyper = torch.stack(
-            [mlp(hs[:, 1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)],
-            dim=1,
-        )[0]  # (K, 32)
-        return self.upscale(keys[0], hyper), iou_pred
+            [mlp(hs[1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=0
+        )  # (K, 32)
+        return self.upscale(keys, hyper), iou_pred
 
     def upscale(self, keys: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
         """``hyper @ output_upscaling(keys)`` as (1, K, 256, 256), with convs as MatMuls.
@@ -297,12 +327,13 @@ class DecodeGraph(nn.Module):
         c1 = ct1.weight.shape[1]  # ConvTranspose2d weight: (in, out, 2, 2)
         c2 = ct2.weight.shape[1]
         # (in, out, a, b) -> (in, a, b, out): output channel last, sub-pixel (a, b) before it.
+        # Bias added in the 2-D product, so that onnxruntime fuses MatMul + Add into one Gemm.
         w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], 4 * c1)
-        y = torch.matmul(keys, w1).reshape(-1, 4, c1) + ct1.bias  # (4096, 4[a b], 64)
-        y = act1(_layer_norm(y, ln))
+        y = torch.matmul(keys, w1) + ct1.bias.repeat(4)  # (4096, 4[a b] * 64)
+        y = act1(_layer_norm(y.reshape(-1, c1), ln))  # (4096 * 4, 64)
         w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
-        z = torch.matmul(y, w2).reshape(-1, 4, 4, c2) + ct2.bias  # (4096, 4[a b], 4[a' b'], 32)
-        z = act2(z)
+        z = act2(torch.matmul(y, w2) + ct2.bias.repeat(4))  # (4096 * 4, 4[a' b'] * 32)
+        z = z.reshape(-1, 4, 4, c2)
         m = torch.matmul(z, hyper.t())  # (4096, 4, 4, K)
         k = hyper.shape[0]
         # pixel (4i + 2a + a', 4j + 2b + b') of the 256x256 mask.
