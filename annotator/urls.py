@@ -7,5 +7,8 @@ from annotator import pages
 app_name = "annotator"
 
 urlpatterns = [
+    path("", pages.projects, name="projects"),
+    path("projects/<int:pk>/", pages.images, name="images"),
+    path("images/<int:pk>/annotate/", pages.annotate, name="annotate"),
     path("status/", pages.status, name="status"),
 ]

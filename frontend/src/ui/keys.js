@@ -1,0 +1,63 @@
+// The keyboard map in one table: the handler dispatch and the help overlay (?) read the same
+// entries, so the help can never list a key that does not work.
+
+export const KEYS = [
+  { keys: "Click", what: "positive point (refines the current object)" },
+  { keys: "Right-click / Alt+click", what: "negative point" },
+  { keys: "Drag", what: "box prompt" },
+  { keys: "Enter", action: "accept", what: "accept the mask as polygons with the current label" },
+  { keys: "Tab / Shift+Tab", action: "cycleCandidate", what: "cycle the multimask candidates (scores shown)" },
+  { keys: "1 – 9", action: "label", what: "pick a label" },
+  { keys: "Esc", action: "clear", what: "clear prompts, or deselect" },
+  { keys: "Ctrl+Z", action: "undo", what: "undo" },
+  { keys: "Ctrl+Shift+Z / Ctrl+Y", action: "redo", what: "redo" },
+  { keys: "N / P", action: "nextImage", what: "next / previous image" },
+  { keys: "Delete", action: "delete", what: "delete the selected vertex or annotation" },
+  { keys: "S / V / B / E", action: "mode", what: "SAM, select & edit vertices, brush, eraser" },
+  { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
+  { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
+  { keys: "F", action: "fit", what: "fit the image to the window" },
+  { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
+  { keys: "?", action: "help", what: "this help" },
+];
+
+const MODES = { s: "sam", v: "select", b: "brush", e: "eraser" };
+
+// KeyboardEvent -> {action, arg} or null. Typing in a form field is never a shortcut.
+export function actionFor(event) {
+  const t = event.target;
+  if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) {
+    return event.key === "Escape" ? { action: "blur" } : null;
+  }
+  const ctrl = event.ctrlKey || event.metaKey;
+  const key = event.key;
+  if (ctrl && (key === "z" || key === "Z")) return { action: event.shiftKey ? "redo" : "undo" };
+  if (ctrl && (key === "y" || key === "Y")) return { action: "redo" };
+  if (ctrl || event.altKey) return null;
+  if (key === "Enter") return { action: "accept" };
+  if (key === "Tab") return { action: "cycleCandidate", arg: event.shiftKey ? -1 : 1 };
+  if (key === "Escape") return { action: "clear" };
+  if (key === "Delete" || key === "Backspace") return { action: "delete" };
+  if (/^[1-9]$/.test(key)) return { action: "label", arg: Number(key) - 1 };
+  if (key === "n" || key === "N") return { action: "nextImage", arg: 1 };
+  if (key === "p" || key === "P") return { action: "nextImage", arg: -1 };
+  if (MODES[key.toLowerCase()]) return { action: "mode", arg: MODES[key.toLowerCase()] };
+  if (key === "[" || key === "]") return { action: "brushSize", arg: key === "]" ? 1.25 : 0.8 };
+  if (key === "h" || key === "H") return { action: "toggleAnnotations" };
+  if (key === "f" || key === "F") return { action: "fit" };
+  if (key === "?") return { action: "help" };
+  return null;
+}
+
+export function helpTable() {
+  const table = document.createElement("table");
+  for (const k of KEYS) {
+    const tr = table.insertRow();
+    const a = tr.insertCell();
+    const kbd = document.createElement("kbd");
+    kbd.textContent = k.keys;
+    a.appendChild(kbd);
+    tr.insertCell().textContent = k.what;
+  }
+  return table;
+}

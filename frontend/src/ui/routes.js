@@ -1,0 +1,30 @@
+// Every server URL the pages use, in one table, so that a change in annotator/api/urls.py is a
+// change here only. Where the API hands out a URL (image.file_url, image.embedding_url,
+// project.sam_model.manifest_url) the page follows that one instead.
+const q = (params) => {
+  const s = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ""));
+  return s.toString() ? `?${s}` : "";
+};
+
+export const routes = {
+  projects: () => "/api/projects/",
+  project: (id) => `/api/projects/${id}/`,
+  images: (projectId, filters = {}) => `/api/projects/${projectId}/images/${q(filters)}`,
+  image: (id) => `/api/images/${id}/`,
+  imageFile: (id) => `/api/images/${id}/file`,
+  embedding: (id) => `/api/images/${id}/embedding`,
+  predict: (id) => `/api/images/${id}/predict`,
+  annotations: (imageId) => `/api/images/${imageId}/annotations/`,
+  annotation: (id) => `/api/annotations/${id}/`,
+  lock: (id) => `/api/images/${id}/lock`,
+  next: (projectId, after) => `/api/projects/${projectId}/next-image${q({ after })}`,
+  // Submitting is a status change (PATCH image(id) {status}); a review carries a comment too.
+  review: (id) => `/api/images/${id}/review`,
+  jobs: (projectId) => `/api/projects/${projectId}/jobs/`,
+  job: (id) => `/api/jobs/${id}/`,
+  jobResult: (id) => `/api/jobs/${id}/result`,
+  manifest: (sha256) => `/api/models/${sha256}/manifest.json`,
+  // Pages.
+  annotatePage: (imageId) => `/images/${imageId}/annotate/`,
+  imagesPage: (projectId) => `/projects/${projectId}/`,
+};

@@ -1,0 +1,164 @@
+"""The annotation page in headless Chromium against the real server, model and decoder."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.browser.conftest import login, open_annotate
+from tests.conftest import ARTIFACTS_DIR
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def api(page: Any, method: str, url: str, body: Any = None) -> Any:
+    """Call the API from inside the page, with its session and CSRF cookie."""
+    return page.evaluate(
+        """async ([method, url, body]) => {
+            const token = document.cookie.match(/csrftoken=([^;]+)/)?.[1] ?? "";
+            const init = {method, headers: {"Content-Type": "application/json", "X-CSRFToken": token}};
+            if (body !== null) init.body = JSON.stringify(body);
+            const res = await fetch(url, init);
+            return {status: res.status, body: res.status === 204 ? null : await res.json()};
+        }""",
+        [method, url, body],
+    )
+
+
+def annotations_of(page: Any, image_id: int) -> list[dict[str, Any]]:
+    res = api(page, "GET", f"/api/images/{image_id}/annotations/")
+    body = res["body"]
+    return body["results"] if isinstance(body, dict) else body
+
+
+def mask_pixels(page: Any) -> int:
+    """Painted pixels on the mask layer."""
+    return page.evaluate(
+        """() => {
+            const c = document.querySelector("canvas.layer-mask");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+            return n;
+        }"""
+    )
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS_DIR / name))
+
+
+def wait_until(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def test_hover_click_accept_undo_lock_and_review(
+    world: dict, live_server: Any, browser: Any
+) -> None:
+    base = live_server.url
+    image = world["image"]
+    ann = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ann.new_page()
+    login(page, base, "ann")
+    page.wait_for_selector("#projects li[data-project-id]")
+    open_annotate(page, base, image.pk)
+    assert page.evaluate("window.annotator.state().ready"), page.inner_text("#notices")
+
+    # Hover: a mask appears under the cursor.
+    x, y = page.evaluate("window.annotator.imageToClient(230, 150)")
+    page.mouse.move(x - 20, y - 10)
+    page.mouse.move(x, y, steps=5)
+    page.wait_for_function("window.annotator.latencies().paint.length > 0")
+    wait_until(lambda: mask_pixels(page) > 100)
+    shot(page, "annotate-hover.png")
+
+    # Click, then Enter: the mask is saved as polygons with the current label.
+    page.mouse.click(x, y)
+    page.wait_for_function("window.annotator.previewPolygons()?.length > 0")
+    shot(page, "annotate-click-preview.png")
+    page.keyboard.press("Enter")
+    wait_until(lambda: len(annotations_of(page, image.pk)) == 1)
+    saved = annotations_of(page, image.pk)[0]
+    assert saved["source"] == "sam" and saved["polygons"][0]["outer"]
+    assert saved["label"] == world["project"].labels.get(name="cat").pk
+    page.mouse.move(5, 5)
+    shot(page, "annotate-accepted.png")
+
+    # Undo removes it again, redo brings it back, undo again.
+    page.keyboard.press("Control+z")
+    wait_until(lambda: len(annotations_of(page, image.pk)) == 0)
+    page.keyboard.press("Control+Shift+z")
+    wait_until(lambda: len(annotations_of(page, image.pk)) == 1)
+
+    # A second user sees the image locked and cannot edit it.
+    rev = browser.new_context(viewport={"width": 1280, "height": 800})
+    page2 = rev.new_page()
+    login(page2, base, "rev")
+    open_annotate(page2, base, image.pk)
+    assert page2.evaluate("window.annotator.state().readOnly")
+    assert page2.locator("#lock-state").is_visible()
+    assert "ann" in page2.inner_text("#lock-state")
+    shot(page2, "annotate-locked.png")
+
+    # Submit for review, then the reviewer rejects with a comment and the status follows.
+    page.click("[data-action=submit]")
+    wait_until(
+        lambda: api(page, "GET", f"/api/images/{image.pk}/")["body"]["status"] == "submitted"
+    )
+    page2.reload()
+    page2.wait_for_function("window.annotator")
+    page2.evaluate("window.annotator.ready")
+    page2.fill("#review-comment", "the ear is missing")
+    page2.click("[data-action=review-reject]")
+    wait_until(
+        lambda: api(page2, "GET", f"/api/images/{image.pk}/")["body"]["status"] == "rejected"
+    )
+    shot(page2, "annotate-reviewed.png")
+    ann.close()
+    rev.close()
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def test_masks_accepted_in_the_browser_match_the_servers_predict(
+    world: dict, live_server: Any, page: Any, reference_manifest: dict
+) -> None:
+    from annotator import geometry
+
+    base = live_server.url
+    image = world["image"]
+    login(page, base, "ann")
+    open_annotate(page, base, image.pk)
+    page.evaluate("window.annotator.setTolerance(0)")
+    cases = reference_manifest["models"]["sam_vit_small"]["images"]["chelsea"]["cases"]
+    # POST /predict takes no mask input, so the refinement case has no server counterpart.
+    cases = [c for c in cases if not c.get("use_mask_input_from")]
+    assert cases
+    for case in cases:
+        prompt = {
+            "point_coords": case.get("point_coords", []),
+            "point_labels": case.get("point_labels", []),
+            "box": case.get("box"),
+            "multimask_output": case["multimask_output"],
+        }
+        page.evaluate("(c) => window.annotator.setPromptCase(c)", prompt)
+        saved = page.evaluate("window.annotator.accept()")
+        assert saved and saved["id"], case["name"]
+        server = api(page, "POST", f"/api/images/{image.pk}/predict", {**prompt, "polygons": False})
+        assert server["status"] == 200, server
+        best = max(server["body"]["masks"], key=lambda m: m["score"])
+        ours = geometry.rle_to_mask(saved["rle"])
+        theirs = geometry.rle_to_mask(best["rle"])
+        assert _iou(ours, theirs) >= 0.99, (case["name"], _iou(ours, theirs))
+    shot(page, "annotate-parity.png")
