@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from annotator import tasks
@@ -618,7 +618,9 @@ def export_formats() -> list[str]:
 EXPORT_WRITERS = {"coco": "annotations_coco.json", "yolo": "yolo_seg.zip", "masks": "masks.zip"}
 # Kinds this backend can run today; auto-annotation and everything mode need the automatic
 # mask generator wired into a worker job (see the final report of issue 5).
-RUNNABLE_KINDS = {Job.Kind.EXPORT}
+RUNNABLE_KINDS = {Job.Kind.EXPORT, Job.Kind.EVERYTHING}
+# Kinds that load the model run on the `gpu` queue, next to the embedding work.
+MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
 
 
 def _formats_available() -> bool:
@@ -642,8 +644,11 @@ def job_create(
         if fmt not in available:
             offered = ", ".join(available) or "none yet"
             raise Invalid(f"Export format {fmt!r} is not available (available: {offered}).")
+    if kind == Job.Kind.EVERYTHING and not project.labels.filter(pk=params.get("label")).exists():
+        raise Invalid("Everything mode needs `label`: the id of a label of this project.")
     job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
-    transaction.on_commit(lambda: tasks.job_run_task.delay(job.pk))
+    queue = "gpu" if kind in MODEL_KINDS else "default"
+    transaction.on_commit(lambda: tasks.job_run_task.apply_async(args=[job.pk], queue=queue))
     return job
 
 
@@ -660,8 +665,13 @@ def job_run(*, job: Job) -> Job:
         return job  # already running or finished: a redelivered task does nothing
     job.refresh_from_db()
     try:
-        name, content = _export_run(job=job)
-        job.result.save(name, ContentFile(content), save=False)
+        if job.kind == Job.Kind.EXPORT:
+            name, content = _export_run(job=job)
+            job.result.save(name, ContentFile(content), save=False)
+        else:
+            from annotator.embeddings import everything_run
+
+            everything_run(job=job)
     except Exception as exc:  # noqa: BLE001 - recorded on the row, where the user sees it
         job.status = Job.Status.FAILED
         job.error = f"{type(exc).__name__}: {exc}"
@@ -672,16 +682,22 @@ def job_run(*, job: Job) -> Job:
     return job
 
 
+def job_images(*, job: Job) -> QuerySet[Image]:
+    """The images a job works on: the project's, narrowed by `status` and `image_ids`."""
+    images = job.project.images.order_by("id")
+    if job.params.get("status"):
+        images = images.filter(status__in=job.params["status"])
+    if job.params.get("image_ids"):
+        images = images.filter(pk__in=job.params["image_ids"])
+    return images
+
+
 def _export_run(*, job: Job) -> tuple[str, bytes]:
     """Write the project's annotations with the writer of annotator/formats/<format>.py."""
     fmt = job.params.get("format", "coco")
     if fmt not in export_formats():
         raise ValueError(f"export format {fmt!r} is not available")
-    images = job.project.images.order_by("id").prefetch_related("annotations__label")
-    if job.params.get("status"):
-        images = images.filter(status__in=job.params["status"])
-    if job.params.get("image_ids"):
-        images = images.filter(pk__in=job.params["image_ids"])
+    images = job_images(job=job).prefetch_related("annotations__label")
     dataset = _project_dataset(job=job, images=list(images))
     if fmt == "coco":
         from annotator.formats import coco

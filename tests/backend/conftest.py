@@ -33,6 +33,12 @@ def no_broker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
             monkeypatch.setattr(
                 task, "delay", lambda *args, _n=name: sent.append((_n, args)), raising=False
             )
+            monkeypatch.setattr(
+                task,
+                "apply_async",
+                lambda args=(), _n=name, **kw: sent.append((_n, tuple(args), kw)),
+                raising=False,
+            )
     yield sent
 
 

@@ -246,3 +246,42 @@ def test_yolo_and_mask_exports_are_zips(project_with_roles: dict, fmt: str, memb
     assert job.status == Job.Status.DONE, job.error
     names = zipfile.ZipFile(io.BytesIO(job.result.read())).namelist()
     assert any(name.startswith(member) for name in names)
+
+
+@pytest.mark.django_db
+def test_an_everything_job_goes_to_the_gpu_queue(
+    project_with_roles: dict,
+    client_for: Any,
+    no_broker: list,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    p = project_with_roles["project"]
+    body = {"kind": "everything", "params": {"label": p.labels.first().pk}}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(project_with_roles["manager"]).post(
+            f"/api/projects/{p.pk}/jobs/", body, format="json"
+        )
+    assert response.status_code == 202, response.content
+    assert no_broker[-1] == ("job_run_task", (response.json()["id"],), {"queue": "gpu"})
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_an_everything_job_turns_sam_masks_into_annotations(
+    project_with_roles: dict, reference_dir: Any
+) -> None:
+    owner = project_with_roles["owner"]
+    project = factories.project(
+        owner=owner, sam_checkpoint=str(reference_dir / "sam_vit_small.pth")
+    )
+    image = factories.image(project, data=(reference_dir / "chelsea.png").read_bytes())
+    params = {"label": project.labels.first().pk, "points_per_side": 4, "pred_iou_thresh": 0.0,
+              "stability_score_thresh": 0.0}  # fmt: skip
+    job = services.job_create(project=project, kind="everything", created_by=owner, params=params)
+    job = services.job_run(job=job)
+    assert job.status == Job.Status.DONE, job.error
+    annotations = list(image.annotations.all())
+    assert annotations and all(a.source == "auto" and a.score is not None for a in annotations)
+    assert annotations[0].prompts["mode"] == "everything"
+    job.refresh_from_db()
+    assert (job.done, job.total) == (1, 1)
