@@ -26,7 +26,10 @@ def test_the_admin_lists_images_with_thumbnails_and_embedding_status(admin_clien
     response = client.get("/admin/annotator/image/?embedding=pending")
     assert response.status_code == 200
     body = response.content.decode()
-    assert f"/api/images/{image.pk}/file" in body and "pending" in body
+    thumbnail = f"/admin/annotator/image/{image.pk}/thumbnail/64/"
+    assert thumbnail in body and "pending" in body
+    response = client.get(thumbnail)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert client.get(f"/admin/annotator/image/{image.pk}/change/").status_code == 200
     for page in ("project", "annotation", "embedding", "job", "sammodel"):
         assert client.get(f"/admin/annotator/{page}/").status_code == 200
