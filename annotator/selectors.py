@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from annotator.models import Annotation, Embedding, Image, Job, Label, Membership, Project
 
@@ -24,6 +25,29 @@ def image_list(*, project: Project, filters: dict[str, object] | None = None) ->
     if filters.get("assignee"):
         qs = qs.filter(assignee_id=filters["assignee"])
     return qs
+
+
+# Images that still need an annotator's work.
+OPEN_STATUSES = ("new", "in_progress", "rejected")
+
+
+def image_next_for(*, project: Project, user: User, after: int | None = None) -> Image | None:
+    """The next image for `user` to work on: assigned to them or to nobody, still open, not
+    locked by someone else; the first one after `after` (by id), wrapping around."""
+    now = timezone.now()
+    qs = (
+        project.images.filter(status__in=OPEN_STATUSES)
+        .filter(Q(assignee_id=user.pk) | Q(assignee__isnull=True))
+        .exclude(Q(locked_until__gt=now) & ~Q(locked_by_id=user.pk))
+        .order_by("id")
+    )
+    if after is not None:
+        following = qs.filter(pk__gt=after).first()
+        if following is not None:
+            return following
+        return qs.exclude(pk=after).first()
+    # Own assignments first: a manager's assignment is a request.
+    return qs.filter(assignee_id=user.pk).first() or qs.first()
 
 
 def images_visible_to(*, user: User) -> QuerySet[Image]:

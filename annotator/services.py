@@ -318,6 +318,25 @@ def image_update(
     return image
 
 
+REVIEWABLE = {Image.Status.SUBMITTED, Image.Status.ACCEPTED, Image.Status.REJECTED}
+
+
+def image_review(*, image: Image, reviewer: User, decision: str, comment: str = "") -> Image:
+    """Accept or reject a submitted image, keeping the comment for the annotator."""
+    if decision not in ("accept", "reject"):
+        raise Invalid("decision must be accept or reject.")
+    if image.status not in REVIEWABLE:
+        raise Conflict(f"Only submitted images can be reviewed; this one is {image.status}.")
+    image.status = Image.Status.ACCEPTED if decision == "accept" else Image.Status.REJECTED
+    image.review_comment = comment
+    image.reviewed_by = reviewer
+    image.reviewed_at = timezone.now()
+    image.save(
+        update_fields=["status", "review_comment", "reviewed_by", "reviewed_at", "updated_at"]
+    )
+    return image
+
+
 def image_assign(*, images: Iterable[Image], assignee: User | None) -> int:
     count = 0
     for image in images:

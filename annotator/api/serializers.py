@@ -123,7 +123,8 @@ class ImageSerializer(serializers.ModelSerializer):
         model = Image
         fields = [
             "id", "project", "original_name", "width", "height", "sha256", "status",
-            "assignee", "locked_by", "locked_until", "file_url", "embedding_url",
+            "assignee", "locked_by", "locked_until", "review_comment", "reviewed_by", "reviewed_at",
+            "file_url", "embedding_url",
             "embedding_status", "annotation_count", "created_at", "updated_at",
         ]  # fmt: skip
 
@@ -148,6 +149,15 @@ class ImageUploadSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="images (JPEG, PNG, WebP, TIFF, BMP, GIF) and zip archives of images",
     )
+
+
+class ReviewSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    comment = serializers.CharField(allow_blank=True, default="", max_length=10_000)
+
+
+class NextImageQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, min_value=0)
 
 
 class ImageFilterSerializer(serializers.Serializer):

@@ -11,7 +11,9 @@
 #   PATCH|DELETE projects/{id}/labels/{label_id}/   M
 #   GET  projects/{id}/images/       V           ?status= ?assignee= ?limit= ?offset=
 #   POST projects/{id}/images/       M           multipart `files`: images and zip archives
+#   GET  projects/{id}/next-image    A           ?after=: the caller's next open image; 204 if none
 #   GET|PATCH|DELETE images/{id}/    V|A,R,M|M   PATCH status (accepted/rejected: R), assignee (M)
+#   POST images/{id}/review          R           {"decision": "accept"|"reject", "comment"}
 #   GET  images/{id}/file            V           the stored (normalised RGB) image
 #   POST|DELETE images/{id}/lock     A           take/renew or release the edit lock (423 if held)
 #   GET  images/{id}/embedding       V           binary wire embedding; 202 pending; 409 failed
@@ -48,6 +50,8 @@ urlpatterns = [
         name="api-label",
     ),
     path("projects/<int:pk>/images/", images.ImageListView.as_view(), name="api-images"),
+    path("projects/<int:pk>/next-image", images.NextImageView.as_view(), name="api-next-image"),
+    path("images/<int:pk>/review", images.ImageReviewView.as_view(), name="api-image-review"),
     path("projects/<int:pk>/jobs/", jobs.ProjectJobListView.as_view(), name="api-jobs"),
     path("projects/<int:pk>/exports/", jobs.ProjectExportView.as_view(), name="api-exports"),
     path("images/<int:pk>/", images.ImageDetailView.as_view(), name="api-image"),

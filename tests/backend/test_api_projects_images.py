@@ -285,3 +285,47 @@ def test_an_everything_job_turns_sam_masks_into_annotations(
     assert annotations[0].prompts["mode"] == "everything"
     job.refresh_from_db()
     assert (job.done, job.total) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_a_review_keeps_the_decision_and_the_comment(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    image = factories.image(project_with_roles["project"])
+    client = client_for(project_with_roles["reviewer"])
+    url = f"/api/images/{image.pk}/review"
+    assert (
+        client.post(url, {"decision": "accept"}, format="json").status_code == 409
+    )  # not submitted
+    services.image_update(image=image, status="submitted")
+    response = client.post(
+        url, {"decision": "reject", "comment": "the tail is missing"}, format="json"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "rejected" and body["review_comment"] == "the tail is missing"
+    assert body["reviewed_by"] == project_with_roles["reviewer"].pk
+
+
+@pytest.mark.django_db
+def test_next_image_prefers_own_assignments_and_skips_others_and_locked_ones(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    p, me, other = (
+        project_with_roles["project"],
+        project_with_roles["annotator"],
+        project_with_roles["reviewer"],
+    )
+    free, theirs, mine, locked, done = (factories.image(p) for _ in range(5))
+    services.image_update(image=theirs, assignee=other)
+    services.image_update(image=mine, assignee=me)
+    services.image_lock(image=locked, user=other)
+    services.image_update(image=done, status="accepted")
+    client = client_for(me)
+    url = f"/api/projects/{p.pk}/next-image"
+    assert client.get(url).json()["id"] == mine.pk
+    assert client.get(url + f"?after={free.pk}").json()["id"] == mine.pk
+    assert client.get(url + f"?after={mine.pk}").json()["id"] == free.pk  # wraps around
+    services.image_update(image=free, status="submitted")
+    services.image_update(image=mine, status="submitted")
+    assert client.get(url).status_code == 204

@@ -61,6 +61,13 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
             _expect(MANAGERS, 200),
         ),
         ("delete", "/api/images/{i}/", None, _expect(MANAGERS, 204)),
+        ("get", "/api/projects/{p}/next-image", None, _expect(WRITERS, 204)),
+        (
+            "post",
+            "/api/images/{i}/review",
+            lambda c: {"decision": "reject", "comment": "edges"},
+            _expect(REVIEWERS, 200),
+        ),
         ("get", "/api/images/{i}/file", None, _expect(EVERYONE, 200)),
         ("post", "/api/images/{i}/lock", None, _expect(WRITERS, 200)),
         ("get", "/api/images/{i}/embedding", None, _expect(EVERYONE, 202)),
@@ -120,6 +127,8 @@ def test_each_role_gets_the_answer_its_capabilities_allow(
     project = ctx["project"]
     ctx["label"] = project.labels.first()
     ctx["image"] = factories.image(project)
+    ctx["image"].status = "submitted"
+    ctx["image"].save()
     ctx["annotation"] = factories.annotation(ctx["image"])
     ctx["newcomer"] = factories.user()
     from annotator.models import Job

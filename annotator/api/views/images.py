@@ -119,3 +119,37 @@ class ImageLockView(APIView):
         force = has(request.user, image.project_id, Can.MANAGE)
         image = services.image_unlock(image=image, user=request.user, force=force)
         return Response(s.ImageSerializer(image).data)
+
+
+class ImageReviewView(APIView):
+    """A reviewer's decision on a submitted image, with a comment for the annotator."""
+
+    serializer_class = s.ImageSerializer
+
+    @extend_schema(request=s.ReviewSerializer, responses=s.ImageSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        image, _ = image_for(request, pk, Can.REVIEW)
+        data = s.ReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        image = services.image_review(image=image, reviewer=request.user, **data.validated_data)
+        return Response(s.ImageSerializer(image).data)
+
+
+class NextImageView(APIView):
+    """The caller's next image to annotate (see selectors.image_next_for); 204 when none."""
+
+    serializer_class = s.ImageSerializer
+
+    @extend_schema(
+        parameters=[s.NextImageQuerySerializer], responses={200: s.ImageSerializer, 204: None}
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.ANNOTATE)
+        query = s.NextImageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        image = selectors.image_next_for(
+            project=project, user=request.user, after=query.validated_data.get("after")
+        )
+        if image is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.ImageSerializer(image).data)
