@@ -70,6 +70,7 @@ def test_a_ready_embedding_is_served_as_wire_bytes_with_headers(setup: dict) -> 
     response = setup["client"].get(f"/api/images/{setup['image'].pk}/embedding")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == data
+    assert response["Content-Length"] == str(len(data))  # the page shows download progress
     assert response["X-Embedding-Shape"] == "256,64,64"
     assert response["X-Embedding-Dtype"] == "uint8_affine"
     assert response["X-Model-Sha256"] == SHA

@@ -7,6 +7,7 @@ Marked `integration`: the lead's `make test` runs these again on PostgreSQL + Re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -107,6 +108,17 @@ def test_a_server_prediction_matches_sam_predictor_on_the_same_image(
     )
     assert response.status_code == 200, response.content
     masks = response.json()["masks"]
+    sha = response.json()["model_sha256"]
+
+    # The decoder files the page needs come from the same API, matched to the project's model.
+    project = pipeline["client"].get(f"/api/projects/{pipeline['project'].pk}/").json()
+    assert project["sam_model"]["sha256"] == sha
+    manifest = pipeline["client"].get(project["sam_model"]["manifest_url"])
+    assert manifest.status_code == 200, manifest.content
+    decode = manifest.json()["graphs"]["decode"]
+    graph = pipeline["client"].get(f"/api/models/{sha}/files/{decode['file']}")
+    assert graph.status_code == 200
+    assert hashlib.sha256(b"".join(graph.streaming_content)).hexdigest() == decode["sha256"]
 
     from PIL import Image as PILImage
 
