@@ -237,34 +237,39 @@ def _read_upload(file: File) -> bytes:
     return file.read()
 
 
-ZIP_MAX_ENTRIES = 10_000
-
-
 def _zip_entries(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """The files of an uploaded zip, after annotator.formats.safe_zip has checked the central
+    directory (zip slip, links, entry count, total size, compression ratio). Declared sizes can
+    lie, so each entry is read with a bound as well."""
+    from annotator.formats import FormatError
+    from annotator.formats.safe_zip import ZipLimits, check_zip
+
+    limits = ZipLimits(max_entries=10_000, max_total_bytes=settings.IMAGE_MAX_ZIP_BYTES)
+    bound = settings.IMAGE_MAX_UPLOAD_BYTES
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
         raise Invalid(f"{name}: not a readable zip archive ({exc}).") from None
+    entries = []
     with archive:
-        infos = [info for info in archive.infolist() if not info.is_dir()]
-        if len(infos) > ZIP_MAX_ENTRIES:
-            raise Invalid(f"{name}: more than {ZIP_MAX_ENTRIES} entries.")
-        entries = []
-        for info in infos:
-            path = info.filename.replace("\\", "/")
-            normal = posixpath.normpath(path)
-            if path.startswith("/") or normal.startswith("..") or ":" in path.split("/")[0]:
-                raise Invalid(f"{name}: entry {info.filename!r} escapes the archive.")
-            base = posixpath.basename(normal)
-            if base.startswith(".") or normal.startswith("__MACOSX/"):
+        try:
+            members = check_zip(archive, limits)
+        except FormatError as exc:
+            raise Invalid(f"{name}: {exc}.") from None
+        for info, member in members:
+            base = posixpath.basename(member)
+            if base.startswith(".") or member.startswith("__MACOSX/"):
                 continue  # Finder metadata, not images
-            # A zip bomb declares its size honestly or fails the CRC when read past it.
-            if info.file_size > settings.IMAGE_MAX_UPLOAD_BYTES:
-                raise TooLarge(f"{name}: entry {info.filename!r} is over IMAGE_MAX_UPLOAD_BYTES.")
+            if info.file_size > bound:
+                raise TooLarge(f"{name}: entry {member!r} is over IMAGE_MAX_UPLOAD_BYTES.")
             try:
-                entries.append((base, archive.read(info)))
+                with archive.open(info) as f:
+                    content = f.read(bound + 1)
             except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-                raise Invalid(f"{name}: entry {info.filename!r} is unreadable ({exc}).") from None
+                raise Invalid(f"{name}: entry {member!r} is unreadable ({exc}).") from None
+            if len(content) > bound:
+                raise TooLarge(f"{name}: entry {member!r} is over IMAGE_MAX_UPLOAD_BYTES.")
+            entries.append((base, content))
     return entries
 
 

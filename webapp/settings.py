@@ -292,3 +292,6 @@ REST_FRAMEWORK["EXCEPTION_HANDLER"] = "annotator.api.errors.exception_handler"
 # Random prompts with which the worker verifies a fresh ONNX export against PyTorch (once per
 # model; each costs about a second on CPU).
 SAM_ONNX_VERIFY_PROMPTS = env_int("SAM_ONNX_VERIFY_PROMPTS", 10, minimum=1)
+# A zip upload may expand to at most this many bytes in all (each entry is also held to
+# IMAGE_MAX_UPLOAD_BYTES); a zip bomb is refused from its central directory.
+IMAGE_MAX_ZIP_BYTES = env_int("IMAGE_MAX_ZIP_BYTES", 2 * 1024**3, minimum=1)
