@@ -14,7 +14,7 @@ import json
 import os
 import posixpath
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -207,25 +207,34 @@ def image_create(*, project: Project, file: File, uploaded_by: User) -> Image:
 def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) -> list[Image]:
     """Upload several images and zip archives at once, all or nothing.
 
-    Zip entries are read from the archive in memory; an entry whose path escapes the archive
-    (absolute, or with `..`) refuses the whole archive, since it can only be hostile.
+    Zip entries are read one at a time (memory holds one image, not the whole archive); an
+    entry whose path escapes the archive refuses the whole upload, since it can only be hostile.
+    When anything is refused, the files already stored for this upload are deleted again.
     """
-    entries: list[tuple[str, bytes]] = []
-    for upload in files:
-        name = os.path.basename(getattr(upload, "name", "") or "upload")
-        data = _read_upload(upload)
-        if zipfile.is_zipfile(io.BytesIO(data)):
-            entries.extend(_zip_entries(name, data))
-        else:
-            entries.append((name, data))
-    if not entries:
-        raise Invalid("No files were uploaded.")
-    with transaction.atomic():
-        images = [
-            _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
-            for name, data in entries
-        ]
-        embedding_request(images=images)
+    images: list[Image] = []
+    try:
+        with transaction.atomic():
+            for upload in files:
+                name = os.path.basename(getattr(upload, "name", "") or "upload")
+                data = _read_upload(upload)
+                entries = (
+                    _zip_entries(name, data)
+                    if zipfile.is_zipfile(io.BytesIO(data))
+                    else iter([(name, data)])
+                )
+                for entry_name, content in entries:
+                    images.append(
+                        _image_store(
+                            project=project, data=content, name=entry_name, uploaded_by=uploaded_by
+                        )
+                    )
+            if not images:
+                raise Invalid("No images were uploaded.")
+            embedding_request(images=images)
+    except Exception:
+        for image in images:
+            image.file.delete(save=False)
+        raise
     return images
 
 
@@ -237,7 +246,7 @@ def _read_upload(file: File) -> bytes:
     return file.read()
 
 
-def _zip_entries(name: str, data: bytes) -> list[tuple[str, bytes]]:
+def _zip_entries(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
     """The files of an uploaded zip, after annotator.formats.safe_zip has checked the central
     directory (zip slip, links, entry count, total size, compression ratio). Declared sizes can
     lie, so each entry is read with a bound as well."""
@@ -250,7 +259,6 @@ def _zip_entries(name: str, data: bytes) -> list[tuple[str, bytes]]:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
         raise Invalid(f"{name}: not a readable zip archive ({exc}).") from None
-    entries = []
     with archive:
         try:
             members = check_zip(archive, limits)
@@ -269,8 +277,7 @@ def _zip_entries(name: str, data: bytes) -> list[tuple[str, bytes]]:
                 raise Invalid(f"{name}: entry {member!r} is unreadable ({exc}).") from None
             if len(content) > bound:
                 raise TooLarge(f"{name}: entry {member!r} is over IMAGE_MAX_UPLOAD_BYTES.")
-            entries.append((base, content))
-    return entries
+            yield base, content
 
 
 def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User) -> Image:

@@ -175,7 +175,7 @@ def test_a_zip_entry_that_escapes_the_archive_refuses_the_whole_zip(
 
 @pytest.mark.django_db
 def test_one_bad_file_in_a_batch_stores_none_of_them(
-    project_with_roles: dict, client_for: Any
+    project_with_roles: dict, client_for: Any, media_root: Any
 ) -> None:
     client = client_for(project_with_roles["manager"])
     response = _post(
@@ -186,6 +186,8 @@ def test_one_bad_file_in_a_batch_stores_none_of_them(
     )
     assert response.status_code == 400 and "bad.png" in response.json()["detail"]
     assert project_with_roles["project"].images.count() == 0
+    # The good file stored before the bad one was found is removed again.
+    assert not any(path.is_file() for path in media_root.rglob("*"))
 
 
 @pytest.mark.django_db
