@@ -36,7 +36,15 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
             lambda c: {"username": c["newcomer"].username, "role": "viewer"},
             _expect(MANAGERS, 201),
         ),
+        (
+            "patch",
+            "/api/projects/{p}/members/{m}/",
+            lambda c: {"role": "annotator"},
+            _expect(MANAGERS, 200),
+        ),
+        ("delete", "/api/projects/{p}/members/{m}/", None, _expect(MANAGERS, 204)),
         ("get", "/api/projects/{p}/labels/", None, _expect(EVERYONE, 200)),
+        ("delete", "/api/projects/{p}/labels/{s}/", None, _expect(MANAGERS, 204)),
         (
             "post",
             "/api/projects/{p}/labels/",
@@ -70,6 +78,13 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
         ),
         ("get", "/api/images/{i}/file", None, _expect(EVERYONE, 200)),
         ("post", "/api/images/{i}/lock", None, _expect(WRITERS, 200)),
+        ("delete", "/api/images/{i}/lock", None, _expect(WRITERS, 200)),
+        (
+            "post",
+            "/api/images/{i}/predict",
+            lambda c: {"point_coords": [[3, 4]], "point_labels": [1]},
+            _expect(WRITERS, 202),
+        ),
         ("get", "/api/images/{i}/embedding", None, _expect(EVERYONE, 202)),
         ("post", "/api/images/{i}/embedding", None, _expect(MANAGERS, 202)),
         ("get", "/api/images/{i}/annotations/", None, _expect(EVERYONE, 200)),
@@ -84,6 +99,12 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
             "patch",
             "/api/annotations/{a}/",
             lambda c: {"version": 1, "polygons": factories.square(3, 3, 4)},
+            _expect(WRITERS, 200),
+        ),
+        (
+            "put",
+            "/api/annotations/{a}/",
+            lambda c: {"version": 1, "label": c["label"].pk, "polygons": factories.square(1, 1, 2)},
             _expect(WRITERS, 200),
         ),
         ("delete", "/api/annotations/{a}/", None, _expect(WRITERS, 204)),
@@ -131,11 +152,19 @@ def test_each_role_gets_the_answer_its_capabilities_allow(
     ctx["image"].save()
     ctx["annotation"] = factories.annotation(ctx["image"])
     ctx["newcomer"] = factories.user()
+    ctx["member"] = factories.member(project, "viewer")
+    ctx["spare"] = project.labels.create(name="spare", color="#abcdef")
     from annotator.models import Job
 
     ctx["job"] = Job.objects.create(project=project, kind="export", created_by=ctx["owner"])
     path = url.format(
-        p=project.pk, l=ctx["label"].pk, i=ctx["image"].pk, a=ctx["annotation"].pk, j=ctx["job"].pk
+        p=project.pk,
+        l=ctx["label"].pk,
+        s=ctx["spare"].pk,
+        m=ctx["member"].pk,
+        i=ctx["image"].pk,
+        a=ctx["annotation"].pk,
+        j=ctx["job"].pk,
     )
     client = client_for(ctx[role])
     if body == "upload":
