@@ -194,7 +194,10 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]]) -> None
 
     started = time.perf_counter()
     try:
-        features = embed_images(model, arrays, batch_size=settings.SAM_EMBEDDING_BATCH_SIZE)
+        # Rows are claimed in batches either way; the encoder takes several images per call
+        # only on CUDA, since on CPU a batch is no faster and holds every image's activations.
+        per_call = settings.SAM_EMBEDDING_BATCH_SIZE if model.device.type == "cuda" else 1
+        features = embed_images(model, arrays, batch_size=per_call)
     except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
         for row in ready_rows:
             _fail(row, f"encoder failed: {type(exc).__name__}: {exc}", outcome)
