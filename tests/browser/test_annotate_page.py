@@ -113,9 +113,8 @@ def test_hover_click_accept_undo_lock_and_review(
     wait_until(
         lambda: api(page, "GET", f"/api/images/{image.pk}/")["body"]["status"] == "submitted"
     )
-    page2.reload()
-    page2.wait_for_function("window.annotator")
-    page2.evaluate("window.annotator.ready")
+    open_annotate(page2, base, image.pk)
+    page2.wait_for_selector("#review-box:not([hidden])", timeout=20000)
     page2.fill("#review-comment", "the ear is missing")
     page2.click("[data-action=review-reject]")
     wait_until(

@@ -707,7 +707,9 @@ async function review(decision) {
     S.image = { ...S.image, ...(await reviewImage(S.imageId, decision, comment)) };
     $("review-comment").value = "";
     showStatus();
-    notices.show("workflow", decision === "accept" ? "Image accepted." : "Image rejected; the annotator sees your comment.", { level: "info" });
+    const said = decision === "accept" ? "Image accepted." : "Image rejected.";
+    const note = S.image.commentDropped ? " This server does not store review comments yet; tell the annotator directly." : "";
+    notices.show("workflow", said + note, { level: "info" });
   } catch (err) {
     notices.show("workflow", `Review not saved: ${err.message}`);
   }
@@ -824,7 +826,8 @@ async function takeLock() {
 function showLock(text) {
   const el = $("lock-state");
   el.hidden = !text;
-  el.textContent = text ? "Locked" : "";
+  const who = text?.match(/edited by (\S+)/)?.[1];
+  el.textContent = text ? (who ? `Locked by ${who}` : "Read-only") : "";
   el.title = text ?? "";
   el.classList.toggle("locked", Boolean(text));
   root.dataset.locked = String(Boolean(text));
