@@ -1,0 +1,228 @@
+"""Benchmark: the browser fast path (prepare.onnx + decode.onnx) vs Meta's reference export.
+
+One run, same browser, same embedding, same onnxruntime-web thread settings
+(``numThreads = min(4, hardwareConcurrency)``, wasm EP): per-prompt latency p50/p90 of
+``decode.onnx`` and of ``reference_decoder_sam_vit_small.onnx``, measured in interleaved batches so
+that background load hits both alike; the per-image ``prepare.onnx`` time; the end-to-end worker
+round trip (postMessage, decode, choice of mask, transfer); the bytes per image on the wire; and
+the same graphs in native onnxruntime (Python).
+
+    .venv/bin/python -m bench.decoder.bench_decoder [--rounds 8] [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from export_onnx import wire
+from export_onnx.devserver import DevServer
+from export_onnx.runtime import prompt_tensors
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = Path(os.environ.get("SAM_REFERENCE_DIR", ROOT.parent / "shared" / "reference"))
+OUT = ROOT / "bench" / "out" / "decoder"
+HARNESS = ROOT / "tests" / "export_onnx" / "harness"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+IMAGE = "chelsea"
+
+
+def _stats(times: list[float]) -> dict[str, float]:
+    a = np.asarray(times)
+    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
+            "min": float(a.min()), "n": int(a.size)}  # fmt: skip
+
+
+def prepare_inputs(export_dir: Path) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    """Export (if needed), write the wire embedding; returns the data dir, the pack case list and
+    the browser prompts."""
+    if not (export_dir / "manifest.json").is_file():
+        from export_onnx.export import run_export
+
+        run_export(REFERENCE / "sam_vit_small.pth", export_dir)
+    manifest = json.loads((REFERENCE / "manifest.json").read_text())
+    info = manifest["models"]["sam_vit_small"]["images"][IMAGE]
+    g = np.load(REFERENCE / "sam_vit_small_goldens.npz")
+    size = (info["height"], info["width"])
+    data = OUT / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / f"{IMAGE}.bin").write_bytes(wire.encode_embedding(g[f"{IMAGE}/embedding"], original_size=size))
+    np.save(data / "embedding.npy", g[f"{IMAGE}/embedding"])
+    cases = [c for c in info["cases"] if not c.get("use_mask_input_from")]
+    return data, {"size": size, "cases": cases}, cases
+
+
+def reference_feeds(embedding: np.ndarray, case: dict[str, Any], size: tuple[int, int]) -> dict[str, np.ndarray]:
+    return {
+        "image_embeddings": embedding,
+        **prompt_tensors(case.get("point_coords"), case.get("point_labels"), case.get("box"), size),
+        "mask_input": np.zeros((1, 1, 256, 256), np.float32),
+        "has_mask_input": np.zeros(1, np.float32),
+        "orig_im_size": np.array(size, np.float32),
+    }
+
+
+def browser_bench(export_dir: Path, data: Path, info: dict[str, Any], rounds: int, batch: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    subprocess.run(["npm", "run", "build"], cwd=ROOT / "frontend", check=True, capture_output=True)
+    ref_dir = OUT / "reference"
+    ref_dir.mkdir(parents=True, exist_ok=True)
+    ref_file = ref_dir / "reference.onnx"
+    if not ref_file.exists():
+        ref_file.write_bytes((REFERENCE / "reference_decoder_sam_vit_small.onnx").read_bytes())
+    embedding = np.load(data / "embedding.npy")
+    size = tuple(info["size"])
+    mounts = {"/dist/": ROOT / "frontend" / "dist", "/export/": export_dir, "/harness/": HARNESS,
+              "/data/": data, "/ref/": ref_dir}  # fmt: skip
+    result: dict[str, Any] = {}
+    with DevServer(mounts) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{server.url}/harness/index.html")
+        page.wait_for_function("window.harness !== undefined")
+        result["settings"] = page.evaluate("harness.load('/export/manifest.json', {executionProviders: ['wasm']})")
+        result["browser"] = browser.version
+        prep = [page.evaluate(f"harness.embed('{IMAGE}', '/data/{IMAGE}.bin')")["ms"] for _ in range(6)]
+        result["prepare_ms"] = _stats(prep[1:])
+        fast: list[float] = []
+        ref: list[float] = []
+        worker: list[float] = []
+        for r in range(rounds):
+            case = info["cases"][r % len(info["cases"])]
+            ptensors = prompt_tensors(case.get("point_coords"), case.get("point_labels"), case.get("box"), size)
+            pfeeds = {k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in ptensors.items()}
+            rfeeds = {k: {"data": v.ravel().tolist(), "dims": list(v.shape)}
+                      for k, v in reference_feeds(embedding, case, size).items()}  # fmt: skip
+            fast += page.evaluate("([f, n]) => harness.bench('/export/decode.onnx', f, n, 2, 'chelsea')", [pfeeds, batch])
+            ref += page.evaluate("([f, n]) => harness.bench('/ref/reference.onnx', f, n, 2)", [rfeeds, batch])
+            prompt = {"id": IMAGE, "points": case.get("point_coords", []), "labels": case.get("point_labels", []),
+                      "box": case.get("box"), "multimask": case["multimask_output"]}  # fmt: skip
+            worker += page.evaluate("([p, n]) => harness.timeDecode(p, n, 1)", [prompt, batch])
+        browser.close()
+    result["decode_ms"] = _stats(fast)
+    result["reference_ms"] = _stats(ref)
+    result["worker_roundtrip_ms"] = _stats(worker)
+    return result
+
+
+def native_bench(export_dir: Path, data: Path, info: dict[str, Any], runs: int) -> dict[str, Any]:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    prepare = ort.InferenceSession(str(export_dir / "prepare.onnx"), options)
+    decode = ort.InferenceSession(str(export_dir / "decode.onnx"), options)
+    reference = ort.InferenceSession(str(REFERENCE / "reference_decoder_sam_vit_small.onnx"), options)
+    size = tuple(info["size"])
+    feeds = {**wire.wire_arrays((data / f"{IMAGE}.bin").read_bytes()),
+             "mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}  # fmt: skip
+    prep_t, fast_t, ref_t = [], [], []
+    embedding = np.load(data / "embedding.npy")
+    for i in range(runs):
+        t0 = time.perf_counter()
+        prepared = dict(zip([o.name for o in prepare.get_outputs()], prepare.run(None, feeds), strict=True))
+        prep_t.append((time.perf_counter() - t0) * 1000)
+        case = info["cases"][i % len(info["cases"])]
+        pt = prompt_tensors(case.get("point_coords"), case.get("point_labels"), case.get("box"), size)
+        rf = reference_feeds(embedding, case, size)
+        for _ in range(3):
+            t0 = time.perf_counter()
+            decode.run(None, {**prepared, **pt})
+            fast_t.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            reference.run(None, rf)
+            ref_t.append((time.perf_counter() - t0) * 1000)
+    return {"prepare_ms": _stats(prep_t[1:]), "decode_ms": _stats(fast_t[3:]), "reference_ms": _stats(ref_t[3:])}
+
+
+def markdown(res: dict[str, Any], command: str) -> str:
+    b, n = res["browser"], res["native"]
+    ratio50 = b["reference_ms"]["p50"] / b["decode_ms"]["p50"]
+    ratio90 = b["reference_ms"]["p90"] / b["decode_ms"]["p90"]
+    nratio = n["reference_ms"]["p50"] / n["decode_ms"]["p50"]
+    def row(name: str, s: dict[str, float]) -> str:
+        return f"| {name} | {s['p50']:.1f} | {s['p90']:.1f} | {s['min']:.1f} | {s['n']} |"
+    return "\n".join([
+        "## Browser decoder (issue 4)",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Measured {res['date']} on this machine ({os.cpu_count()} cores, load average at start "
+        f"{res['load']}), headless Chromium {b['browser']}, onnxruntime-web 1.30.0 wasm EP, "
+        f"numThreads {b['settings']['numThreads']}, crossOriginIsolated {b['settings']['crossOriginIsolated']}; "
+        "sam_vit_small, chelsea embedding, the pack's prompt cases in turn; fast path and reference "
+        "timed in interleaved batches (session.run only).",
+        "",
+        "| browser (ms) | p50 | p90 | min | runs |",
+        "| --- | --- | --- | --- | --- |",
+        row("fast path `decode.onnx` (per prompt, 4 low-res masks + scores)", b["decode_ms"]),
+        row("reference export (per prompt, full-res single mask)", b["reference_ms"]),
+        row("worker round trip (decode message -> chosen low-res logits)", b["worker_roundtrip_ms"]),
+        row("`prepare.onnx` (once per image)", b["prepare_ms"]),
+        "",
+        f"**Speed-up per prompt: {ratio50:.2f}x at p50, {ratio90:.2f}x at p90** (reference / fast path).",
+        "",
+        "| native onnxruntime, 2 threads (ms) | p50 | p90 | min | runs |",
+        "| --- | --- | --- | --- | --- |",
+        row("fast path `decode.onnx`", n["decode_ms"]),
+        row("reference export", n["reference_ms"]),
+        row("`prepare.onnx`", n["prepare_ms"]),
+        "",
+        f"Native speed-up at p50: {nratio:.2f}x.",
+        "",
+        f"Bytes per image on the wire: {res['wire_bytes']:,} (uint8 affine per channel + 64-byte header) "
+        f"vs {4 * 256 * 64 * 64:,} for float32 ({4 * 256 * 64 * 64 / res['wire_bytes']:.2f}x smaller).",
+        "",
+    ])
+
+
+def write_results(section: str) -> None:
+    """Replace (or append) the '## Browser decoder (issue 4)' section of bench/RESULTS.md."""
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    head = "## Browser decoder (issue 4)"
+    if head in text:
+        start = text.index(head)
+        nxt = text.find("\n## ", start + len(head))
+        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved batches")
+    parser.add_argument("--batch", type=int, default=5, help="timed runs per batch and graph")
+    parser.add_argument("--export-dir", type=Path, default=OUT / "export")
+    parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
+    args = parser.parse_args()
+    data, info, _ = prepare_inputs(args.export_dir)
+    res: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": f"{os.getloadavg()[0]:.1f}",
+        "wire_bytes": (data / f"{IMAGE}.bin").stat().st_size,
+    }
+    res["browser"] = browser_bench(args.export_dir, data, info, args.rounds, args.batch)
+    res["native"] = native_bench(args.export_dir, data, info, 10)
+    (OUT / "results.json").write_text(json.dumps(res, indent=2))
+    command = ".venv/bin/python -m bench.decoder.bench_decoder " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in (("rounds", args.rounds), ("batch", args.batch))
+    ) + (" --write-results" if args.write_results else "")
+    section = markdown(res, command)
+    print(section)
+    if args.write_results:
+        write_results(section)
+
+
+if __name__ == "__main__":
+    main()
