@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -25,9 +24,10 @@ def test_the_command_enqueues_pending_embeddings(no_broker: list) -> None:
 @pytest.mark.django_db
 @pytest.mark.slow
 def test_the_command_computes_in_process_with_sync(
-    reference_dir: Path, settings: Any, tmp_path: Path
+    reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings.SAM_ONNX_DIR = tmp_path / "onnx"
+    # The decoder export (a minute of verification on 2 cores) is the worker tests' part.
+    monkeypatch.setattr("annotator.embeddings.sam_model_export", lambda **kw: None)
     project = factories.project(sam_checkpoint=str(reference_dir / "sam_vit_small.pth"))
     image = factories.image(project, data=factories.png_bytes(40, 30))
     Embedding.objects.filter(image=image).update(status="failed", error="x")
