@@ -102,13 +102,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.norm1(x)
-        if self.window_size > 0:
-            h, w = x.shape[1], x.shape[2]
-            x, pad_hw = window_partition(x, self.window_size)
-            x = self.attn(x)
-            x = window_unpartition(x, self.window_size, pad_hw, (h, w))
-        else:
-            x = self.attn(x)
+        x = (
+            self.attn.forward_windowed(x, self.window_size)
+            if self.window_size > 0
+            else self.attn(x)
+        )
         x = shortcut + x
         return x + self.mlp(self.norm2(x))
 
@@ -142,8 +140,34 @@ class Attention(nn.Module):
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention over one (B, H, W, C) grid (a whole image or a batch of windows)."""
+        return self.proj(self._attend(self.qkv(x)))
+
+    def forward_windowed(self, x: torch.Tensor, window_size: int) -> torch.Tensor:
+        """Attention within non-overlapping windows of a (B, H, W, C) grid.
+
+        Same result as the reference's pad -> partition -> attention -> unpartition -> crop,
+        but the qkv and output projections skip the padding: a zero-padded token projects to
+        the qkv bias, so the projected grid is padded with that bias instead, and the output
+        projection runs after the crop.
+        """
         b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x)
+        pad_h = (window_size - h % window_size) % window_size
+        pad_w = (window_size - w % window_size) % window_size
+        if pad_h > 0 or pad_w > 0:
+            padded = qkv.new_empty((b, h + pad_h, w + pad_w, qkv.shape[-1]))
+            padded[:] = self.qkv.bias if self.qkv.bias is not None else 0.0
+            padded[:, :h, :w] = qkv
+            qkv = padded
+        windows, pad_hw = window_partition(qkv, window_size)
+        out = window_unpartition(self._attend(windows), window_size, pad_hw, (h, w))
+        return self.proj(out)
+
+    def _attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3C) projected tokens -> (B, H, W, C) attention output, before `proj`."""
+        b, h, w, _ = qkv.shape
+        qkv = qkv.reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         # q, k, v: (B, heads, H*W, head_dim)
         q, k, v = qkv.unbind(0)
         bias = None
@@ -156,8 +180,7 @@ class Attention(nn.Module):
             if bias is not None:
                 attn = attn + bias
             out = attn.softmax(dim=-1) @ v
-        out = out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
-        return self.proj(out)
+        return out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -238,8 +261,12 @@ def decomposed_rel_pos_bias(
     r_q = q.reshape(b, n, q_h, q_w, dim)
     rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, rh)
     rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rw)
-    bias = rel_h[..., :, None] + rel_w[..., None, :]
-    return bias.reshape(b, n, q_h * q_w, k_h * k_w)
+    # Write the broadcast sum into a contiguous buffer: left to itself the add inherits the
+    # einsum outputs' strides and the final reshape then copies the whole (N x N) bias again,
+    # 800 MB per global-attention block of ViT-B.
+    bias = torch.empty((b, n, q_h, q_w, k_h, k_w), dtype=q.dtype, device=q.device)
+    torch.add(rel_h[..., :, None], rel_w[..., None, :], out=bias)
+    return bias.view(b, n, q_h * q_w, k_h * k_w)
 
 
 class PatchEmbed(nn.Module):

@@ -29,6 +29,20 @@ class Conv2d_BN(nn.Sequential):  # noqa: N801 - the checkpoint's module name
         )
         self.add_module("bn", nn.BatchNorm2d(out_chans))
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        # Inference: fold the BatchNorm statistics into the convolution. Recomputed on every
+        # call (a few KB of weights) rather than cached, so it can never go stale after
+        # load_state_dict - the failure mode of the reference's attention-bias cache.
+        conv, bn = self.c, self.bn
+        assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+        assert bn.running_var is not None and bn.running_mean is not None
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        weight = conv.weight * scale[:, None, None, None]
+        bias = bn.bias - bn.running_mean * scale
+        return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
 
 class PatchEmbed(nn.Module):
     """Two stride-2 3x3 convolutions: (B, 3, 1024, 1024) -> (B, C, 256, 256)."""
@@ -234,9 +248,11 @@ class TinyViTBlock(nn.Module):
                 x = x[:, :h, :w].contiguous()
             x = x.view(b, length, c)
         x = res_x + x
-        x = x.transpose(1, 2).reshape(b, c, h, w)
+        # Channels-last views: the (B, L, C) tokens already are an NHWC image, so the depthwise
+        # conv runs without the two layout copies of a transpose/reshape round trip.
+        x = x.view(b, h, w, c).permute(0, 3, 1, 2)
         x = self.local_conv(x)
-        x = x.view(b, c, length).transpose(1, 2)
+        x = x.permute(0, 2, 3, 1).reshape(b, length, c)
         return x + self.mlp(x)
 
 
@@ -352,10 +368,12 @@ class TinyViT(nn.Module):
                 module.use_attention_biases = enabled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
+        # Convolutional stages in channels-last: oneDNN's fastest layout on CPU, and the layout
+        # the transformer stages' tokens already have.
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         for layer in self.layers:
             x = layer(x)
         b, _, c = x.shape
         h, w = self.final_resolution
         x = x.view(b, h, w, c).permute(0, 3, 1, 2)
-        return self.neck(x)
+        return self.neck(x).contiguous()
