@@ -1,0 +1,237 @@
+"""Image-encoder benchmark: this package vs the reference implementation, in one run.
+
+    python bench/encoder.py --reference-python .venv-bench/bin/python
+
+The reference (Meta's `segment-anything`, and the `mobile_sam` package for MobileSAM) runs in
+a worker subprocess of its own virtual environment; this package runs in-process. Both load the
+same checkpoint (a seeded random full-size ViT-B written to bench/out/, the parity pack's
+MobileSAM), encode the same image with `SamPredictor.set_image`, and are timed in alternating
+rounds so that load on a shared machine hits both alike. Prints a markdown table of median
+seconds, the throughput ratio and the max abs difference of the embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from annotator.sam import SamPredictor, build_sam  # noqa: E402
+from annotator.sam.build import MODEL_REGISTRY, construct_sam  # noqa: E402
+
+WORKER = r"""
+import json, sys, time
+import numpy as np, torch
+from PIL import Image
+model_type, checkpoint, image_path, threads = sys.argv[1:5]
+torch.set_num_threads(int(threads))
+if model_type == "mobile_sam":
+    from mobile_sam import SamPredictor, sam_model_registry
+    model = sam_model_registry["vit_t"](checkpoint=checkpoint)
+else:
+    from segment_anything import SamPredictor, sam_model_registry
+    model = sam_model_registry[model_type](checkpoint=checkpoint)
+# Called after loading, as MobileSAM's README does: refreshes TinyViT's attention-bias cache.
+model.eval()
+predictor = SamPredictor(model)
+image = np.array(Image.open(image_path).convert("RGB"))
+print(json.dumps({"ready": torch.__version__}), flush=True)
+for line in sys.stdin:
+    command, _, arg = line.strip().partition(" ")
+    if command == "run":
+        start = time.perf_counter()
+        predictor.set_image(image)
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    elif command == "save":
+        np.save(arg, predictor.features.numpy())
+        print(json.dumps({"saved": arg}), flush=True)
+    else:
+        break
+"""
+
+
+class ReferenceWorker:
+    """The reference implementation in a subprocess, driven line by line over stdin/stdout."""
+
+    def __init__(
+        self, python: str, model_type: str, checkpoint: Path, image: Path, threads: int
+    ) -> None:
+        self.script = Path(tempfile.mkstemp(suffix="_sam_reference_worker.py")[1])
+        self.script.write_text(WORKER)
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        self.process = subprocess.Popen(
+            [python, str(self.script), model_type, str(checkpoint), str(image), str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.version = self._reply()["ready"]
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"reference worker exited with {self.process.wait()}")
+        return dict(json.loads(line))
+
+    def _send(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def run(self) -> float:
+        return float(self._send("run")["seconds"])
+
+    def embedding(self) -> np.ndarray:
+        path = self.script.with_suffix(".npy")
+        self._send(f"save {path}")
+        return np.load(path)
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+        self.script.unlink(missing_ok=True)
+        self.script.with_suffix(".npy").unlink(missing_ok=True)
+
+
+def random_vit_b_checkpoint(path: Path) -> Path:
+    """A seeded random ViT-B SAM state dict; zero-initialised tensors get noise so they matter."""
+    if path.is_file():
+        return path
+    torch.manual_seed(0)
+    model = construct_sam(MODEL_REGISTRY["vit_b"], "vit_b")
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if "pos_embed" in name or "rel_pos" in name:
+                tensor.normal_(0.0, 0.02)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def time_ours(predictor: SamPredictor, image: np.ndarray) -> float:
+    start = time.perf_counter()
+    predictor.set_image(image)
+    return time.perf_counter() - start
+
+
+def set_naive_attention(model: torch.nn.Module, naive: bool) -> None:
+    for module in model.modules():
+        if hasattr(module, "use_sdpa"):
+            module.use_sdpa = not naive
+
+
+def bench_model(
+    args: argparse.Namespace, model_type: str, checkpoint: Path, image_path: Path
+) -> dict[str, Any]:
+    image = np.array(Image.open(image_path).convert("RGB"))
+    reference = ReferenceWorker(
+        args.reference_python, model_type, checkpoint, image_path, args.threads
+    )
+    predictor = SamPredictor(build_sam(checkpoint, device="cpu"))
+    times: dict[str, list[float]] = {"reference": [], "ours": [], "ours_naive": []}
+    try:
+        reference.run()  # warm-up: allocator, oneDNN primitive caches
+        time_ours(predictor, image)
+        for round_index in range(args.repeats):
+            order = ["reference", "ours"] if round_index % 2 == 0 else ["ours", "reference"]
+            for who in order:
+                times[who].append(
+                    reference.run() if who == "reference" else time_ours(predictor, image)
+                )
+        ref_embedding = reference.embedding()
+        ours_embedding = predictor.get_image_embedding().numpy()
+        if args.naive:
+            set_naive_attention(predictor.model, True)
+            for _ in range(max(1, args.repeats // 2)):
+                times["ours_naive"].append(time_ours(predictor, image))
+            set_naive_attention(predictor.model, False)
+    finally:
+        reference.close()
+    median = {k: statistics.median(v) for k, v in times.items() if v}
+    fastest = {k: min(v) for k, v in times.items() if v}
+    return {
+        "model": model_type,
+        "reference_torch": reference.version,
+        "ours_torch": torch.__version__,
+        "times": times,
+        "median": median,
+        "min": fastest,
+        "ratio": median["reference"] / median["ours"],
+        "ratio_of_min": fastest["reference"] / fastest["ours"],
+        "max_abs_diff": float(np.abs(ref_embedding - ours_embedding).max()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reference-python", default=str(REPO / ".venv-bench" / "bin" / "python"))
+    parser.add_argument("--models", default="vit_b,mobile_sam")
+    parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--reference-dir",
+        default=os.environ.get("SAM_REFERENCE_DIR", str(REPO.parent / "shared" / "reference")),
+    )
+    parser.add_argument("--image", default=None, help="default: the pack's rocket.png (427x640)")
+    parser.add_argument(
+        "--naive", action="store_true", help="also time our explicit-softmax attention path"
+    )
+    parser.add_argument("--json", default=None, help="write the raw results here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    reference_dir = Path(args.reference_dir)
+    image_path = Path(args.image) if args.image else reference_dir / "rocket.png"
+    checkpoints = {
+        "vit_b": lambda: random_vit_b_checkpoint(
+            REPO / "bench" / "out" / "sam_vit_b_random_seed0.pth"
+        ),
+        "mobile_sam": lambda: reference_dir / "mobile_sam.pth",
+    }
+    results = []
+    for model_type in args.models.split(","):
+        result = bench_model(args, model_type, checkpoints[model_type](), image_path)
+        results.append(result)
+        print(json.dumps({k: v for k, v in result.items() if k != "times"}), flush=True)
+
+    print(
+        f"\nCPU fp32, {args.threads} threads, image {image_path.name}, {args.repeats} alternating rounds\n"
+    )
+    print(
+        "| model | reference set_image s (median / min) | ours s (median / min) "
+        "| speed-up (median / min) | ours, naive attention s (median) | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        naive = f"{r['median']['ours_naive']:.2f}" if "ours_naive" in r["median"] else "-"
+        print(
+            f"| {r['model']} | {r['median']['reference']:.2f} / {r['min']['reference']:.2f} "
+            f"| {r['median']['ours']:.2f} / {r['min']['ours']:.2f} "
+            f"| {r['ratio']:.2f}x / {r['ratio_of_min']:.2f}x | {naive} | {r['max_abs_diff']:.2e} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
