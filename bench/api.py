@@ -222,6 +222,7 @@ def main() -> None:
             assert status == 201, body
             annotations.append(json.loads(body))
 
+        load_before = os.getloadavg()[0]
         out: dict[str, Any] = {"save": [], "download": [], "errors": []}
         stop = time.monotonic() + args.seconds
         threads = [
@@ -266,7 +267,9 @@ def main() -> None:
         f"| embedding download | {len(out['download'])} | {ms(out['download'], 0.5):.1f} ms | "
         f"{ms(out['download'], 0.99):.1f} ms |",
         "",
-        f"Throughput {total / wall:.0f} requests/s; errors: {len(out['errors'])} of {total}.",
+        f"Throughput {total / wall:.0f} requests/s; errors: {len(out['errors'])} of {total}. "
+        f"Machine load average {load_before:.1f} before the run ({os.cpu_count()} cores): other "
+        "processes on the machine inflate the latencies.",
     ]
     if out["errors"]:
         lines.append(f"First errors: {out['errors'][:3]}")
