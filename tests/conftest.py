@@ -72,6 +72,10 @@ def celery_worker(
             f"{db['PORT'] or 5432}/{db['NAME']}"
         )
     env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    # Backend pipeline tests (issue 5): no back-off between embedding retries, and a short
+    # verification of the one ONNX export, whichever test happens to start the worker.
+    env.setdefault("EMBEDDING_RETRY_DELAY", "0")
+    env.setdefault("SAM_ONNX_VERIFY_PROMPTS", "2")
     log_path = Path(settings.VAR_DIR) / "celery-worker.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(

@@ -24,17 +24,8 @@ from tests import factories
 pytestmark = [pytest.mark.worker, pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="session")
-def worker_env() -> None:
-    """Settings the worker process needs, set before it starts (it copies os.environ)."""
-    # Retries of a failing embedding need no back-off in tests.
-    os.environ.setdefault("EMBEDDING_RETRY_DELAY", "0")
-    # The decoder export is verified against PyTorch once per model; two prompts will do here.
-    os.environ.setdefault("SAM_ONNX_VERIFY_PROMPTS", "2")
-
-
 @pytest.fixture
-def pipeline(worker_env: None, celery_worker: Any, reference_dir: Path, settings: Any) -> dict:
+def pipeline(celery_worker: Any, reference_dir: Path, settings: Any) -> dict:
     # The worker writes media under its MEDIA_ROOT (the session's); read them from there too.
     settings.MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(Path(settings.VAR_DIR) / "media"))
     owner = factories.user()
