@@ -98,7 +98,6 @@ def test_a_server_prediction_matches_sam_predictor_on_the_same_image(
         pipeline["client"], f"/api/images/{image['id']}/predict", method="post", body=body
     )
     assert response.status_code == 200, response.content
-    masks = response.json()["masks"]
     sha = response.json()["model_sha256"]
 
     # The decoder files the page needs come from the same API, matched to the project's model.
@@ -118,19 +117,33 @@ def test_a_server_prediction_matches_sam_predictor_on_the_same_image(
 
     predictor = SamPredictor(build_sam(reference_dir / "sam_vit_small.pth", device="cpu"))
     predictor.set_image(np.asarray(PILImage.open(reference_dir / "chelsea.png").convert("RGB")))
-    expected, scores, _ = predictor.predict(
-        point_coords=np.array(case["point_coords"]),
-        point_labels=np.array(case["point_labels"]),
-        multimask_output=True,
-    )
-    assert len(masks) == len(expected)
-    for got, want, score in zip(masks, expected, scores, strict=True):
-        mask = rle_to_mask(got["rle"]).astype(bool)
-        iou = (mask & want).sum() / max(1, (mask | want).sum())
-        assert iou >= 0.99, iou
-        # The embedding went through the uint8 wire format; predicted IoUs barely move.
-        assert abs(got["score"] - float(score)) < 0.02
-        assert got["polygons"]
+    # Every prompt kind of the reference pack: points, negative points, a box, box + points.
+    for case in [c for c in cases if "use_mask_input_from" not in c]:
+        body = {
+            "point_coords": case.get("point_coords", []),
+            "point_labels": case.get("point_labels", []),
+            "box": case.get("box"),
+            "multimask_output": case["multimask_output"],
+        }
+        response = pipeline["client"].post(
+            f"/api/images/{image['id']}/predict", body, format="json"
+        )
+        assert response.status_code == 200, (case["name"], response.content)
+        masks = response.json()["masks"]
+        expected, scores, _ = predictor.predict(
+            point_coords=np.array(case["point_coords"]) if "point_coords" in case else None,
+            point_labels=np.array(case["point_labels"]) if "point_labels" in case else None,
+            box=np.array(case["box"]) if "box" in case else None,
+            multimask_output=case["multimask_output"],
+        )
+        assert len(masks) == len(expected), case["name"]
+        for got, want, score in zip(masks, expected, scores, strict=True):
+            mask = rle_to_mask(got["rle"]).astype(bool)
+            iou = (mask & want).sum() / max(1, (mask | want).sum())
+            assert iou >= 0.99, (case["name"], iou)
+            # The embedding went through the uint8 wire format; predicted IoUs barely move.
+            assert abs(got["score"] - float(score)) < 0.02, case["name"]
+            assert got["polygons"] or not want.any()
 
 
 @pytest.mark.django_db(transaction=True)
