@@ -28,6 +28,14 @@ def embedding_statuses(images: list[Image]) -> dict[int, str]:
 
 
 class ImageListView(PaginatedView):
+    """GET lists the project's images (?status=, ?assignee=). POST uploads images and zip
+    archives (multipart field `files`, repeated), all or nothing: each image is stored as 8-bit
+    RGB with its EXIF rotation applied (CMYK, 16-bit, grey, palette and alpha converted; a plain
+    RGB JPEG/PNG/WebP is kept byte for byte), and its embedding is enqueued. Refused with a
+    message: not an image or truncated (400), over IMAGE_MAX_PIXELS (400), over
+    IMAGE_MAX_UPLOAD_BYTES (413), a zip entry escaping the archive or a zip bomb (400), the same
+    file already in the project (409)."""
+
     serializer_class = s.ImageSerializer
     parser_classes = [MultiPartParser, FormParser]
 
