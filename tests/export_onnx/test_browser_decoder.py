@@ -52,6 +52,8 @@ def harness(
         (data / f"{img}.bin").write_bytes(
             wire.encode_embedding(g[f"{img}/embedding"], original_size=size)
         )
+    foreign = np.zeros((1, 256, 64, 64), np.float32)
+    (data / "foreign.bin").write_bytes(wire.encode_embedding(foreign, model_key=b"\x01" * 16))
     mounts = {"/dist/": decoder_dist, "/export/": exports[model], "/harness/": HARNESS,
               "/data/": data}  # fmt: skip
     with DevServer(mounts) as server:
@@ -136,3 +138,12 @@ def test_latest_decode_wins_and_stale_ones_are_dropped(harness: Any) -> None:
     assert replies[-1]["type"] == "decoded"
     assert any(r["type"] == "dropped" for r in replies[1:-1])
     assert [r["seq"] for r in replies] == sorted(r["seq"] for r in replies)
+
+
+def test_worker_refuses_an_embedding_of_another_checkpoint(harness: Any) -> None:
+    _, page, _ = harness
+    page.evaluate("harness.load('/export/manifest.json')")
+    message = page.evaluate(
+        "harness.embed('x', '/data/foreign.bin').then(() => 'accepted', (e) => e.message)"
+    )
+    assert "another model" in message

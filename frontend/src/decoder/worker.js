@@ -2,7 +2,7 @@
 // prepared image embedding (see export_onnx/fast.py for the graph split).
 //
 // Messages in (postMessage):
-//   {type: "load", manifestUrl, wasmPaths?, numThreads?, executionProviders?}
+//   {type: "load", manifestUrl, wasmPaths?, numThreads?, executionProviders?, quantized?}
 //       -> {type: "loaded", manifest, executionProviders, numThreads, crossOriginIsolated}
 //   {type: "embed", id, buffer (ArrayBuffer, wire format), origSize?: [h, w]}
 //       runs prepare.onnx once and caches the result under `id`
@@ -52,7 +52,7 @@ async function webgpuAvailable() {
   }
 }
 
-async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, profile }) {
+async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, profile, quantized = false }) {
   state.profile = profile;
   if (profile) ort.env.logLevel = "verbose";
   const url = new URL(manifestUrl, self.location.href);
@@ -66,10 +66,13 @@ async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, pr
   const manifest = await res.json();
   state.manifest = manifest;
   state.base = url;
-  state.modelKey = manifest.embedding?.model_key ?? null;
-  for (const name of ["prepare", "decode"]) {
+  state.modelKey = manifest.embedding?.wire?.model_key ?? null;
+  // `quantized: true` picks decode.int8.onnx when the export has it (4x smaller download; its
+  // measured mask agreement is in manifest.verification.decode_int8).
+  const graphs = { prepare: "prepare", decode: quantized && manifest.graphs.decode_int8 ? "decode_int8" : "decode" };
+  for (const [role, name] of Object.entries(graphs)) {
     const file = manifest.graphs[name].file;
-    state.sessions[name] = await ort.InferenceSession.create(new URL(file, url).href, sessionOptions());
+    state.sessions[role] = await ort.InferenceSession.create(new URL(file, url).href, sessionOptions());
   }
   return {
     type: "loaded",
@@ -82,7 +85,10 @@ async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, pr
 
 async function prepare(buffer, maskInput) {
   const wire = wireTensors(buffer);
-  if (state.modelKey && wire.modelKey !== state.modelKey) {
+  // An all-zero key means "unknown model" (embeddings written without one); anything else must
+  // be the checkpoint this decoder was exported from.
+  const unknown = /^0+$/.test(wire.modelKey);
+  if (state.modelKey && !unknown && wire.modelKey !== state.modelKey) {
     throw new Error(`embedding was computed by another model (key ${wire.modelKey}, decoder ${state.modelKey})`);
   }
   const feeds = tensors({ ...wire.tensors, ...buildMaskTensors(maskInput) });
