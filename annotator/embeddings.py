@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db.models import F, Q
@@ -283,3 +284,72 @@ def _rle(mask: Any) -> dict[str, Any]:
     from annotator.geometry import mask_to_rle
 
     return mask_to_rle(mask)
+
+
+def auto_annotate_run(*, job: Any) -> None:
+    """Box prompts -> SAM masks -> annotations (source `auto`), for the job's images. Boxes come
+    inline or from a configured detector (see services._check_auto_annotate_params); all boxes
+    of an image go through the decoder in one batched call. A ready stored embedding is used
+    instead of encoding the image again."""
+    from annotator import services
+    from annotator.autoannotate.run import segment_boxes
+    from annotator.sam import SamPredictor
+
+    params = job.params
+    model, _ = sam_model_load(sam_model=job.project.sam_model)
+    predictor = SamPredictor(model)
+    detector = None
+    if params.get("detector"):
+        from annotator.autoannotate.detectors import build_detector
+
+        detector = build_detector(
+            settings.AUTO_ANNOTATE_DETECTORS[params["detector"]],
+            conf=float(params.get("conf", 0.25)),
+            device=settings.SAM_DEVICE,
+        )
+    labels = {label.pk: label for label in job.project.labels.all()}
+    class_labels = {int(k): v for k, v in params.get("class_labels", {}).items()}
+    images = list(services.job_images(job=job))
+    services.job_progress(job=job, done=0, total=len(images))
+    for done, image in enumerate(images, start=1):
+        with image.file.open("rb") as f:
+            rgb = read_rgb(f.read())
+        if detector is not None:
+            found = detector.detect(rgb, name=image.original_name)
+            prompts = [
+                (list(d.box_xyxy), class_labels.get(d.class_id, params.get("label")), d.score)
+                for d in found
+            ]
+        else:
+            boxes = params["boxes"].get(str(image.pk), [])
+            prompts = [(box, params["label"], None) for box in boxes]
+        prompts = [p for p in prompts if p[1] in labels]
+        if prompts:
+            _set_image(predictor, image, rgb)
+            masks = segment_boxes(predictor, np.array([p[0] for p in prompts], np.float32))
+            for (box, label_id, score), mask in zip(prompts, masks, strict=True):
+                try:
+                    services.annotation_create(
+                        image=image,
+                        label=labels[label_id],
+                        created_by=job.created_by,
+                        rle=_rle(mask),
+                        source="auto",
+                        score=score,
+                        prompts={"mode": "auto_annotate", "box": [float(v) for v in box]},
+                    )
+                except services.ServiceError as exc:  # an empty mask, a locked image: skip it
+                    log.info("auto-annotation skipped a box on image %s: %s", image.pk, exc)
+        services.job_progress(job=job, done=done, total=len(images))
+
+
+def _set_image(predictor: Any, image: Any, rgb: Any) -> None:
+    row = Embedding.objects.filter(
+        image=image, sam_model_id=image.project.sam_model_id, status=Embedding.Status.READY
+    ).first()
+    if row is None:
+        predictor.set_image(rgb)
+        return
+    with row.file.open("rb") as f:
+        embedding, _ = wire.decode_embedding(f.read())
+    predictor.set_image_embedding(embedding, (image.height, image.width))

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import io
 import json
+import math
 import os
 import posixpath
 import zipfile
@@ -649,7 +650,7 @@ def export_formats() -> list[str]:
 EXPORT_WRITERS = {"coco": "annotations_coco.json", "yolo": "yolo_seg.zip", "masks": "masks.zip"}
 # Kinds this backend can run today; auto-annotation and everything mode need the automatic
 # mask generator wired into a worker job (see the final report of issue 5).
-RUNNABLE_KINDS = {Job.Kind.EXPORT, Job.Kind.EVERYTHING}
+RUNNABLE_KINDS = {Job.Kind.EXPORT, Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
 # Kinds that load the model run on the `gpu` queue, next to the embedding work.
 MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
 
@@ -677,10 +678,54 @@ def job_create(
             raise Invalid(f"Export format {fmt!r} is not available (available: {offered}).")
     if kind == Job.Kind.EVERYTHING and not project.labels.filter(pk=params.get("label")).exists():
         raise Invalid("Everything mode needs `label`: the id of a label of this project.")
+    if kind == Job.Kind.AUTO_ANNOTATE:
+        _check_auto_annotate_params(project=project, params=params)
     job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
     queue = "gpu" if kind in MODEL_KINDS else "default"
     transaction.on_commit(lambda: tasks.job_run_task.apply_async(args=[job.pk], queue=queue))
     return job
+
+
+def _check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> None:
+    """Auto-annotation prompts SAM with boxes: given inline (`boxes`: {image id: [[x0, y0, x1,
+    y1], ...]}, labelled `label`) or found by a configured detector (`detector`: a name from
+    AUTO_ANNOTATE_DETECTORS, `class_labels`: {class id: label id}, `label` for the rest)."""
+    label_ids = set(project.labels.values_list("pk", flat=True))
+    if params.get("label") is not None and params["label"] not in label_ids:
+        raise Invalid("`label` is not a label of this project.")
+    boxes, detector = params.get("boxes"), params.get("detector")
+    if (boxes is None) == (detector is None):
+        raise Invalid("Auto-annotation needs exactly one of `boxes` or `detector`.")
+    if detector is not None:
+        if detector not in settings.AUTO_ANNOTATE_DETECTORS:
+            offered = ", ".join(sorted(settings.AUTO_ANNOTATE_DETECTORS)) or "none configured"
+            raise Invalid(f"Unknown detector {detector!r} (available: {offered}).")
+        class_labels = params.get("class_labels", {})
+        if not isinstance(class_labels, dict) or not set(class_labels.values()) <= label_ids:
+            raise Invalid("`class_labels` maps class ids to label ids of this project.")
+        if params.get("label") is None and not class_labels:
+            raise Invalid("Give `label` or `class_labels` so detections get a label.")
+        return
+    if params.get("label") is None:
+        raise Invalid("Inline `boxes` need `label`.")
+    if not isinstance(boxes, dict):
+        raise Invalid("`boxes` maps image ids to lists of [x0, y0, x1, y1].")
+    image_ids = set(project.images.values_list("pk", flat=True))
+    for key, items in boxes.items():
+        if not str(key).isdigit() or int(key) not in image_ids:
+            raise Invalid(f"`boxes`: image {key!r} is not in this project.")
+        if not isinstance(items, list) or not all(_is_box(item) for item in items):
+            raise Invalid(f"`boxes[{key}]`: each box is [x0, y0, x1, y1] of finite numbers.")
+    params["image_ids"] = sorted(int(key) for key in boxes)
+
+
+def _is_box(item: Any) -> bool:
+    return (
+        isinstance(item, list)
+        and len(item) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item)
+        and all(math.isfinite(v) for v in item)
+    )
 
 
 def job_progress(*, job: Job, done: int, total: int) -> None:
@@ -699,10 +744,14 @@ def job_run(*, job: Job) -> Job:
         if job.kind == Job.Kind.EXPORT:
             name, content = _export_run(job=job)
             job.result.save(name, ContentFile(content), save=False)
-        else:
+        elif job.kind == Job.Kind.EVERYTHING:
             from annotator.embeddings import everything_run
 
             everything_run(job=job)
+        else:
+            from annotator.embeddings import auto_annotate_run
+
+            auto_annotate_run(job=job)
     except Exception as exc:  # noqa: BLE001 - recorded on the row, where the user sees it
         job.status = Job.Status.FAILED
         job.error = f"{type(exc).__name__}: {exc}"

@@ -295,3 +295,11 @@ SAM_ONNX_VERIFY_PROMPTS = env_int("SAM_ONNX_VERIFY_PROMPTS", 10, minimum=1)
 # A zip upload may expand to at most this many bytes in all (each entry is also held to
 # IMAGE_MAX_UPLOAD_BYTES); a zip bomb is refused from its central directory.
 IMAGE_MAX_ZIP_BYTES = env_int("IMAGE_MAX_ZIP_BYTES", 2 * 1024**3, minimum=1)
+# Detectors that auto-annotation jobs may use, by name: "name=/path/model.onnx,other=yolo11x.pt"
+# (on the workers). Jobs name one of these; a path never comes from an API caller.
+AUTO_ANNOTATE_DETECTORS: dict[str, str] = {}
+for _item in env_list("AUTO_ANNOTATE_DETECTORS", ""):
+    _name, _sep, _path = _item.partition("=")
+    if not _sep or not _name.strip() or not _path.strip():
+        raise ImproperlyConfigured(f"AUTO_ANNOTATE_DETECTORS entry {_item!r} is not name=path")
+    AUTO_ANNOTATE_DETECTORS[_name.strip()] = _path.strip()
