@@ -766,7 +766,9 @@ async function loadDecoder(project) {
   notices.clear("decoder");
   // The API serves the graphs under files/, next to which a copy of the manifest lies; the worker
   // resolves graph names against the manifest's URL, so it is given that copy.
-  const loaded = await decoder.load(new URL("files/manifest.json", new URL(manifestUrl, location.href)).href);
+  // ?threads=N overrides the worker's WASM thread count (diagnostics and the benchmark).
+  const threads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
+  const loaded = await decoder.load(new URL("files/manifest.json", new URL(manifestUrl, location.href)).href, { numThreads: threads });
   S.modelKey = loaded.manifest?.embedding?.model_key ?? null;
   $("engine").textContent = `decoder: ${loaded.executionProviders.join("+")}, ${loaded.numThreads} thread(s)${loaded.crossOriginIsolated ? "" : " (not isolated)"}`;
   return loaded;
@@ -891,9 +893,16 @@ window.annotator = {
   state: () => ({
     imageId: S.imageId, ready: S.ready, readOnly: S.readOnly, mode: S.mode, prompts: P.promptsRecord(S.prompts),
     hasResult: Boolean(S.prompts.result || S.hover?.reply), annotations: store.list.map((a) => a.id),
-    canUndo: undo.canUndo, tolerance: S.tolerance, status: S.image?.status,
+    canUndo: undo.canUndo, tolerance: S.tolerance, status: S.image?.status, decodeMs: S.prompts.result?.ms ?? null,
   }),
-  latencies: () => ({ paint: [...hover.latencies], decode: [...hover.decodeMs], dropped: hover.dropped }),
+  latencies: () => ({ paint: [...hover.latencies], decode: [...hover.decodeMs], overhead: [...hover.overheadMs], dropped: hover.dropped }),
+  // The benchmark swaps the hover decoder for Meta's reference one (pages/bench_reference.js).
+  setHoverEngine: ({ decode, paint }) => {
+    hover.decode = decode;
+    hover.paint = paint;
+  },
+  paintMask: (imageData) => drawMaskData(imageData),
+  imageSize: () => [S.image.height, S.image.width],
   resetLatencies: () => hover.reset(),
   setPromptCase,
   accept,

@@ -18,7 +18,7 @@ export class DecoderClient {
   }
 
   receive(msg) {
-    let key = msg.type;
+    let key = msg.type === "loaded" ? "load" : msg.type;
     if (msg.type === "decoded" || msg.type === "dropped") key = `decode:${msg.seq}`;
     else if (msg.type === "fullmask") key = `fullmask:${msg.seq}`;
     else if (msg.type === "error") {

@@ -22,6 +22,7 @@ export class HoverLoop {
     this.latest = 0; // seq of the newest result painted
     this.latencies = [];
     this.decodeMs = [];
+    this.overheadMs = []; // decoder reply -> frame shown: what the page itself adds
     this.dropped = 0;
     this.maxSamples = 2000;
   }
@@ -42,11 +43,13 @@ export class HoverLoop {
       return null;
     }
     this.latest = reply.seq;
+    const received = performance.now();
     this.paint(reply);
     const painted = await afterPaint();
     if (this.latencies.length < this.maxSamples) {
       this.latencies.push(painted - t0);
       this.decodeMs.push(reply.ms);
+      this.overheadMs.push(painted - received);
     }
     return reply;
   }
@@ -54,6 +57,7 @@ export class HoverLoop {
   reset() {
     this.latencies = [];
     this.decodeMs = [];
+    this.overheadMs = [];
     this.dropped = 0;
   }
 }

@@ -1,7 +1,6 @@
 // Masks as pixels: the decoder's low-res logits turned into a coloured overlay fast enough for
 // hover, and full-resolution binary masks to and from canvases for the brush and eraser.
-import { resizedSize, LOW_RES } from "../decoder/feeds.js";
-import { upsampleLogits } from "../decoder/upsample.js";
+import { IMG_SIZE, LOW_RES, resizedSize } from "../decoder/feeds.js";
 
 export function hexToRgba(hex, alpha) {
   const n = Number.parseInt(hex.slice(1), 16);
@@ -20,15 +19,59 @@ export function overlaySize(origH, origW) {
   return origH * origW <= nh * nw ? [origH, origW] : [nh, nw];
 }
 
+// Bilinear taps straight from the 256 low-res grid to `outSize` pixels, `scale` low-res units
+// per output pixel (align_corners=False, clamped as PyTorch does).
+function lowResTaps(outSize, scale) {
+  const i0 = new Int32Array(outSize);
+  const i1 = new Int32Array(outSize);
+  const w1 = new Float32Array(outSize);
+  for (let d = 0; d < outSize; d++) {
+    let src = (d + 0.5) * scale - 0.5;
+    if (src < 0) src = 0;
+    const lo = Math.min(Math.floor(src), LOW_RES - 1);
+    i0[d] = lo;
+    i1[d] = Math.min(lo + 1, LOW_RES - 1);
+    w1[d] = src - lo;
+  }
+  return { i0, i1, w1 };
+}
+
 // Low-res logits (256 * 256) -> ImageData of the overlay size, coloured where logit > 0.
+//
+// For hover only: SAM's two resizes (256 -> 1024 frame, crop, -> original size) are folded into
+// one bilinear resize from the low-res grid (the composition of the two coordinate maps), which
+// does a tenth of the work; it can differ from the saved mask by a pixel along the edge, and the
+// saved mask is always the exact one (decoder/upsample.js in the worker).
 export function logitsToImageData(lowRes, origH, origW, rgba) {
   if (lowRes.length !== LOW_RES * LOW_RES) throw new Error("expected 256x256 logits");
+  const [newH, newW] = resizedSize(origH, origW);
   const [h, w] = overlaySize(origH, origW);
-  const logits = upsampleLogits(lowRes, h, w);
+  const frame = IMG_SIZE / LOW_RES;
+  const tx = lowResTaps(w, newW / (frame * w));
+  const ty = lowResTaps(h, newH / (frame * h));
+  const rowsNeeded = ty.i1[h - 1] + 1;
+  const rows = new Float32Array(rowsNeeded * w);
+  for (let y = 0; y < rowsNeeded; y++) {
+    const r = y * LOW_RES;
+    const o = y * w;
+    for (let x = 0; x < w; x++) {
+      const a = lowRes[r + tx.i0[x]];
+      rows[o + x] = a + (lowRes[r + tx.i1[x]] - a) * tx.w1[x];
+    }
+  }
   const image = new ImageData(w, h);
   const px = new Uint32Array(image.data.buffer);
   const colour = packed(rgba);
-  for (let i = 0; i < logits.length; i++) if (logits[i] > 0) px[i] = colour;
+  for (let y = 0; y < h; y++) {
+    const r0 = ty.i0[y] * w;
+    const r1 = ty.i1[y] * w;
+    const wy = ty.w1[y];
+    const o = y * w;
+    for (let x = 0; x < w; x++) {
+      const a = rows[r0 + x];
+      if (a + (rows[r1 + x] - a) * wy > 0) px[o + x] = colour;
+    }
+  }
   return image;
 }
 
