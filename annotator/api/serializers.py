@@ -271,7 +271,16 @@ class JobSerializer(serializers.ModelSerializer):
 
 class JobCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Job.Kind.choices)
-    params = serializers.DictField(required=False, default=dict)
+    params = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=(
+            "export: format (coco|yolo|masks), status, image_ids. everything: label, "
+            "points_per_side, pred_iou_thresh, stability_score_thresh, image_ids. auto_annotate: "
+            "boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a configured name) + "
+            "class_labels {class id: label id} and/or label, conf, image_ids."
+        ),
+    )
 
 
 class ExportCreateSerializer(serializers.Serializer):

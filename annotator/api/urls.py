@@ -22,7 +22,8 @@
 #   GET|POST images/{id}/annotations/   V|A
 #   GET|PATCH|PUT|DELETE annotations/{id}/   V|A   updates carry `version`; stale -> 409
 #   POST annotations/bulk            A           {"image", "create": [...], "delete": [ids]}
-#   GET|POST projects/{id}/jobs/     V|M
+#   GET|POST projects/{id}/jobs/     V|M         {"kind": "export" | "everything" | "auto_annotate",
+#                                                 "params": {...}} -> 202 with the Job
 #   POST projects/{id}/exports/      M           {"format": "coco"} -> 202 with the Job
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
