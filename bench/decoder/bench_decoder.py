@@ -56,13 +56,17 @@ def prepare_inputs(export_dir: Path) -> tuple[Path, dict[str, Any], list[dict[st
     size = (info["height"], info["width"])
     data = OUT / "data"
     data.mkdir(parents=True, exist_ok=True)
-    (data / f"{IMAGE}.bin").write_bytes(wire.encode_embedding(g[f"{IMAGE}/embedding"], original_size=size))
+    (data / f"{IMAGE}.bin").write_bytes(
+        wire.encode_embedding(g[f"{IMAGE}/embedding"], original_size=size)
+    )
     np.save(data / "embedding.npy", g[f"{IMAGE}/embedding"])
     cases = [c for c in info["cases"] if not c.get("use_mask_input_from")]
     return data, {"size": size, "cases": cases}, cases
 
 
-def reference_feeds(embedding: np.ndarray, case: dict[str, Any], size: tuple[int, int]) -> dict[str, np.ndarray]:
+def reference_feeds(
+    embedding: np.ndarray, case: dict[str, Any], size: tuple[int, int]
+) -> dict[str, np.ndarray]:
     return {
         "image_embeddings": embedding,
         **prompt_tensors(case.get("point_coords"), case.get("point_labels"), case.get("box"), size),
@@ -72,7 +76,9 @@ def reference_feeds(embedding: np.ndarray, case: dict[str, Any], size: tuple[int
     }
 
 
-def browser_bench(export_dir: Path, data: Path, info: dict[str, Any], rounds: int, batch: int) -> dict[str, Any]:
+def browser_bench(
+    export_dir: Path, data: Path, info: dict[str, Any], rounds: int, batch: int
+) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     subprocess.run(["npm", "run", "build"], cwd=ROOT / "frontend", check=True, capture_output=True)
@@ -91,21 +97,34 @@ def browser_bench(export_dir: Path, data: Path, info: dict[str, Any], rounds: in
         page = browser.new_page()
         page.goto(f"{server.url}/harness/index.html")
         page.wait_for_function("window.harness !== undefined")
-        result["settings"] = page.evaluate("harness.load('/export/manifest.json', {executionProviders: ['wasm']})")
+        result["settings"] = page.evaluate(
+            "harness.load('/export/manifest.json', {executionProviders: ['wasm']})"
+        )
         result["browser"] = browser.version
-        prep = [page.evaluate(f"harness.embed('{IMAGE}', '/data/{IMAGE}.bin')")["ms"] for _ in range(6)]
+        prep = [
+            page.evaluate(f"harness.embed('{IMAGE}', '/data/{IMAGE}.bin')")["ms"] for _ in range(6)
+        ]
         result["prepare_ms"] = _stats(prep[1:])
         fast: list[float] = []
         ref: list[float] = []
         worker: list[float] = []
         for r in range(rounds):
             case = info["cases"][r % len(info["cases"])]
-            ptensors = prompt_tensors(case.get("point_coords"), case.get("point_labels"), case.get("box"), size)
-            pfeeds = {k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in ptensors.items()}
+            ptensors = prompt_tensors(
+                case.get("point_coords"), case.get("point_labels"), case.get("box"), size
+            )
+            pfeeds = {
+                k: {"data": v.ravel().tolist(), "dims": list(v.shape)} for k, v in ptensors.items()
+            }
             rfeeds = {k: {"data": v.ravel().tolist(), "dims": list(v.shape)}
                       for k, v in reference_feeds(embedding, case, size).items()}  # fmt: skip
-            fast += page.evaluate("([f, n]) => harness.bench('/export/decode.onnx', f, n, 2, 'chelsea')", [pfeeds, batch])
-            ref += page.evaluate("([f, n]) => harness.bench('/ref/reference.onnx', f, n, 2)", [rfeeds, batch])
+            fast += page.evaluate(
+                "([f, n]) => harness.bench('/export/decode.onnx', f, n, 2, 'chelsea')",
+                [pfeeds, batch],
+            )
+            ref += page.evaluate(
+                "([f, n]) => harness.bench('/ref/reference.onnx', f, n, 2)", [rfeeds, batch]
+            )
             prompt = {"id": IMAGE, "points": case.get("point_coords", []), "labels": case.get("point_labels", []),
                       "box": case.get("box"), "multimask": case["multimask_output"]}  # fmt: skip
             worker += page.evaluate("([p, n]) => harness.timeDecode(p, n, 1)", [prompt, batch])
@@ -121,7 +140,9 @@ def native_bench(export_dir: Path, data: Path, info: dict[str, Any], runs: int) 
     options.intra_op_num_threads = 2
     prepare = ort.InferenceSession(str(export_dir / "prepare.onnx"), options)
     decode = ort.InferenceSession(str(export_dir / "decode.onnx"), options)
-    reference = ort.InferenceSession(str(REFERENCE / "reference_decoder_sam_vit_small.onnx"), options)
+    reference = ort.InferenceSession(
+        str(REFERENCE / "reference_decoder_sam_vit_small.onnx"), options
+    )
     size = tuple(info["size"])
     feeds = {**wire.wire_arrays((data / f"{IMAGE}.bin").read_bytes()),
              "mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}  # fmt: skip
@@ -129,10 +150,14 @@ def native_bench(export_dir: Path, data: Path, info: dict[str, Any], runs: int) 
     embedding = np.load(data / "embedding.npy")
     for i in range(runs):
         t0 = time.perf_counter()
-        prepared = dict(zip([o.name for o in prepare.get_outputs()], prepare.run(None, feeds), strict=True))
+        prepared = dict(
+            zip([o.name for o in prepare.get_outputs()], prepare.run(None, feeds), strict=True)
+        )
         prep_t.append((time.perf_counter() - t0) * 1000)
         case = info["cases"][i % len(info["cases"])]
-        pt = prompt_tensors(case.get("point_coords"), case.get("point_labels"), case.get("box"), size)
+        pt = prompt_tensors(
+            case.get("point_coords"), case.get("point_labels"), case.get("box"), size
+        )
         rf = reference_feeds(embedding, case, size)
         for _ in range(3):
             t0 = time.perf_counter()
@@ -141,7 +166,27 @@ def native_bench(export_dir: Path, data: Path, info: dict[str, Any], runs: int) 
             t0 = time.perf_counter()
             reference.run(None, rf)
             ref_t.append((time.perf_counter() - t0) * 1000)
-    return {"prepare_ms": _stats(prep_t[1:]), "decode_ms": _stats(fast_t[3:]), "reference_ms": _stats(ref_t[3:])}
+    return {
+        "prepare_ms": _stats(prep_t[1:]),
+        "decode_ms": _stats(fast_t[3:]),
+        "reference_ms": _stats(ref_t[3:]),
+    }
+
+
+def wasm_cpu_bench(export_dir: Path, rounds: int) -> dict[str, Any]:
+    """CPU time per run in onnxruntime-web's wasm build, one thread, under Node (see
+    wasm_cpu.mjs): the figure least moved by other jobs on a shared machine."""
+    script = Path(__file__).with_name("wasm_cpu.mjs")
+    ref = REFERENCE / "reference_decoder_sam_vit_small.onnx"
+    out = subprocess.run(
+        ["node", str(script), str(export_dir), str(ref), str(rounds)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def markdown(res: dict[str, Any], command: str) -> str:
@@ -149,40 +194,70 @@ def markdown(res: dict[str, Any], command: str) -> str:
     ratio50 = b["reference_ms"]["p50"] / b["decode_ms"]["p50"]
     ratio90 = b["reference_ms"]["p90"] / b["decode_ms"]["p90"]
     nratio = n["reference_ms"]["p50"] / n["decode_ms"]["p50"]
+
     def row(name: str, s: dict[str, float]) -> str:
         return f"| {name} | {s['p50']:.1f} | {s['p90']:.1f} | {s['min']:.1f} | {s['n']} |"
-    return "\n".join([
-        "## Browser decoder (issue 4)",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Measured {res['date']} on this machine ({os.cpu_count()} cores, load average at start "
-        f"{res['load']}), headless Chromium {b['browser']}, onnxruntime-web 1.30.0 wasm EP, "
-        f"numThreads {b['settings']['numThreads']}, crossOriginIsolated {b['settings']['crossOriginIsolated']}; "
-        "sam_vit_small, chelsea embedding, the pack's prompt cases in turn; fast path and reference "
-        "timed in interleaved batches (session.run only).",
-        "",
-        "| browser (ms) | p50 | p90 | min | runs |",
+
+    return "\n".join(
+        [
+            "## Browser decoder (issue 4)",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"Measured {res['date']} on this machine ({os.cpu_count()} cores, load average at start "
+            f"{res['load']}), headless Chromium {b['browser']}, onnxruntime-web 1.30.0 wasm EP, "
+            f"numThreads {b['settings']['numThreads']}, crossOriginIsolated {b['settings']['crossOriginIsolated']}; "
+            "sam_vit_small, chelsea embedding, the pack's prompt cases in turn; fast path and reference "
+            "timed in interleaved batches (session.run only).",
+            "",
+            "| browser (ms) | p50 | p90 | min | runs |",
+            "| --- | --- | --- | --- | --- |",
+            row("fast path `decode.onnx` (per prompt, 4 low-res masks + scores)", b["decode_ms"]),
+            row("reference export (per prompt, full-res single mask)", b["reference_ms"]),
+            row(
+                "worker round trip (decode message -> chosen low-res logits)",
+                b["worker_roundtrip_ms"],
+            ),
+            row("`prepare.onnx` (once per image)", b["prepare_ms"]),
+            "",
+            f"**Speed-up per prompt: {ratio50:.2f}x at p50, {ratio90:.2f}x at p90** (reference / fast path).",
+            "",
+            "| native onnxruntime, 2 threads (ms) | p50 | p90 | min | runs |",
+            "| --- | --- | --- | --- | --- |",
+            row("fast path `decode.onnx`", n["decode_ms"]),
+            row("reference export", n["reference_ms"]),
+            row("`prepare.onnx`", n["prepare_ms"]),
+            "",
+            f"Native speed-up at p50: {nratio:.2f}x.",
+            "",
+            *wasm_rows(res.get("wasm_cpu")),
+            f"Bytes per image on the wire: {res['wire_bytes']:,} (uint8 affine per channel + 64-byte header) "
+            f"vs {4 * 256 * 64 * 64:,} for float32 ({4 * 256 * 64 * 64 / res['wire_bytes']:.2f}x smaller).",
+            "",
+        ]
+    )
+
+
+def wasm_rows(w: dict[str, Any] | None) -> list[str]:
+    """Rows for the single-thread wasm CPU-time figures, when measured."""
+    if not w:
+        return []
+
+    def row(name: str, s: dict[str, float]) -> str:
+        return f"| {name} | {s['p50']:.1f} | {s['p90']:.1f} | {s['min']:.1f} | {s['n']} |"
+
+    ratio = w["reference"]["p50"] / w["decode"]["p50"]
+    return [
+        "| onnxruntime-web wasm, 1 thread, CPU time under Node (ms) | p50 | p90 | min | runs |",
         "| --- | --- | --- | --- | --- |",
-        row("fast path `decode.onnx` (per prompt, 4 low-res masks + scores)", b["decode_ms"]),
-        row("reference export (per prompt, full-res single mask)", b["reference_ms"]),
-        row("worker round trip (decode message -> chosen low-res logits)", b["worker_roundtrip_ms"]),
-        row("`prepare.onnx` (once per image)", b["prepare_ms"]),
+        row("fast path `decode.onnx`", w["decode"]),
+        row("reference export", w["reference"]),
+        row("`prepare.onnx`", w["prepare"]),
         "",
-        f"**Speed-up per prompt: {ratio50:.2f}x at p50, {ratio90:.2f}x at p90** (reference / fast path).",
+        f"Wasm CPU-time speed-up at p50: {ratio:.2f}x (same kernels as the browser, but CPU time "
+        "of one thread, which other jobs on the machine barely move).",
         "",
-        "| native onnxruntime, 2 threads (ms) | p50 | p90 | min | runs |",
-        "| --- | --- | --- | --- | --- |",
-        row("fast path `decode.onnx`", n["decode_ms"]),
-        row("reference export", n["reference_ms"]),
-        row("`prepare.onnx`", n["prepare_ms"]),
-        "",
-        f"Native speed-up at p50: {nratio:.2f}x.",
-        "",
-        f"Bytes per image on the wire: {res['wire_bytes']:,} (uint8 affine per channel + 64-byte header) "
-        f"vs {4 * 256 * 64 * 64:,} for float32 ({4 * 256 * 64 * 64 / res['wire_bytes']:.2f}x smaller).",
-        "",
-    ])
+    ]
 
 
 def write_results(section: str) -> None:
@@ -205,19 +280,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5, help="timed runs per batch and graph")
     parser.add_argument("--export-dir", type=Path, default=OUT / "export")
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument("--from-json", type=Path, help="format an earlier run's results.json")
     args = parser.parse_args()
-    data, info, _ = prepare_inputs(args.export_dir)
-    res: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "load": f"{os.getloadavg()[0]:.1f}",
-        "wire_bytes": (data / f"{IMAGE}.bin").stat().st_size,
-    }
-    res["browser"] = browser_bench(args.export_dir, data, info, args.rounds, args.batch)
-    res["native"] = native_bench(args.export_dir, data, info, 10)
-    (OUT / "results.json").write_text(json.dumps(res, indent=2))
-    command = ".venv/bin/python -m bench.decoder.bench_decoder " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in (("rounds", args.rounds), ("batch", args.batch))
-    ) + (" --write-results" if args.write_results else "")
+    if args.from_json:
+        res = json.loads(args.from_json.read_text())
+    else:
+        data, info, _ = prepare_inputs(args.export_dir)
+        res = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load": f"{os.getloadavg()[0]:.1f}",
+            "wire_bytes": (data / f"{IMAGE}.bin").stat().st_size,
+        }
+        res["browser"] = browser_bench(args.export_dir, data, info, args.rounds, args.batch)
+        res["native"] = native_bench(args.export_dir, data, info, 10)
+        res["wasm_cpu"] = wasm_cpu_bench(args.export_dir, 12)
+        (OUT / "results.json").write_text(json.dumps(res, indent=2))
+    command = (
+        ".venv/bin/python -m bench.decoder.bench_decoder "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in (("rounds", args.rounds), ("batch", args.batch))
+        )
+        + (" --write-results" if args.write_results else "")
+    )
     section = markdown(res, command)
     print(section)
     if args.write_results:

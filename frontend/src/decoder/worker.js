@@ -23,6 +23,7 @@ import { upsampleMask } from "./upsample.js";
 
 const state = { manifest: null, base: null, sessions: {}, images: new Map(), modelKey: null };
 const queue = [];
+const MAX_IMAGES = 4;
 let running = false;
 
 function tensors(obj) {
@@ -101,7 +102,14 @@ async function embed({ id, buffer, origSize }) {
   const { prepared, wire } = await prepare(buffer, null);
   const old = state.images.get(id);
   if (old) disposeAll(old.prepared);
+  state.images.delete(id);
   state.images.set(id, { prepared, buffer, origSize: origSize ?? wire.originalSize });
+  // Each prepared image holds ~15 MB; keep the few most recently opened (Map keeps insertion order).
+  while (state.images.size > MAX_IMAGES) {
+    const [oldest, entry] = state.images.entries().next().value;
+    disposeAll(entry.prepared);
+    state.images.delete(oldest);
+  }
   return { type: "embedded", id, ms: performance.now() - t0, modelKey: wire.modelKey };
 }
 
