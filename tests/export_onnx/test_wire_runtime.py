@@ -56,3 +56,12 @@ def test_prompt_tensors_pad_without_box_and_append_box_corners() -> None:
     assert t["point_labels"].tolist() == [[2.0, 3.0]]
     assert t["point_coords"].shape == (1, 2, 2)
     assert (t["point_coords"][0, 0] < t["point_coords"][0, 1]).all()
+
+
+def test_runtime_and_wire_import_without_torch() -> None:
+    """The Django web process serves predictions with OnnxDecoder and never imports torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, export_onnx.runtime, export_onnx.wire; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
