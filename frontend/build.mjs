@@ -20,6 +20,8 @@ if (existsSync(worker)) entryPoints.push(worker);
 await build({
   entryPoints,
   outdir: out,
+  // Keep src/'s layout (dist/pages/*.js, dist/decoder/worker.js) whatever the entry set.
+  outbase: join(root, "src"),
   bundle: true,
   format: "esm",
   splitting: false,

@@ -33,7 +33,7 @@ def test_pages_are_served_cross_origin_isolated(client: Client) -> None:
 def test_frontend_bundles_and_wasm_are_served_with_isolation_headers(
     client: Client, frontend_dist: Any
 ) -> None:
-    bundle = client.get("/static/app/health.js")
+    bundle = client.get("/static/app/pages/health.js")
     assert bundle.status_code == 200
     assert "javascript" in bundle.headers["Content-Type"]
     wasm = client.get("/static/app/ort/ort-wasm-simd-threaded.wasm")
