@@ -28,12 +28,14 @@ def exports(reference_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         [
             sys.executable, "-m", "export_onnx",
             "--checkpoint", str(reference_dir / "sam_vit_small.pth"),
-            "--out", str(out["sam_vit_small"]), "--quantize", "--encoder", "--quiet",
+            "--out", str(out["sam_vit_small"]), "--quantize", "--encoder", "--quiet", "--prompts", "6",
         ],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert cli.returncode == 0, f"export CLI failed:\n{cli.stderr[-4000:]}"
-    run_export(reference_dir / "mobile_sam.pth", out["mobile_sam"], quantize_int8=True)
+    run_export(
+        reference_dir / "mobile_sam.pth", out["mobile_sam"], quantize_int8=True, num_prompts=6
+    )
     return out
 
 
