@@ -102,20 +102,46 @@ def test_mobile_sam_uses_its_trained_attention_biases_by_default(
     assert (with_biases - without).abs().max() > EMBEDDING_ATOL
 
 
+def _attention_stages(model: Sam, name: str) -> list[tuple[torch.nn.Module, torch.Tensor]]:
+    """One global and one windowed (padded) ViT block, or TinyViT's stages 2 and 3."""
+    generator = torch.Generator().manual_seed(0)
+    encoder = model.image_encoder
+    if name == "sam_vit_small":
+        tokens = torch.randn(1, 64, 64, 96, generator=generator)
+        return [(encoder.blocks[0], tokens), (encoder.blocks[1], tokens)]
+    return [
+        (encoder.layers[2], torch.randn(1, 64 * 64, 160, generator=generator)),
+        (encoder.layers[3], torch.randn(1, 64 * 64, 320, generator=generator)),
+    ]
+
+
 @pytest.mark.parametrize("model", PACK_MODELS)
 def test_sdpa_attention_matches_the_explicit_softmax_attention(
     model: str, pack_models: dict[str, Sam]
 ) -> None:
-    encoder = pack_models[model].image_encoder
-    x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        fast = encoder(x)
-        attention = [m for m in encoder.modules() if hasattr(m, "use_sdpa")]
+    for stage, x in _attention_stages(pack_models[model], model):
+        attention = [m for m in stage.modules() if hasattr(m, "use_sdpa")]
+        default = [m.use_sdpa for m in attention]
+        assert attention
+        outputs = []
         try:
-            for m in attention:
-                m.use_sdpa = False
-            slow = encoder(x)
+            for use_sdpa in (True, False):
+                for m in attention:
+                    m.use_sdpa = use_sdpa
+                with torch.inference_mode():
+                    outputs.append(stage(x))
         finally:
-            for m in attention:
-                m.use_sdpa = True
-    torch.testing.assert_close(fast, slow, atol=1e-4, rtol=0)
+            for m, value in zip(attention, default, strict=True):
+                m.use_sdpa = value
+        torch.testing.assert_close(outputs[0], outputs[1], atol=1e-4, rtol=1e-5)
+
+
+def test_autocast_dtype_is_ignored_on_cpu_so_embeddings_stay_exact(
+    pack_models: dict[str, Sam],
+    encoded: dict[tuple[str, str], SamPredictor],
+    pack_images: dict[str, np.ndarray],
+) -> None:
+    predictor = SamPredictor(pack_models["sam_vit_small"], dtype=torch.bfloat16)
+    predictor.set_image(pack_images["chelsea"])
+    expected = encoded["sam_vit_small", "chelsea"].get_image_embedding()
+    torch.testing.assert_close(predictor.get_image_embedding(), expected, atol=0, rtol=0)
