@@ -72,7 +72,7 @@ def world(
         sam_checkpoint=str(reference_dir / "sam_vit_small.pth"),
     )
     people = {}
-    for name, role in (("ann", Role.ANNOTATOR), ("rev", Role.REVIEWER)):
+    for name, role in (("ann", Role.ANNOTATOR), ("rev", Role.REVIEWER), ("man", Role.MANAGER)):
         person = factories.user(name)
         person.set_password(PASSWORD)
         person.save()

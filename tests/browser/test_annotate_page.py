@@ -120,6 +120,8 @@ def test_hover_click_accept_undo_lock_and_review(
     wait_until(
         lambda: api(page2, "GET", f"/api/images/{image.pk}/")["body"]["status"] == "rejected"
     )
+    reviewed = api(page2, "GET", f"/api/images/{image.pk}/")["body"]
+    assert reviewed["review_comment"] == "the ear is missing"
     shot(page2, "annotate-reviewed.png")
     ann.close()
     rev.close()
@@ -161,3 +163,43 @@ def test_masks_accepted_in_the_browser_match_the_servers_predict(
         theirs = geometry.rle_to_mask(best["rle"])
         assert _iou(ours, theirs) >= 0.99, (case["name"], _iou(ours, theirs))
     shot(page, "annotate-parity.png")
+
+
+def test_everything_mode_proposals_are_accepted_or_rejected(
+    world: dict, live_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotator import embeddings, services, tasks
+
+    # The job runs here, in the test's thread, on a coarse point grid (a handful of masks).
+    # Random weights predict low IoUs, so the quality filters are opened too.
+    for key, value in (
+        ("points_per_side", 4),
+        ("pred_iou_thresh", 0.0),
+        ("stability_score_thresh", 0.0),
+    ):
+        monkeypatch.setitem(embeddings.EVERYTHING_DEFAULTS, key, value)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.job_run_task, "apply_async", lambda args, **kw: queued.extend(args))
+    image = world["image"]
+    login(page, live_server.url, "man")
+    open_annotate(page, live_server.url, image.pk)
+    page.click("[data-action=everything]")
+    wait_until(lambda: bool(queued))
+    from annotator.models import Job
+
+    services.job_run(job=Job.objects.get(pk=queued[0]))
+    page.wait_for_function(
+        "/proposals|failed|did not|no proposals/.test(document.getElementById('everything-state').textContent"
+        " + document.getElementById('notices').textContent)",
+        timeout=120000,
+    )
+    assert page.locator("#proposals li").count(), page.inner_text("#annotate")
+    proposed = page.locator("#proposals li").count()
+    assert proposed == len(annotations_of(page, image.pk)) > 0
+    shot(page, "annotate-everything.png")
+    page.locator("#proposals li").first.locator("button", has_text="✗").click()
+    wait_until(lambda: len(annotations_of(page, image.pk)) == proposed - 1)
+    if proposed > 1:
+        page.click("[data-action=proposals-accept-all]")
+    assert page.locator("#proposals li").count() == 0
+    assert len(annotations_of(page, image.pk)) == proposed - 1

@@ -70,7 +70,16 @@ const hover = new HoverLoop({
   decode: (x, y) => decoder.decode(S.imageId, P.hoverRequest(x, y)),
   paint: (reply) => paintHover(reply),
 });
-const proposals = new Proposals({ notices, onAccept: (fields) => saveNew(fields, "proposal"), currentLabel: () => currentLabel() });
+const proposals = new Proposals({
+  notices,
+  store,
+  reject: (a) => deleteAnnotation(a),
+  select: (id) => {
+    S.selectedId = id;
+    drawBase();
+    renderAnnotationList();
+  },
+});
 
 // --- Drawing -------------------------------------------------------------------------------------
 
@@ -338,20 +347,28 @@ async function deleteSelected() {
     S.vertexHover = -1;
     if (next) return saveEdit(a.id, next);
   }
+  await deleteAnnotation(a);
+}
+
+// Deletes with undo (which recreates it: the server gives it a new id). Returns success.
+async function deleteAnnotation(a) {
+  if (S.readOnly) return false;
   const fields = AnnotationStore.recipe(a);
   let id = a.id;
   try {
     await store.remove(id);
   } catch (err) {
-    return notices.show("save", `Not deleted: ${err.message}`);
+    notices.show("save", `Not deleted: ${err.message}`);
+    return false;
   }
-  S.selectedId = null;
+  if (S.selectedId === id) S.selectedId = null;
   undo.push({
     kind: "delete", imageId: S.imageId,
     undo: async () => { id = (await store.create(fields)).id; },
     redo: async () => { await store.remove(id); },
   });
   drawUi();
+  return true;
 }
 
 function clearPrompts({ record = true } = {}) {
@@ -560,7 +577,7 @@ const actions = {
   submit: () => submit(),
   "review-accept": () => review("accept"),
   "review-reject": () => review("reject"),
-  everything: () => proposals.start(S.projectId, S.imageId),
+  everything: () => proposals.start(S.projectId, S.imageId, currentLabel()),
   "proposals-accept-all": () => proposals.acceptAll(),
   "proposals-reject-all": () => proposals.rejectAll(),
 };
@@ -779,6 +796,7 @@ async function openImage(id, { push = false } = {}) {
   lock?.release();
   if (S.imageId && S.imageId !== id) decoder.forget(S.imageId);
   undo.discard((c) => c.kind === "prompt");
+  proposals.forget();
   Object.assign(S, { imageId: id, prompts: P.EMPTY, hover: null, preview: null, selectedId: null, drag: null });
   hover.reset();
   if (push) history.pushState({ id }, "", routes.annotatePage(id));

@@ -1,106 +1,111 @@
-// Everything mode: the server's automatic mask generator runs as a job for this image; its masks
-// come back as proposals the user accepts or rejects one by one, or all at once.
+// Everything mode: the server's automatic mask generator runs as a job on this image and saves
+// every mask it finds as an annotation (source "auto"). Those new annotations are the proposals:
+// accepting one keeps it, rejecting one deletes it (undoably), one by one or all at once.
 import { api, ApiError } from "./api.js";
 import { routes } from "./routes.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const $ = (id) => document.getElementById(id);
 
-// The job result as a list of {polygons?, rle?, score}: the generator's JSON, whichever key holds it.
-function proposalsOf(data) {
-  const list = Array.isArray(data) ? data : data?.proposals ?? data?.annotations ?? data?.masks ?? [];
-  return list.map((m) => ({
-    polygons: m.polygons ?? null,
-    rle: m.rle ?? m.segmentation ?? null,
-    score: m.score ?? m.predicted_iou ?? null,
-    area: m.area ?? null,
-  }));
-}
-
 export class Proposals {
-  constructor({ notices, onAccept, currentLabel }) {
+  // store: the AnnotationStore; reject(annotation) deletes with undo; select(id) highlights one.
+  constructor({ notices, store, reject, select }) {
     this.notices = notices;
-    this.currentLabel = currentLabel; // () -> the label proposals are saved with
-    this.onAccept = onAccept; // (fields) -> Promise<annotation | null>
-    this.items = [];
+    this.store = store;
+    this.rejectOne = reject;
+    this.select = select;
+    this.ids = [];
+    this.running = false;
   }
 
   state(text) {
     $("everything-state").textContent = text;
   }
 
-  async start(projectId, imageId) {
+  async start(projectId, imageId, label) {
+    if (this.running) return;
+    if (!label) return this.notices.show("everything", "Pick a label first: proposals are saved with it.");
+    const before = new Set(this.store.list.map((a) => a.id));
     let job;
     try {
-      job = await api(routes.jobs(projectId), { method: "POST", body: { kind: "everything", params: { image: imageId } } });
+      job = await api(routes.jobs(projectId), {
+        method: "POST",
+        body: { kind: "everything", params: { label: label.id, image_ids: [imageId] } },
+      });
     } catch (err) {
-      const why = err instanceof ApiError && err.status === 400 ? "this server cannot run everything mode yet" : err.message;
-      this.notices.show("everything", `Everything mode did not start: ${why}`);
-      return;
+      const why = err instanceof ApiError && err.status === 403 ? "starting it needs the manager role" : err.message;
+      return this.notices.show("everything", `Everything mode did not start: ${why}`);
     }
-    this.state("running…");
-    while (job.status === "pending" || job.status === "running") {
-      await sleep(1500);
-      job = await api(routes.job(job.id));
-      this.state(job.total ? `running ${job.done}/${job.total}` : "running…");
+    this.running = true;
+    this.state("queued…");
+    try {
+      while (job.status === "pending" || job.status === "running") {
+        await sleep(1500);
+        job = await api(routes.job(job.id));
+        this.state(job.status === "pending" ? "queued…" : "finding masks…");
+      }
+    } finally {
+      this.running = false;
     }
     if (job.status !== "done") {
       this.state("");
-      this.notices.show("everything", `Everything mode failed: ${job.error || job.status}`);
-      return;
+      return this.notices.show("everything", `Everything mode failed: ${job.error || job.status}`);
     }
-    const res = await fetch(job.result_url ?? routes.jobResult(job.id), { credentials: "same-origin" });
-    this.items = proposalsOf(await res.json());
-    this.state(`${this.items.length} proposals`);
+    await this.store.load(imageId);
+    this.ids = this.store.list.filter((a) => !before.has(a.id) && a.source === "auto").map((a) => a.id);
     this.render();
+    if (!this.ids.length) this.state("no proposals: the generator found no mask it was sure of");
   }
 
   render() {
     const ul = $("proposals");
     ul.replaceChildren();
-    this.items.forEach((p, i) => {
+    for (const id of this.ids) {
+      const a = this.store.get(id);
+      if (!a) continue;
       const li = document.createElement("li");
-      li.dataset.proposal = String(i);
-      li.textContent = `#${i + 1} score ${p.score?.toFixed?.(3) ?? "?"} `;
-      for (const [label, run] of [["✓", () => this.accept(i)], ["✗", () => this.reject(i)]]) {
+      li.dataset.proposal = String(id);
+      li.textContent = `#${id} score ${a.score?.toFixed?.(3) ?? "?"} `;
+      li.addEventListener("mouseenter", () => this.select(id));
+      for (const [text, run] of [["✓", () => this.accept(id)], ["✗", () => this.reject(id)]]) {
         const b = document.createElement("button");
         b.type = "button";
-        b.textContent = label;
+        b.textContent = text;
         b.addEventListener("click", run);
         li.appendChild(b);
       }
       ul.appendChild(li);
-    });
-    $("proposal-actions").hidden = this.items.length === 0;
+    }
+    $("proposal-actions").hidden = this.ids.length === 0;
+    this.state(this.ids.length ? `${this.ids.length} proposals` : "");
   }
 
-  fields(p, label) {
-    const geometry = p.polygons ? { polygons: p.polygons } : { rle: p.rle };
-    return { label: label.id, ...geometry, source: "auto", score: p.score };
-  }
-
-  async accept(i, label = this.currentLabel()) {
-    const p = this.items[i];
-    if (!p || !label) return;
-    const saved = await this.onAccept(this.fields(p, label));
-    if (saved) this.reject(i);
-  }
-
-  reject(i) {
-    this.items.splice(i, 1);
+  drop(id) {
+    this.ids = this.ids.filter((x) => x !== id);
     this.render();
   }
 
-  async acceptAll(label = this.currentLabel()) {
-    while (this.items.length) {
-      const before = this.items.length;
-      await this.accept(0, label);
-      if (this.items.length === before) break; // a save failed: stop, keep the rest
-    }
+  accept(id) {
+    this.drop(id);
   }
 
-  rejectAll() {
-    this.items = [];
+  async reject(id) {
+    const a = this.store.get(id);
+    if (a && !(await this.rejectOne(a))) return;
+    this.drop(id);
+  }
+
+  acceptAll() {
+    this.ids = [];
+    this.render();
+  }
+
+  async rejectAll() {
+    for (const id of [...this.ids]) await this.reject(id);
+  }
+
+  forget() {
+    this.ids = [];
     this.render();
   }
 }
