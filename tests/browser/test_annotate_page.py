@@ -189,7 +189,7 @@ def test_everything_mode_proposals_are_accepted_or_rejected(
 
     services.job_run(job=Job.objects.get(pk=queued[0]))
     page.wait_for_function(
-        "/proposals|failed|did not|no proposals/.test(document.getElementById('everything-state').textContent"
+        "/proposal|failed|did not/.test(document.getElementById('everything-state').textContent"
         " + document.getElementById('notices').textContent)",
         timeout=120000,
     )

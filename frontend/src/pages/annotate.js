@@ -843,7 +843,12 @@ async function takeLock() {
   showLock(got.held ? null : got.detail);
 }
 
-function showLock(text) {
+function showLock(raw) {
+  // The server's message carries an ISO timestamp; people read a local time.
+  const text = raw?.replace(/until (\d{4}-\d\d-\d\d[ T][\d:.]+(?:[+-]\d\d:\d\d|Z)?)/, (_, iso) => {
+    const t = new Date(iso.replace(" ", "T"));
+    return Number.isNaN(t.getTime()) ? `until ${iso}` : `until ${t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+  });
   const el = $("lock-state");
   el.hidden = !text;
   const who = text?.match(/edited by (\S+)/)?.[1];

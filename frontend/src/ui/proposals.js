@@ -77,7 +77,8 @@ export class Proposals {
       ul.appendChild(li);
     }
     $("proposal-actions").hidden = this.ids.length === 0;
-    this.state(this.ids.length ? `${this.ids.length} proposals` : "");
+    const n = this.ids.length;
+    this.state(n ? `${n} proposal${n === 1 ? "" : "s"}` : "");
   }
 
   drop(id) {
