@@ -203,3 +203,61 @@ def test_everything_mode_proposals_are_accepted_or_rejected(
         page.click("[data-action=proposals-accept-all]")
     assert page.locator("#proposals li").count() == 0
     assert len(annotations_of(page, image.pk)) == proposed - 1
+
+
+def test_a_pending_embedding_is_shown_as_computing_until_it_is_ready(
+    world: dict, live_server: Any, page: Any
+) -> None:
+    from annotator.models import Embedding
+
+    image = world["image"]
+    Embedding.objects.filter(image=image).update(status="pending")
+    login(page, live_server.url, "ann")
+    page.goto(f"{live_server.url}/images/{image.pk}/annotate/")
+    page.wait_for_selector("[data-notice=embedding]", timeout=30000)
+    assert "computing" in page.inner_text("#embedding-state")
+    shot(page, "annotate-computing.png")
+    Embedding.objects.filter(image=image).update(status="ready")
+    page.wait_for_function("document.getElementById('annotate').dataset.ready === 'true'")
+    assert page.locator("[data-notice=embedding]").count() == 0
+
+
+def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
+    world: dict, live_server: Any, page: Any
+) -> None:
+    image = world["image"]
+    login(page, live_server.url, "ann")
+    open_annotate(page, live_server.url, image.pk)
+    label = world["project"].labels.get(name="cat").pk
+    square = [{"outer": [[100, 100], [200, 100], [200, 200], [100, 200]], "holes": []}]
+    created = api(
+        page, "POST", f"/api/images/{image.pk}/annotations/", {"label": label, "polygons": square}
+    )
+    assert created["status"] == 201, created
+    page.reload()
+    page.wait_for_function("document.getElementById('annotate').dataset.ready !== undefined")
+    page.keyboard.press("v")
+
+    def drag(fx: float, fy: float, tx: float, ty: float) -> None:
+        page.mouse.click(*page.evaluate("window.annotator.imageToClient(150, 150)"))
+        page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({fx}, {fy})"))
+        page.mouse.down()
+        page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({tx}, {ty})"), steps=4)
+        page.mouse.up()
+
+    url = f"/api/annotations/{created['body']['id']}/"
+    drag(200, 200, 240, 230)
+    wait_until(lambda: api(page, "GET", url)["body"]["version"] == 2)
+    outer = api(page, "GET", url)["body"]["polygons"][0]["outer"]
+    assert any(abs(x - 240) < 1.5 and abs(y - 230) < 1.5 for x, y in outer), outer
+
+    # Someone else saves in between: the page's next save is stale and gets 409.
+    theirs = {"version": 2, "polygons": square}
+    assert api(page, "PATCH", url, theirs)["status"] == 200
+    drag(100, 100, 60, 70)
+    page.wait_for_selector("[data-notice=conflict]")
+    shot(page, "annotate-conflict.png")
+    page.locator("[data-notice=conflict] button", has_text="Keep mine").click()
+    wait_until(lambda: api(page, "GET", url)["body"]["version"] == 4)
+    outer = api(page, "GET", url)["body"]["polygons"][0]["outer"]
+    assert any(abs(x - 60) < 1.5 and abs(y - 70) < 1.5 for x, y in outer), outer
