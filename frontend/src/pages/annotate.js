@@ -318,6 +318,7 @@ async function saveEdit(id, polygons, { record = true } = {}) {
     await store.update(id, { polygons });
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
+      store.setLocal(id, { polygons });
       notices.show("conflict", "Someone else changed this annotation since you loaded it. Your edit is kept here.", {
         actions: [
           { label: "Keep mine", run: async () => { await store.refresh(id); notices.clear("conflict"); await saveEdit(id, polygons, { record }); } },

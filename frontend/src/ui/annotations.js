@@ -50,6 +50,15 @@ export class AnnotationStore {
     this.onChange?.();
   }
 
+  // Shows an unsaved edit (after a 409) without touching the version we hold, so the user sees
+  // what "Keep mine" would save.
+  setLocal(id, fields) {
+    const current = this.items.get(id);
+    if (!current) return;
+    this.items.set(id, { ...current, ...fields, unsaved: true });
+    this.onChange?.();
+  }
+
   async refresh(id) {
     const a = await api(routes.annotation(id));
     this.items.set(a.id, a);
