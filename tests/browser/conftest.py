@@ -13,7 +13,6 @@ import pytest
 
 from tests import factories
 
-pytestmark = pytest.mark.browser
 PASSWORD = "pw-browser"
 
 

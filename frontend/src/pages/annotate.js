@@ -10,14 +10,15 @@ import { AnnotationStore } from "../ui/annotations.js";
 import { maskToPolygons, vertexCount } from "../ui/contours.js";
 import { DecoderClient } from "../ui/decoder_client.js";
 import { clampToImage, deleteVertex, hitVertex, moveVertex, vertices } from "../ui/editing.js";
-import { fetchEmbedding } from "../ui/embedding.js";
+import { EmbeddingLoader, startDecoder } from "../ui/image_loader.js";
 import { HoverLoop } from "../ui/hover.js";
 import { actionFor, helpTable } from "../ui/keys.js";
-import { EditLock, loadImageElement, waitForManifest } from "../ui/loading.js";
+import { EditLock, loadImageElement } from "../ui/loading.js";
 import { hexToRgba, logitsToImageData, maskToImageData, paintStroke, polygonsToMask } from "../ui/maskpaint.js";
 import { Notices } from "../ui/notices.js";
 import * as P from "../ui/prompts.js";
 import { Layers, polygonsPath } from "../ui/render.js";
+import * as sidebar from "../ui/sidebar.js";
 import { routes } from "../ui/routes.js";
 import { UndoStack } from "../ui/undo.js";
 import { CAN_ANNOTATE, CAN_REVIEW, nextImageFor, reviewImage, STATUS_TEXT, submitImage } from "../ui/workflow.js";
@@ -54,7 +55,6 @@ const S = {
   brushRadius: 12,
   imageEl: null,
   neighbours: [], // image ids of the project, in list order
-  prefetched: new Map(), // image id -> Promise<ArrayBuffer>
   modelKey: null,
 };
 
@@ -139,17 +139,7 @@ function paintHover(reply) {
 }
 
 function renderCandidates(reply) {
-  const list = $("candidates");
-  list.replaceChildren();
-  if (!reply) return;
-  const indices = reply.multimask === false ? [0] : [1, 2, 3];
-  for (const i of indices) {
-    const li = document.createElement("li");
-    li.textContent = `mask ${i}: score ${reply.scores[i].toFixed(3)}`;
-    li.dataset.candidate = String(i);
-    li.setAttribute("aria-current", String(i === reply.chosen));
-    list.appendChild(li);
-  }
+  sidebar.candidates($("candidates"), reply);
 }
 
 // --- Prompts and decoding ------------------------------------------------------------------------
@@ -652,44 +642,21 @@ function selectLabel(i) {
 }
 
 function renderLabels() {
-  const ol = $("labels");
-  ol.replaceChildren();
-  S.labelOrder.forEach((id, i) => {
-    const l = S.labels.get(id);
-    const li = document.createElement("li");
-    const b = document.createElement("button");
-    b.type = "button";
-    b.dataset.label = String(id);
-    b.setAttribute("aria-pressed", String(i === S.labelIndex));
-    b.innerHTML = `<span class="swatch"></span><kbd>${i + 1}</kbd> <span></span>`;
-    b.querySelector(".swatch").style.background = l.color;
-    b.lastElementChild.textContent = l.name;
-    b.addEventListener("click", () => selectLabel(i));
-    li.appendChild(b);
-    ol.appendChild(li);
-  });
+  sidebar.labels($("labels"), { order: S.labelOrder, labels: S.labels, current: S.labelIndex, pick: selectLabel });
 }
 
 function renderAnnotationList() {
-  const ul = $("annotation-list");
-  ul.replaceChildren();
-  for (const a of store.list) {
-    const l = S.labels.get(a.label);
-    const li = document.createElement("li");
-    li.dataset.annotationId = String(a.id);
-    li.setAttribute("aria-selected", String(a.id === S.selectedId));
-    li.innerHTML = `<span class="swatch"></span><span class="name"></span><span class="muted"></span>`;
-    li.querySelector(".swatch").style.background = l?.color ?? "#999";
-    li.querySelector(".name").textContent = `${l?.name ?? "?"} #${a.id}`;
-    li.querySelector(".muted").textContent = `${Math.round(a.area)} px²`;
-    li.addEventListener("click", () => {
-      S.selectedId = a.id;
+  sidebar.annotations($("annotation-list"), {
+    list: store.list,
+    labels: S.labels,
+    selectedId: S.selectedId,
+    pick: (id) => {
+      S.selectedId = id;
       setMode("select");
       redraw();
       renderAnnotationList();
-    });
-    ul.appendChild(li);
-  }
+    },
+  });
 }
 
 function syncButtons() {
@@ -741,52 +708,12 @@ function embeddingState(text) {
   $("embedding-state").textContent = text;
 }
 
-function prefetch(id) {
-  if (!id || S.prefetched.has(id)) return;
-  const url = routes.embedding(id);
-  // A failed prefetch is forgotten, so opening that image asks again (and shows the error then).
-  const p = fetchEmbedding(url, { maxWaitMs: 120000 }).catch(() => {
-    S.prefetched.delete(id);
-    return null;
-  });
-  S.prefetched.set(id, p);
-}
-
-async function loadEmbedding(image) {
-  let buffer = await S.prefetched.get(image.id);
-  S.prefetched.delete(image.id);
-  if (!buffer) {
-    buffer = await fetchEmbedding(image.embedding_url ?? routes.embedding(image.id), {
-      onState: (s) => {
-        if (s.state === "computing") {
-          embeddingState("embedding: computing on the server…");
-          notices.show("embedding", "The server is still computing this image's embedding; masks appear as soon as it is ready.", { level: "info" });
-        } else {
-          const pct = s.total ? Math.round((100 * s.loaded) / s.total) : 0;
-          embeddingState(`embedding: downloading ${pct}%`);
-        }
-      },
-    });
-  }
-  notices.clear("embedding");
-  embeddingState("embedding: preparing…");
-  const reply = await decoder.embed(image.id, buffer, [image.height, image.width]);
-  embeddingState(`ready (prepare ${reply.ms.toFixed(0)} ms)`);
-  return reply;
-}
+const embeddings = new EmbeddingLoader({ decoder, notices, onState: embeddingState });
 
 async function loadDecoder(project) {
-  const manifestUrl = project.sam_model?.manifest_url;
-  if (!manifestUrl) throw new ApiError(404, "the project's model has not been resolved by a worker yet, so there are no decoder files");
-  await waitForManifest(manifestUrl, {
-    onWait: () => notices.show("decoder", "The decoder files for this project's model are being exported; masks appear when they are ready.", { level: "info" }),
-  });
-  notices.clear("decoder");
-  // The API serves the graphs under files/, next to which a copy of the manifest lies; the worker
-  // resolves graph names against the manifest's URL, so it is given that copy.
   // ?threads=N overrides the worker's WASM thread count (diagnostics and the benchmark).
   const threads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
-  const loaded = await decoder.load(new URL("files/manifest.json", new URL(manifestUrl, location.href)).href, { numThreads: threads });
+  const loaded = await startDecoder({ decoder, notices, project, numThreads: threads });
   S.modelKey = loaded.manifest?.embedding?.model_key ?? null;
   $("engine").textContent = `decoder: ${loaded.executionProviders.join("+")}, ${loaded.numThreads} thread(s)${loaded.crossOriginIsolated ? "" : " (not isolated)"}`;
   return loaded;
@@ -813,7 +740,7 @@ async function openImage(id, { push = false } = {}) {
   await takeLock();
   showStatus();
   try {
-    await loadEmbedding(image);
+    await embeddings.embed(image);
     S.ready = true;
     notices.clear("embedding-error");
   } catch (err) {
@@ -827,7 +754,7 @@ async function openImage(id, { push = false } = {}) {
   }
   root.dataset.ready = String(S.ready);
   const k = S.neighbours.indexOf(id);
-  if (k >= 0) prefetch(S.neighbours[k + 1]);
+  if (k >= 0) embeddings.prefetch(S.neighbours[k + 1]);
 }
 
 async function takeLock() {
@@ -897,7 +824,7 @@ async function main() {
   listAll(`${routes.images(S.projectId)}`).then((list) => {
     S.neighbours = list.map((i) => i.id);
     const k = S.neighbours.indexOf(S.imageId);
-    if (S.ready && k >= 0) prefetch(S.neighbours[k + 1]);
+    if (S.ready && k >= 0) embeddings.prefetch(S.neighbours[k + 1]);
   }, () => {});
   const decoderLoaded = loadDecoder(project).catch((err) => {
     notices.show("decoder", `The decoder could not start: ${err.message}. You can still edit, review and delete annotations.`, {
