@@ -213,6 +213,12 @@ def test_a_pending_embedding_is_shown_as_computing_until_it_is_ready(
     image = world["image"]
     Embedding.objects.filter(image=image).update(status="pending")
     login(page, live_server.url, "ann")
+    page.wait_for_selector("#projects li[data-project-id]")
+    shot(page, "projects.png")
+    page.click("#projects a")
+    page.wait_for_selector(f"#images tr[data-image-id='{image.pk}'][data-status=new]")
+    assert "pending" in page.inner_text("#images tbody")
+    shot(page, "images.png")
     page.goto(f"{live_server.url}/images/{image.pk}/annotate/")
     page.wait_for_selector("[data-notice=embedding]", timeout=30000)
     assert "computing" in page.inner_text("#embedding-state")
