@@ -723,7 +723,8 @@ async function openImage(id, { push = false } = {}) {
   S.ready = false;
   lock?.release();
   if (S.imageId && S.imageId !== id) decoder.forget(S.imageId);
-  undo.discard((c) => c.kind === "prompt");
+  // Undo belongs to the image it was done on; switching images starts a fresh history.
+  undo.discard(() => true);
   proposals.forget();
   Object.assign(S, { imageId: id, prompts: P.EMPTY, hover: null, preview: null, selectedId: null, drag: null });
   hover.reset();
