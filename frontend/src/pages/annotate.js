@@ -218,16 +218,22 @@ function showVertexCount() {
   $("vertex-count").textContent = polys.length ? `${polys.length} part(s), ${holes} hole(s), ${vertexCount(polys)} vertices` : "";
 }
 
+// The decode of the latest prompt change, so that Enter pressed right after a click waits for it.
+function track(promise) {
+  S.decoding = promise;
+  return promise;
+}
+
 async function addPoint(x, y, label) {
   setPrompts(P.addPoint(S.prompts, x, y, label));
   drawUi();
-  await decodePrompts();
+  await track(decodePrompts());
 }
 
 async function setBox(box) {
   setPrompts(P.setBox(S.prompts, box));
   drawUi();
-  await decodePrompts();
+  await track(decodePrompts());
 }
 
 // Tab: the next of SAM's three candidates for an ambiguous prompt, by asking the worker for it.
@@ -255,6 +261,7 @@ async function setPromptCase({ point_coords = [], point_labels = [], box = null,
 
 async function accept() {
   if (S.readOnly) return notices.show("readonly", "This image is read-only for you; nothing was saved.", { level: "info" });
+  if (!S.prompts.result && !P.isEmpty(S.prompts)) await S.decoding;
   let state = S.prompts;
   if (!state.result && S.hover) {
     // Enter while only hovering accepts the hovered mask, as if it had been clicked.
