@@ -267,3 +267,43 @@ def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
     wait_until(lambda: api(page, "GET", url)["body"]["version"] == 4)
     outer = api(page, "GET", url)["body"]["polygons"][0]["outer"]
     assert any(abs(x - 60) < 1.5 and abs(y - 70) < 1.5 for x, y in outer), outer
+
+
+def test_brush_adds_to_and_eraser_cuts_from_the_selected_annotation(
+    world: dict, live_server: Any, page: Any
+) -> None:
+    image = world["image"]
+    login(page, live_server.url, "ann")
+    open_annotate(page, live_server.url, image.pk)
+    label = world["project"].labels.get(name="cat").pk
+    square = [{"outer": [[100, 100], [200, 100], [200, 200], [100, 200]], "holes": []}]
+    created = api(
+        page, "POST", f"/api/images/{image.pk}/annotations/", {"label": label, "polygons": square}
+    )
+    url = f"/api/annotations/{created['body']['id']}/"
+    page.reload()
+    page.wait_for_function("document.getElementById('annotate').dataset.ready !== undefined")
+    page.click(f"#annotation-list li[data-annotation-id='{created['body']['id']}']")
+
+    def stroke(mode: str, points: list[tuple[int, int]]) -> None:
+        page.keyboard.press(mode)
+        page.mouse.move(
+            *page.evaluate(f"window.annotator.imageToClient({points[0][0]}, {points[0][1]})")
+        )
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({x}, {y})"), steps=3)
+        page.mouse.up()
+
+    stroke("b", [(200, 150), (260, 150)])  # a bar sticking out to the right
+    wait_until(lambda: api(page, "GET", url)["body"]["version"] == 2)
+    grown = api(page, "GET", url)["body"]["area"]
+    assert grown > 10000 + 500, grown
+    stroke("e", [(150, 90), (150, 210)])  # a cut through the middle
+    wait_until(lambda: api(page, "GET", url)["body"]["version"] == 3)
+    cut = api(page, "GET", url)["body"]
+    assert cut["area"] < grown - 1000 and len(cut["polygons"]) == 2, (
+        cut["area"],
+        len(cut["polygons"]),
+    )
+    shot(page, "annotate-brush.png")
