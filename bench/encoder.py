@@ -137,6 +137,39 @@ def time_ours(predictor: SamPredictor, image: np.ndarray) -> tuple[float, float]
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def onnxruntime_encoder(model: torch.nn.Module, path: Path, threads: int) -> Any:
+    """Export our image encoder to ONNX (measurement only; export_onnx/ owns shipped exports)
+    and open it in an ONNX Runtime CPU session."""
+    import onnxruntime as ort
+
+    example = torch.zeros(1, 3, 1024, 1024)
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            opset_version=17,
+            dynamo=False,
+            input_names=["image"],
+            output_names=["embedding"],
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def time_onnxruntime(
+    session: Any, predictor: SamPredictor, image: np.ndarray
+) -> tuple[tuple[float, float], np.ndarray]:
+    """set_image's work (resize, normalise, pad, encode) with the encoder in ONNX Runtime."""
+    start, cpu = time.perf_counter(), time.process_time()
+    resized = predictor.transform.apply_image(image)
+    pixels = torch.as_tensor(resized).permute(2, 0, 1)[None].float()
+    embedding = session.run(None, {"image": predictor.model.preprocess(pixels).numpy()})[0]
+    return (time.perf_counter() - start, time.process_time() - cpu), embedding
+
+
 def set_attention_paths(model: torch.nn.Module, use_sdpa: bool | list[bool]) -> list[bool]:
     """Set every attention module's `use_sdpa`; returns the previous values."""
     modules = [m for m in model.modules() if hasattr(m, "use_sdpa")]
@@ -155,8 +188,15 @@ def bench_model(
         args.reference_python, model_type, checkpoint, image_path, args.threads
     )
     predictor = SamPredictor(build_sam(checkpoint, device="cpu"))
-    wall: dict[str, list[float]] = {"reference": [], "ours": [], "ours_naive": []}
-    cpu: dict[str, list[float]] = {"reference": [], "ours": [], "ours_naive": []}
+    kinds = ("reference", "ours", "ours_naive", "ours_onnxruntime")
+    wall: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
+    session = None
+    if args.onnxruntime:
+        onnx_path = REPO / "bench" / "out" / f"encoder_{model_type}.onnx"
+        onnx_path.parent.mkdir(parents=True, exist_ok=True)
+        session = onnxruntime_encoder(predictor.model.image_encoder, onnx_path, args.threads)
+        time_onnxruntime(session, predictor, image)  # warm-up
 
     def record(who: str, measured: tuple[float, float]) -> None:
         wall[who].append(measured[0])
@@ -169,6 +209,9 @@ def bench_model(
             order = ["reference", "ours"] if round_index % 2 == 0 else ["ours", "reference"]
             for who in order:
                 record(who, reference.run() if who == "reference" else time_ours(predictor, image))
+            if session is not None:
+                measured, ort_embedding = time_onnxruntime(session, predictor, image)
+                record("ours_onnxruntime", measured)
         ref_embedding = reference.embedding()
         ours_embedding = predictor.get_image_embedding().numpy()
         if args.naive:
@@ -194,6 +237,11 @@ def bench_model(
         "ratio_of_min": fastest["reference"] / fastest["ours"],
         "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
         "max_abs_diff": float(np.abs(ref_embedding - ours_embedding).max()),
+        **(
+            {"onnxruntime_max_abs_diff": float(np.abs(ref_embedding - ort_embedding).max())}
+            if session is not None
+            else {}
+        ),
     }
 
 
@@ -212,6 +260,11 @@ def main() -> None:
     parser.add_argument("--image", default=None, help="default: the pack's rocket.png (427x640)")
     parser.add_argument(
         "--naive", action="store_true", help="also time our explicit-softmax attention path"
+    )
+    parser.add_argument(
+        "--onnxruntime",
+        action="store_true",
+        help="also time our encoder exported to ONNX and run in ONNX Runtime (CPU)",
     )
     parser.add_argument("--json", default=None, help="write the raw results here")
     args = parser.parse_args()
@@ -249,6 +302,15 @@ def main() -> None:
             f"| {r['cpu_median']['reference']:.2f} / {r['cpu_median']['ours']:.2f} "
             f"| {r['ratio_of_cpu']:.2f}x | {naive} | {r['max_abs_diff']:.2e} |"
         )
+    for r in results:
+        if "ours_onnxruntime" in r["median"]:
+            print(
+                f"\n{r['model']} with the encoder in ONNX Runtime: wall median / min "
+                f"{r['median']['ours_onnxruntime']:.2f} / {r['min']['ours_onnxruntime']:.2f} s, "
+                f"CPU median {r['cpu_median']['ours_onnxruntime']:.2f} s = "
+                f"{r['cpu_median']['reference'] / r['cpu_median']['ours_onnxruntime']:.2f}x the "
+                f"reference in CPU time, max abs diff {r['onnxruntime_max_abs_diff']:.2e}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
