@@ -84,6 +84,14 @@ def test_hover_click_accept_undo_lock_and_review(
     page.mouse.click(x, y)
     page.wait_for_function("window.annotator.previewPolygons()?.length > 0")
     shot(page, "annotate-click-preview.png")
+
+    # Tab cycles SAM's candidates for the ambiguous single click, and comes back round.
+    first = page.evaluate("window.annotator.state().chosen")
+    assert first in (1, 2, 3)
+    page.keyboard.press("Tab")
+    page.wait_for_function(f"window.annotator.state().chosen !== {first}")
+    page.keyboard.press("Shift+Tab")
+    page.wait_for_function(f"window.annotator.state().chosen === {first}")
     page.keyboard.press("Enter")
     wait_until(lambda: len(annotations_of(page, image.pk)) == 1)
     saved = annotations_of(page, image.pk)[0]

@@ -117,7 +117,8 @@ function disposeAll(outputs) {
   for (const t of Object.values(outputs)) t.dispose?.();
 }
 
-async function decode({ id, seq, points = [], labels = [], box = null, maskInput = null, multimask = false, origSize }) {
+// `pick`: a candidate index chosen by the user (Tab cycles them); otherwise SAM's own choice.
+async function decode({ id, seq, points = [], labels = [], box = null, maskInput = null, multimask = false, origSize, pick = null }) {
   const t0 = performance.now();
   const image = state.images.get(id);
   if (!image) throw new Error(`image ${id} has no embedding here; send {type: "embed"} first`);
@@ -134,7 +135,8 @@ async function decode({ id, seq, points = [], labels = [], box = null, maskInput
   const out = await state.sessions.decode.run({ ...prepared, ...prompt });
   if (temp) disposeAll(temp);
   const scores = Float32Array.from(out.iou_predictions.data);
-  const chosen = chooseMask(scores, multimask);
+  const chosen =
+    Number.isInteger(pick) && pick >= 0 && pick < scores.length ? pick : chooseMask(scores, multimask);
   const all = out.low_res_masks.data;
   const n = 256 * 256;
   const lowRes = all.slice(chosen * n, (chosen + 1) * n);

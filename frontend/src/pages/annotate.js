@@ -242,10 +242,7 @@ async function cycleCandidate(step) {
   if (!r || !r.multimask) return;
   const order = [1, 2, 3];
   const next = order[(order.indexOf(r.chosen) + step + 3) % 3];
-  const state = await decodePrompts({ multimask: true, pick: next });
-  if (state && state.result.chosen !== next) {
-    notices.show("candidates", "This decoder build returns only the best candidate; Tab needs the worker's `pick` option.", { level: "info" });
-  }
+  await decodePrompts({ multimask: true, pick: next });
 }
 
 // Exposed for tests and the benchmark: prompts as the reference pack states them, decoded once
@@ -853,6 +850,7 @@ window.annotator = {
     imageId: S.imageId, ready: S.ready, readOnly: S.readOnly, mode: S.mode, prompts: P.promptsRecord(S.prompts),
     hasResult: Boolean(S.prompts.result || S.hover?.reply), annotations: store.list.map((a) => a.id),
     canUndo: undo.canUndo, tolerance: S.tolerance, status: S.image?.status, decodeMs: S.prompts.result?.ms ?? null,
+    chosen: S.prompts.result?.chosen ?? null,
   }),
   latencies: () => ({ paint: [...hover.latencies], decode: [...hover.decodeMs], overhead: [...hover.overheadMs], dropped: hover.dropped }),
   // The benchmark swaps the hover decoder for Meta's reference one (pages/bench_reference.js).
