@@ -145,3 +145,21 @@ def test_autocast_dtype_is_ignored_on_cpu_so_embeddings_stay_exact(
     predictor.set_image(pack_images["chelsea"])
     expected = encoded["sam_vit_small", "chelsea"].get_image_embedding()
     torch.testing.assert_close(predictor.get_image_embedding(), expected, atol=0, rtol=0)
+
+
+def test_the_vit_encoder_exports_to_onnx_and_runs_the_same_in_onnx_runtime(
+    pack_models: dict[str, Sam], tmp_path: Any
+) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    encoder = pack_models["sam_vit_small"].image_encoder
+    x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = encoder(x)
+        torch.onnx.export(
+            encoder, (x,), str(tmp_path / "encoder.onnx"), opset_version=17, dynamo=False
+        )
+    session = ort.InferenceSession(
+        str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (actual,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_allclose(actual, expected.numpy(), atol=1e-4, rtol=0)
