@@ -22,7 +22,7 @@ class ResizeLongestSide:
         """HWC uint8 image -> resized HWC uint8 image."""
         h, w = self.get_preprocess_shape(image.shape[0], image.shape[1], self.target_length)
         pil = Image.fromarray(image)
-        return np.asarray(pil.resize((w, h), Image.Resampling.BILINEAR))
+        return np.array(pil.resize((w, h), Image.Resampling.BILINEAR))
 
     def apply_coords(self, coords: np.ndarray, original_size: tuple[int, ...]) -> np.ndarray:
         """(..., 2) XY coordinates in original pixels -> the resized frame (float64 copy)."""
