@@ -292,3 +292,17 @@ class ExportCreateSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=Image.Status.choices), required=False,
         help_text="only images in these statuses (default: all)",
     )  # fmt: skip
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="COCO JSON (or a zip of one), or a zip archive")
+    format = serializers.ChoiceField(choices=["coco", "yolo_seg", "masks", "yolo_boxes"])
+    label = serializers.IntegerField(
+        required=False, help_text="yolo_boxes: the label id every box gets (default: the first)"
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+    labels_created = serializers.ListField(child=serializers.CharField())

@@ -25,13 +25,16 @@
 #   GET|POST projects/{id}/jobs/     V|M         {"kind": "export" | "everything" | "auto_annotate",
 #                                                 "params": {...}} -> 202 with the Job
 #   POST projects/{id}/exports/      M           {"format": "coco"} -> 202 with the Job
+#   POST projects/{id}/imports/      M           multipart `file`, `format` coco|yolo_seg|masks
+#                                                 -> 201 counts (all or nothing); yolo_boxes
+#                                                 -> 202 with an auto_annotate Job
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from annotator.api.views import annotations, embeddings, images, jobs, projects
+from annotator.api.views import annotations, embeddings, images, imports, jobs, projects
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -55,6 +58,7 @@ urlpatterns = [
     path("images/<int:pk>/review", images.ImageReviewView.as_view(), name="api-image-review"),
     path("projects/<int:pk>/jobs/", jobs.ProjectJobListView.as_view(), name="api-jobs"),
     path("projects/<int:pk>/exports/", jobs.ProjectExportView.as_view(), name="api-exports"),
+    path("projects/<int:pk>/imports/", imports.ProjectImportView.as_view(), name="api-imports"),
     path("images/<int:pk>/", images.ImageDetailView.as_view(), name="api-image"),
     path("images/<int:pk>/file", images.ImageFileView.as_view(), name="api-image-file"),
     path("images/<int:pk>/lock", images.ImageLockView.as_view(), name="api-image-lock"),

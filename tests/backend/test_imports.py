@@ -1,0 +1,254 @@
+"""POST /api/projects/{id}/imports/: round trips with the export, roles, and refusals that
+store nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+
+from annotator import geometry, services
+from annotator.models import Annotation, Job
+from tests import factories
+
+HOLED = [
+    {
+        "outer": [[4, 4], [40, 4], [40, 40], [4, 40]],
+        "holes": [[[14, 14], [30, 14], [30, 30], [14, 30]]],
+    }
+]
+TWO_PARTS = factories.square(44, 4, 8) + factories.square(44, 30, 10)
+
+
+def _annotated_project(owner: Any, data: bytes) -> Any:
+    project = factories.project(owner=owner)
+    image = factories.image(project, data=data, name="scene.png")
+    cat, dog = project.labels.order_by("id")
+    for label, polygons in ((cat, HOLED), (dog, TWO_PARTS)):
+        services.annotation_create(image=image, label=label, created_by=owner, polygons=polygons)
+    return project
+
+
+def _export(client: Any, project: Any, fmt: str) -> bytes:
+    response = client.post(f"/api/projects/{project.pk}/exports/", {"format": fmt}, format="json")
+    assert response.status_code == 202, response.json()
+    job = services.job_run(job=Job.objects.get(pk=response.json()["id"]))
+    assert job.status == Job.Status.DONE, job.error
+    return b"".join(client.get(f"/api/jobs/{job.pk}/result").streaming_content)
+
+
+def _import(client: Any, project: Any, fmt: str, data: bytes, name: str = "upload") -> Any:
+    upload = factories.upload(data, name)
+    return client.post(
+        f"/api/projects/{project.pk}/imports/", {"file": upload, "format": fmt}, format="multipart"
+    )
+
+
+def _masks(project: Any) -> dict[str, np.ndarray]:
+    out = {}
+    for ann in Annotation.objects.filter(image__project=project).select_related("label"):
+        out[ann.label.name] = geometry.rle_to_mask(ann.rle)
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("export_fmt,import_fmt", [("coco", "coco"), ("masks", "masks")])
+def test_an_export_imports_into_a_fresh_project_unchanged(
+    client_for: Any, export_fmt: str, import_fmt: str
+) -> None:
+    owner = factories.user()
+    client = client_for(owner)
+    data = factories.png_bytes(64, 48, seed=7)
+    source = _annotated_project(owner, data)
+    exported = _export(client, source, export_fmt)
+    target = factories.project(owner=owner, labels=[])
+    factories.image(target, data=data, name="scene.png")
+
+    response = _import(client, target, import_fmt, exported)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["annotations"] == 2
+    assert sorted(response.json()["labels_created"]) == ["cat", "dog"]
+    before, after = _masks(source), _masks(target)
+    assert set(after) == {"cat", "dog"}
+    for name in before:
+        assert _iou(before[name], after[name]) >= 0.99
+    assert after["cat"][20, 20] == 0 and after["cat"][8, 8] == 1  # the hole survived
+    sources = set(Annotation.objects.filter(image__project=target).values_list("source", flat=True))
+    assert sources == {"manual"}
+
+
+@pytest.mark.django_db
+def test_a_yolo_seg_export_imports_back(client_for: Any) -> None:
+    owner = factories.user()
+    client = client_for(owner)
+    data = factories.png_bytes(64, 48, seed=8)
+    source = factories.project(owner=owner)
+    image = factories.image(source, data=data, name="scene.png")
+    services.annotation_create(
+        image=image,
+        label=source.labels.first(),
+        created_by=owner,
+        polygons=factories.square(4, 4, 20),
+    )
+    exported = _export(client, source, "yolo")
+    target = factories.project(owner=owner)
+    factories.image(target, data=data, name="scene.png")
+
+    response = _import(client, target, "yolo_seg", exported, "labels.zip")
+
+    assert response.status_code == 201, response.json()
+    assert _iou(_masks(source)["cat"], _masks(target)["cat"]) >= 0.99
+
+
+@pytest.mark.django_db
+def test_scores_in_the_file_are_kept(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    factories.image(project, name="a.png")
+    coco = _coco("a.png", score=0.75)
+
+    response = _import(client_for(owner), project, "coco", json.dumps(coco).encode())
+
+    assert response.status_code == 201, response.json()
+    ann = Annotation.objects.get(image__project=project)
+    assert (ann.source, ann.score) == ("auto", 0.75)
+
+
+def _coco(file_name: str, score: float | None = None) -> dict[str, Any]:
+    ann: dict[str, Any] = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 1,
+        "segmentation": [[2, 2, 20, 2, 20, 20, 2, 20]],
+        "bbox": [2, 2, 18, 18],
+        "area": 324,
+        "iscrowd": 0,
+    }
+    if score is not None:
+        ann["score"] = score
+    return {
+        "images": [{"id": 1, "file_name": file_name, "width": 64, "height": 48}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": [ann],
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "role,expected",
+    [("owner", 201), ("manager", 201), ("annotator", 403), ("viewer", 403), ("outsider", 404)],
+)
+def test_only_managers_import(
+    project_with_roles: dict, client_for: Any, role: str, expected: int
+) -> None:
+    project = project_with_roles["project"]
+    factories.image(project, name="a.png")
+    client = client_for(project_with_roles[role])
+    response = _import(client, project, "coco", json.dumps(_coco("a.png")).encode())
+    assert response.status_code == expected
+    assert "detail" in response.json() or expected == 201
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        json.dumps({"images": [], "annotations": [{"id": 1}], "categories": []}).encode(),
+        json.dumps(
+            {**_coco("a.png"), "annotations": [{**_coco("a.png")["annotations"][0], "image_id": 9}]}
+        ).encode(),
+    ],
+    ids=["not-json", "bad-annotation", "unknown-image-id"],
+)
+def test_a_malformed_coco_file_stores_nothing(client_for: Any, content: bytes) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    factories.image(project, name="a.png")
+    response = _import(client_for(owner), project, "coco", content)
+    assert response.status_code == 400 and response.json()["detail"]
+    assert not Annotation.objects.filter(image__project=project).exists()
+
+
+@pytest.mark.django_db
+def test_images_not_in_the_project_are_listed_and_nothing_is_stored(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner, labels=[])
+    factories.image(project, name="a.png")
+    coco = _coco("a.png")
+    coco["images"].append({"id": 2, "file_name": "missing.png", "width": 64, "height": 48})
+    coco["annotations"].append({**coco["annotations"][0], "id": 2, "image_id": 2})
+
+    response = _import(client_for(owner), project, "coco", json.dumps(coco).encode())
+
+    assert response.status_code == 400
+    assert "missing.png" in response.json()["detail"]
+    assert not Annotation.objects.filter(image__project=project).exists()
+    assert not project.labels.exists()
+
+
+@pytest.mark.django_db
+def test_a_zip_slip_archive_is_refused(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("../../evil.json", json.dumps(_coco("a.png")))
+    response = _import(client_for(owner), project, "coco", out.getvalue(), "evil.zip")
+    assert response.status_code == 400 and response.json()["detail"]
+    assert not Annotation.objects.filter(image__project=project).exists()
+
+
+@pytest.mark.django_db
+def test_yolo_boxes_start_an_auto_annotate_job(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    image = factories.image(project, name="street.png")  # 64 x 48
+    dog = project.labels.get(name="dog")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("labels/street.txt", "0 0.5 0.5 0.5 0.5\n2 0.25 0.25 0.25 0.5 0.9\n")
+    upload = factories.upload(out.getvalue(), "boxes.zip")
+
+    response = _client_post_boxes(client_for(owner), project, upload, dog.pk)
+
+    assert response.status_code == 202, response.json()
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.kind == "auto_annotate" and job.params["label"] == dog.pk
+    assert job.params["boxes"] == {
+        str(image.pk): [[16.0, 12.0, 48.0, 36.0], [8.0, 0.0, 24.0, 24.0]]
+    }
+    assert job.params["image_ids"] == [image.pk]
+
+
+def _client_post_boxes(client: Any, project: Any, upload: Any, label: int) -> Any:
+    body = {"file": upload, "format": "yolo_boxes", "label": label}
+    return client.post(f"/api/projects/{project.pk}/imports/", body, format="multipart")
+
+
+@pytest.mark.django_db
+def test_yolo_boxes_for_unknown_images_are_refused(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("nowhere.txt", "0 0.5 0.5 0.5 0.5\n")
+    response = _import(client_for(owner), project, "yolo_boxes", out.getvalue(), "b.zip")
+    assert response.status_code == 400 and "nowhere.txt" in response.json()["detail"]
+    assert not Job.objects.filter(project=project).exists()
+
+
+@pytest.mark.django_db
+def test_the_import_is_in_the_schema(client_for: Any) -> None:
+    schema = client_for(factories.user()).get("/api/schema/?format=json").json()
+    post = schema["paths"]["/api/projects/{id}/imports/"]["post"]
+    assert {"201", "202", "400"} <= set(post["responses"])
