@@ -17,13 +17,12 @@ a disagreement raises `export_onnx.verify.VerificationError`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,54 +168,11 @@ class _Encoder(nn.Module):
         return self.image_encoder(image)
 
 
-@contextlib.contextmanager
-def _traceable_encoder() -> Iterator[None]:
-    """Swap in an export-friendly relative-position bias while the encoder is traced.
-
-    The encoder writes its decomposed relative-position bias into a preallocated buffer
-    (``torch.add(..., out=buffer)``) to save memory in eager mode; the TorchScript exporter cannot
-    translate ``out=``. The replacement computes the same values out of place (Meta's formula).
-    """
-    from annotator.sam import image_encoder
-
-    original = getattr(image_encoder, "decomposed_rel_pos_bias", None)
-    get_rel_pos = getattr(image_encoder, "get_rel_pos", None)
-    if original is None or get_rel_pos is None:
-        yield
-        return
-
-    def bias(
-        q: torch.Tensor,
-        rel_pos_h: torch.Tensor,
-        rel_pos_w: torch.Tensor,
-        q_size: tuple[int, int],
-        k_size: tuple[int, int],
-    ) -> torch.Tensor:
-        (q_h, q_w), (k_h, k_w) = q_size, k_size
-        rh = get_rel_pos(q_h, k_h, rel_pos_h).to(q.dtype)
-        rw = get_rel_pos(q_w, k_w, rel_pos_w).to(q.dtype)
-        b, n, _, dim = q.shape
-        r_q = q.reshape(b, n, q_h, q_w, dim)
-        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, rh)
-        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rw)
-        out = rel_h[..., :, None] + rel_w[..., None, :]
-        return out.reshape(b, n, q_h * q_w, k_h * k_w)
-
-    image_encoder.decomposed_rel_pos_bias = bias
-    try:
-        yield
-    finally:
-        image_encoder.decomposed_rel_pos_bias = original
-
-
 def export_encoder(sam: Any, path: Path, opset: int) -> None:
     """``encoder.onnx``: (1, 3, 1024, 1024) preprocessed image -> (1, 256, 64, 64) embedding."""
+    # The encoder computes its relative-position bias out of place while it is being exported
+    # (annotator/sam/image_encoder.py), since exporters cannot translate `out=`.
     size = int(sam.image_encoder.img_size)
-    with _traceable_encoder():
-        _export_encoder(sam, path, opset, size)
-
-
-def _export_encoder(sam: Any, path: Path, opset: int, size: int) -> None:
     _export(
         _Encoder(sam).eval(),
         [torch.randn(1, 3, size, size)],
