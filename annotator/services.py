@@ -764,25 +764,39 @@ def job_run(*, job: Job) -> Job:
 
 def job_images(*, job: Job) -> QuerySet[Image]:
     """The images a job works on: the project's, narrowed by `status` and `image_ids`."""
-    images = job.project.images.order_by("id")
-    if job.params.get("status"):
-        images = images.filter(status__in=job.params["status"])
-    if job.params.get("image_ids"):
-        images = images.filter(pk__in=job.params["image_ids"])
+    return _images_for(project=job.project, params=job.params)
+
+
+def _images_for(*, project: Project, params: dict[str, Any]) -> QuerySet[Image]:
+    images = project.images.order_by("id")
+    if params.get("status"):
+        images = images.filter(status__in=params["status"])
+    if params.get("image_ids"):
+        images = images.filter(pk__in=params["image_ids"])
     return images
 
 
 def _export_run(*, job: Job) -> tuple[str, bytes]:
-    """Write the project's annotations with the writer of annotator/formats/<format>.py."""
-    fmt = job.params.get("format", "coco")
+    return dataset_export(project=job.project, params=job.params, job=job)
+
+
+def dataset_export(
+    *, project: Project, params: dict[str, Any], job: Job | None = None
+) -> tuple[str, bytes]:
+    """The result file name and bytes of an export, written by annotator/formats/<format>.py.
+
+    The export job and the `export_annotations` command both come here, so they write the same
+    file. `params` as for an export Job: format, mask_mode, status, image_ids, rle (COCO)."""
+    fmt = params.get("format", "coco")
     if fmt not in export_formats():
-        raise ValueError(f"export format {fmt!r} is not available")
-    images = job_images(job=job).prefetch_related("annotations__label")
-    dataset = _project_dataset(job=job, images=list(images))
+        raise Invalid(f"export format {fmt!r} is not available")
+    images = _images_for(project=project, params=params).prefetch_related("annotations__label")
+    dataset = _project_dataset(project=project, images=list(images), job=job)
     if fmt == "coco":
         from annotator.formats import coco
 
-        return EXPORT_WRITERS[fmt], json.dumps(coco.to_coco(dataset)).encode()
+        document = coco.to_coco(dataset, use_rle=bool(params.get("rle", False)))
+        return EXPORT_WRITERS[fmt], json.dumps(document).encode()
     out = io.BytesIO()
     if fmt == "yolo":
         from annotator.formats import yolo
@@ -791,15 +805,15 @@ def _export_run(*, job: Job) -> tuple[str, bytes]:
     else:
         from annotator.formats import masks
 
-        masks.export_masks(dataset, out, mode=job.params.get("mask_mode", "instance"))
+        masks.export_masks(dataset, out, mode=params.get("mask_mode", "instance"))
     return EXPORT_WRITERS[fmt], out.getvalue()
 
 
-def _project_dataset(*, job: Job, images: list[Image]) -> Any:
+def _project_dataset(*, project: Project, images: list[Image], job: Job | None = None) -> Any:
     """The project's rows as the in-memory dataset every writer in annotator/formats takes."""
     from annotator.formats import Dataset, DatasetAnnotation, DatasetImage
 
-    labels = list(job.project.labels.order_by("id").values_list("name", flat=True))
+    labels = list(project.labels.order_by("id").values_list("name", flat=True))
     dataset = Dataset(labels=labels)
     for done, image in enumerate(images, start=1):
         # The id prefix keeps names unique: two uploads may share an original name.
@@ -819,6 +833,6 @@ def _project_dataset(*, job: Job, images: list[Image]) -> Any:
                 )
             )
         dataset.images.append(item)
-        if done % 50 == 0 or done == len(images):
+        if job is not None and (done % 50 == 0 or done == len(images)):
             job_progress(job=job, done=done, total=len(images))
     return dataset

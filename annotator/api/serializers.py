@@ -285,6 +285,9 @@ class JobCreateSerializer(serializers.Serializer):
 
 class ExportCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["coco", "yolo", "masks"], default="coco")
+    rle = serializers.BooleanField(
+        default=False, help_text="for format=coco: segmentations as RLE instead of polygons"
+    )
     mask_mode = serializers.ChoiceField(
         choices=["instance", "semantic"], default="instance", help_text="for format=masks"
     )

@@ -7,12 +7,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
+DESCRIPTION = "Detector boxes prompt SAM; writes YOLO-seg labels (Ultralytics' auto_annotate)."
+
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m annotator.autoannotate",
-        description="Detector boxes prompt SAM; writes YOLO-seg labels (Ultralytics' auto_annotate).",
-    )
+    p = argparse.ArgumentParser(prog="python -m annotator.autoannotate", description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options, shared with `manage.py auto_annotate` so the two cannot drift apart."""
     p.add_argument("--data", required=True, nargs="+", help="image folder, image files")
     p.add_argument(
         "--det-model",
@@ -29,12 +34,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="default: <data>_auto_annotate_labels")
     p.add_argument("--overwrite", action="store_true", help="redo images that have labels")
     p.add_argument("--batch-size", type=int, default=8, help="images per encoder call on CUDA")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed options; 0 on success, 2 (after printing why) on bad input."""
     from annotator.autoannotate.run import auto_annotate
     from annotator.sam import CheckpointError, CheckpointUnavailable
 
