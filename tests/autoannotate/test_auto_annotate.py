@@ -27,7 +27,6 @@ from annotator.sam import SamPredictor, build_sam
 from annotator.sam.sam import Sam
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 BOXES = {

@@ -21,7 +21,6 @@ from annotator.autoannotate.detectors import (
 )
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 class FakeYOLO:

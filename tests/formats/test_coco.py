@@ -17,7 +17,6 @@ from annotator.formats.coco import from_coco, read_coco, to_coco, write_coco
 from tests.formats.helpers import iou, ring_mask, sample_dataset
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def load_in_pycocotools(data: dict[str, Any]) -> COCO:

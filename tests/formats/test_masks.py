@@ -15,7 +15,6 @@ from annotator.formats.masks import export_masks, import_masks
 from tests.formats.helpers import iou, sample_dataset
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def exported(dataset: Dataset, mode: str = "instance") -> bytes:

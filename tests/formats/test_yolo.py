@@ -16,7 +16,6 @@ from annotator.formats.yolo import export_yolo_seg, import_yolo_seg, read_yolo_b
 from tests.formats.helpers import image_bytes, iou, png_bytes, sample_dataset
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def exported(dataset: Dataset, with_images: bool = True) -> bytes:

@@ -24,7 +24,6 @@ from annotator.geometry import (
 )
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
