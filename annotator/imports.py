@@ -187,7 +187,10 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
                 if image is None:
                     missing.append(path.name)
                     continue
-                found = read_yolo_boxes(Path(path), image.width, image.height)
+                try:
+                    found = read_yolo_boxes(Path(path), image.width, image.height)
+                except FormatError as exc:
+                    raise FormatError(f"{path.name}: {exc}") from None
                 boxes.setdefault(str(image.pk), []).extend(box for _, box, _ in found)
     except FormatError as exc:
         raise Invalid(f"Malformed yolo_boxes file: {exc}") from None

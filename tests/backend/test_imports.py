@@ -197,15 +197,42 @@ def test_images_not_in_the_project_are_listed_and_nothing_is_stored(client_for: 
 
 
 @pytest.mark.django_db
-def test_a_zip_slip_archive_is_refused(client_for: Any) -> None:
+@pytest.mark.parametrize("fmt", ["coco", "yolo_seg", "masks", "yolo_boxes"])
+def test_a_zip_slip_archive_is_refused(client_for: Any, fmt: str) -> None:
     owner = factories.user()
     project = factories.project(owner=owner)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("../../evil.json", json.dumps(_coco("a.png")))
-    response = _import(client_for(owner), project, "coco", out.getvalue(), "evil.zip")
-    assert response.status_code == 400 and response.json()["detail"]
+    response = _import(client_for(owner), project, fmt, out.getvalue(), "evil.zip")
+    assert response.status_code == 400 and "zip slip" in response.json()["detail"]
     assert not Annotation.objects.filter(image__project=project).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["coco", "masks", "yolo_boxes"])
+def test_a_zip_bomb_is_refused(client_for: Any, fmt: str) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("labels.json", b" " * 8 * 1024 * 1024)  # ~1000:1
+    response = _import(client_for(owner), project, fmt, out.getvalue(), "bomb.zip")
+    assert response.status_code == 400 and "zip bomb" in response.json()["detail"]
+    assert not Annotation.objects.filter(image__project=project).exists()
+    assert not Job.objects.filter(project=project).exists()
+
+
+@pytest.mark.django_db
+def test_a_bad_yolo_box_line_names_its_file(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    factories.image(project, name="street.png")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("street.txt", "0 0.5 nope 0.5 0.5\n")
+    response = _import(client_for(owner), project, "yolo_boxes", out.getvalue(), "b.zip")
+    assert response.status_code == 400 and "street.txt: line 1" in response.json()["detail"]
 
 
 @pytest.mark.django_db
@@ -252,3 +279,19 @@ def test_the_import_is_in_the_schema(client_for: Any) -> None:
     schema = client_for(factories.user()).get("/api/schema/?format=json").json()
     post = schema["paths"]["/api/projects/{id}/imports/"]["post"]
     assert {"201", "202", "400"} <= set(post["responses"])
+
+
+@pytest.mark.django_db
+def test_an_image_of_another_size_stores_nothing(client_for: Any) -> None:
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    factories.image(project, name="a.png")
+    factories.image(project, name="b.png")
+    coco = _coco("a.png")
+    coco["images"].append({"id": 2, "file_name": "b.png", "width": 640, "height": 480})
+    coco["annotations"].append({**coco["annotations"][0], "id": 2, "image_id": 2})
+
+    response = _import(client_for(owner), project, "coco", json.dumps(coco).encode())
+
+    assert response.status_code == 400 and "640x480" in response.json()["detail"]
+    assert not Annotation.objects.filter(image__project=project).exists()
