@@ -7,8 +7,6 @@ anything the caller did wrong, and the API turns its `status` into the HTTP answ
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import io
 import json
 import math
@@ -638,28 +636,10 @@ def embedding_compute_pending(*, limit: int | None = None, sync: bool = False) -
 # --- Jobs --------------------------------------------------------------------------------------
 
 
-def export_formats() -> list[str]:
-    """The export formats this server can write: those whose writer in annotator/formats/
-    has landed and that `_export_bytes` knows how to call."""
-    return [
-        name for name in EXPORT_WRITERS if importlib.util.find_spec(f"annotator.formats.{name}")
-    ]
-
-
-# format -> (module in annotator.formats, result file name)
-EXPORT_WRITERS = {"coco": "annotations_coco.json", "yolo": "yolo_seg.zip", "masks": "masks.zip"}
-# Kinds this backend can run today; auto-annotation and everything mode need the automatic
-# mask generator wired into a worker job (see the final report of issue 5).
-RUNNABLE_KINDS = {Job.Kind.EXPORT, Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
+# Export format -> the name of the file the job produces. The names are the import's too.
+EXPORT_WRITERS = {"coco": "annotations_coco.json", "yolo_seg": "yolo_seg.zip", "masks": "masks.zip"}
 # Kinds that load the model run on the `gpu` queue, next to the embedding work.
 MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
-
-
-def _formats_available() -> bool:
-    try:
-        return importlib.util.find_spec("annotator.formats") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def job_create(
@@ -667,15 +647,11 @@ def job_create(
 ) -> Job:
     if kind not in Job.Kind.values:
         raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
-    if kind not in RUNNABLE_KINDS:
-        raise Invalid(f"Jobs of kind {kind!r} are not available on this server yet.")
     params = params or {}
     if kind == Job.Kind.EXPORT:
         fmt = params.setdefault("format", "coco")
-        available = export_formats() if _formats_available() else []
-        if fmt not in available:
-            offered = ", ".join(available) or "none yet"
-            raise Invalid(f"Export format {fmt!r} is not available (available: {offered}).")
+        if fmt not in EXPORT_WRITERS:
+            raise Invalid(f"Unknown export format {fmt!r}; one of {', '.join(EXPORT_WRITERS)}.")
     if kind == Job.Kind.EVERYTHING and not project.labels.filter(pk=params.get("label")).exists():
         raise Invalid("Everything mode needs `label`: the id of a label of this project.")
     if kind == Job.Kind.AUTO_ANNOTATE:
@@ -788,7 +764,7 @@ def dataset_export(
     The export job and the `export_annotations` command both come here, so they write the same
     file. `params` as for an export Job: format, mask_mode, status, image_ids, rle (COCO)."""
     fmt = params.get("format", "coco")
-    if fmt not in export_formats():
+    if fmt not in EXPORT_WRITERS:
         raise Invalid(f"export format {fmt!r} is not available")
     images = _images_for(project=project, params=params).prefetch_related("annotations__label")
     dataset = _project_dataset(project=project, images=list(images), job=job)
@@ -798,7 +774,7 @@ def dataset_export(
         document = coco.to_coco(dataset, use_rle=bool(params.get("rle", False)))
         return EXPORT_WRITERS[fmt], json.dumps(document).encode()
     out = io.BytesIO()
-    if fmt == "yolo":
+    if fmt == "yolo_seg":
         from annotator.formats import yolo
 
         yolo.export_yolo_seg(dataset, out)

@@ -275,7 +275,7 @@ class JobCreateSerializer(serializers.Serializer):
         required=False,
         default=dict,
         help_text=(
-            "export: format (coco|yolo|masks), status, image_ids. everything: label, "
+            "export: format (coco|yolo_seg|masks), status, image_ids. everything: label, "
             "points_per_side, pred_iou_thresh, stability_score_thresh, image_ids. auto_annotate: "
             "boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a configured name) + "
             "class_labels {class id: label id} and/or label, conf, image_ids."
@@ -284,7 +284,7 @@ class JobCreateSerializer(serializers.Serializer):
 
 
 class ExportCreateSerializer(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["coco", "yolo", "masks"], default="coco")
+    format = serializers.ChoiceField(choices=["coco", "yolo_seg", "masks"], default="coco")
     rle = serializers.BooleanField(
         default=False, help_text="for format=coco: segmentations as RLE instead of polygons"
     )

@@ -230,7 +230,7 @@ def test_the_openapi_schema_and_docs_are_served(client_for: Any) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("fmt", "member"), [("yolo", "labels/"), ("masks", "labels.json")])
+@pytest.mark.parametrize(("fmt", "member"), [("yolo_seg", "labels/"), ("masks", "labels.json")])
 def test_yolo_and_mask_exports_are_zips(project_with_roles: dict, fmt: str, member: str) -> None:
     import zipfile
 

@@ -99,7 +99,7 @@ def test_a_yolo_seg_export_imports_back(client_for: Any) -> None:
         created_by=owner,
         polygons=factories.square(4, 4, 20),
     )
-    exported = _export(client, source, "yolo")
+    exported = _export(client, source, "yolo_seg")
     target = factories.project(owner=owner)
     factories.image(target, data=data, name="scene.png")
 

@@ -10,9 +10,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotator import services
 from annotator.models import Project
 
-# The command says yolo_seg, as the import does; the export Job's name for it is "yolo".
-FORMATS = {"coco": "coco", "yolo_seg": "yolo", "masks": "masks"}
-
 
 class Command(BaseCommand):
     help = (
@@ -22,17 +19,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="the project's id or name")
-        parser.add_argument("--format", required=True, help=", ".join(FORMATS))
+        parser.add_argument("--format", required=True, help=", ".join(services.EXPORT_WRITERS))
         parser.add_argument("--out", default=None, help="default: the job's file name, here")
         parser.add_argument("--rle", action="store_true", help="COCO segmentations as RLE")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["format"] not in FORMATS:
+        if options["format"] not in services.EXPORT_WRITERS:
             raise CommandError(
-                f"Unknown format {options['format']!r}; one of {', '.join(FORMATS)}."
+                f"Unknown format {options['format']!r}; one of {', '.join(services.EXPORT_WRITERS)}."
             )
         project = _project(options["project"])
-        params = {"format": FORMATS[options["format"]], "rle": options["rle"]}
+        params = {"format": options["format"], "rle": options["rle"]}
         try:
             name, content = services.dataset_export(project=project, params=params)
         except services.ServiceError as exc:
