@@ -209,7 +209,8 @@ def test_everything_mode_proposals_are_accepted_or_rejected(
     wait_until(lambda: len(annotations_of(page, image.pk)) == proposed - 1)
     if proposed > 1:
         page.click("[data-action=proposals-accept-all]")
-    assert page.locator("#proposals li").count() == 0
+    # The list empties when the page has handled the click, not at once.
+    page.wait_for_function("document.querySelectorAll('#proposals li').length === 0")
     assert len(annotations_of(page, image.pk)) == proposed - 1
 
 
