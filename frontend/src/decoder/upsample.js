@@ -5,12 +5,12 @@
 import { LOW_RES, IMG_SIZE, resizedSize } from "./feeds.js";
 
 // Source index pairs and weights of a 1-D bilinear resize (PyTorch's align_corners=False rule:
-// src = (dst + 0.5) * in/out - 0.5, clamped at 0) for the first `count` output positions.
-export function bilinearTaps(inSize, outSize, count = outSize) {
+// src = (dst + 0.5) * scale - 0.5, clamped at 0) for the first `count` output positions. `scale`
+// (input units per output pixel) is in/out unless a caller folds several resizes into one.
+export function bilinearTaps(inSize, outSize, count = outSize, scale = inSize / outSize) {
   const i0 = new Int32Array(count);
   const i1 = new Int32Array(count);
   const w1 = new Float32Array(count);
-  const scale = inSize / outSize;
   for (let d = 0; d < count; d++) {
     let src = (d + 0.5) * scale - 0.5;
     if (src < 0) src = 0;

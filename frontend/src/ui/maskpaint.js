@@ -1,6 +1,7 @@
 // Masks as pixels: the decoder's low-res logits turned into a coloured overlay fast enough for
 // hover, and full-resolution binary masks to and from canvases for the brush and eraser.
 import { IMG_SIZE, LOW_RES, resizedSize } from "../decoder/feeds.js";
+import { bilinearTaps } from "../decoder/upsample.js";
 
 export function hexToRgba(hex, alpha) {
   const n = Number.parseInt(hex.slice(1), 16);
@@ -19,23 +20,6 @@ export function overlaySize(origH, origW) {
   return origH * origW <= nh * nw ? [origH, origW] : [nh, nw];
 }
 
-// Bilinear taps straight from the 256 low-res grid to `outSize` pixels, `scale` low-res units
-// per output pixel (align_corners=False, clamped as PyTorch does).
-function lowResTaps(outSize, scale) {
-  const i0 = new Int32Array(outSize);
-  const i1 = new Int32Array(outSize);
-  const w1 = new Float32Array(outSize);
-  for (let d = 0; d < outSize; d++) {
-    let src = (d + 0.5) * scale - 0.5;
-    if (src < 0) src = 0;
-    const lo = Math.min(Math.floor(src), LOW_RES - 1);
-    i0[d] = lo;
-    i1[d] = Math.min(lo + 1, LOW_RES - 1);
-    w1[d] = src - lo;
-  }
-  return { i0, i1, w1 };
-}
-
 // Low-res logits (256 * 256) -> ImageData of the overlay size, coloured where logit > 0.
 //
 // For hover only: SAM's two resizes (256 -> 1024 frame, crop, -> original size) are folded into
@@ -47,8 +31,8 @@ export function logitsToImageData(lowRes, origH, origW, rgba) {
   const [newH, newW] = resizedSize(origH, origW);
   const [h, w] = overlaySize(origH, origW);
   const frame = IMG_SIZE / LOW_RES;
-  const tx = lowResTaps(w, newW / (frame * w));
-  const ty = lowResTaps(h, newH / (frame * h));
+  const tx = bilinearTaps(LOW_RES, w, w, newW / (frame * w));
+  const ty = bilinearTaps(LOW_RES, h, h, newH / (frame * h));
   const rowsNeeded = ty.i1[h - 1] + 1;
   const rows = new Float32Array(rowsNeeded * w);
   for (let y = 0; y < rowsNeeded; y++) {
