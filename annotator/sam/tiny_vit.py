@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -107,7 +108,34 @@ class PatchMerging(nn.Module):
         return x.flatten(2).transpose(1, 2)
 
 
-class ConvLayer(nn.Module):
+class _Stage(nn.Module):
+    """A TinyViT stage: its `blocks` in turn, then an optional PatchMerging (`downsample`)."""
+
+    def __init__(
+        self,
+        dim: int,
+        input_resolution: tuple[int, int],
+        blocks: Iterable[nn.Module],
+        out_dim: int | None,
+        downsample: bool,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.input_resolution = input_resolution
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample: nn.Module | None = None
+        if downsample:
+            self.downsample = PatchMerging(input_resolution, dim=dim, out_dim=out_dim or dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for blk in self.blocks:
+            x = blk(x)
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return x
+
+
+class ConvLayer(_Stage):
     """First stage: MBConv blocks, then PatchMerging."""
 
     def __init__(
@@ -119,20 +147,8 @@ class ConvLayer(nn.Module):
         downsample: bool,
         conv_expand_ratio: float = 4.0,
     ) -> None:
-        super().__init__()
-        self.dim = dim
-        self.input_resolution = input_resolution
-        self.blocks = nn.ModuleList(MBConv(dim, dim, conv_expand_ratio) for _ in range(depth))
-        self.downsample: nn.Module | None = None
-        if downsample:
-            self.downsample = PatchMerging(input_resolution, dim=dim, out_dim=out_dim or dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for blk in self.blocks:
-            x = blk(x)
-        if self.downsample is not None:
-            x = self.downsample(x)
-        return x
+        blocks = (MBConv(dim, dim, conv_expand_ratio) for _ in range(depth))
+        super().__init__(dim, input_resolution, blocks, out_dim, downsample)
 
 
 class Mlp(nn.Module):
@@ -259,7 +275,7 @@ class TinyViTBlock(nn.Module):
         return x + self.mlp(x)
 
 
-class BasicLayer(nn.Module):
+class BasicLayer(_Stage):
     """A TinyViT stage: `TinyViTBlock`s, then an optional PatchMerging."""
 
     def __init__(
@@ -274,23 +290,11 @@ class BasicLayer(nn.Module):
         mlp_ratio: float = 4.0,
         local_conv_size: int = 3,
     ) -> None:
-        super().__init__()
-        self.dim = dim
-        self.input_resolution = input_resolution
-        self.blocks = nn.ModuleList(
+        blocks = (
             TinyViTBlock(dim, input_resolution, num_heads, window_size, mlp_ratio, local_conv_size)
             for _ in range(depth)
         )
-        self.downsample: nn.Module | None = None
-        if downsample:
-            self.downsample = PatchMerging(input_resolution, dim=dim, out_dim=out_dim or dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for blk in self.blocks:
-            x = blk(x)
-        if self.downsample is not None:
-            x = self.downsample(x)
-        return x
+        super().__init__(dim, input_resolution, blocks, out_dim, downsample)
 
 
 class TinyViT(nn.Module):
