@@ -237,20 +237,28 @@ def test_a_pending_embedding_is_shown_as_computing_until_it_is_ready(
     assert page.locator("[data-notice=embedding]").count() == 0
 
 
-def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
-    world: dict, live_server: Any, page: Any
-) -> None:
+SQUARE = [{"outer": [[100, 100], [200, 100], [200, 200], [100, 200]], "holes": []}]
+
+
+def open_with_a_square(world: dict, live_server: Any, page: Any) -> int:
+    """Logs the annotator in on an image that has one square annotation; returns its id."""
     image = world["image"]
     login(page, live_server.url, "ann")
     open_annotate(page, live_server.url, image.pk)
     label = world["project"].labels.get(name="cat").pk
-    square = [{"outer": [[100, 100], [200, 100], [200, 200], [100, 200]], "holes": []}]
     created = api(
-        page, "POST", f"/api/images/{image.pk}/annotations/", {"label": label, "polygons": square}
+        page, "POST", f"/api/images/{image.pk}/annotations/", {"label": label, "polygons": SQUARE}
     )
     assert created["status"] == 201, created
     page.reload()
     page.wait_for_function("document.getElementById('annotate').dataset.ready !== undefined")
+    return int(created["body"]["id"])
+
+
+def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
+    world: dict, live_server: Any, page: Any
+) -> None:
+    annotation_id = open_with_a_square(world, live_server, page)
     page.keyboard.press("v")
 
     def drag(fx: float, fy: float, tx: float, ty: float) -> None:
@@ -260,14 +268,14 @@ def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
         page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({tx}, {ty})"), steps=4)
         page.mouse.up()
 
-    url = f"/api/annotations/{created['body']['id']}/"
+    url = f"/api/annotations/{annotation_id}/"
     drag(200, 200, 240, 230)
     wait_until(lambda: api(page, "GET", url)["body"]["version"] == 2)
     outer = api(page, "GET", url)["body"]["polygons"][0]["outer"]
     assert any(abs(x - 240) < 1.5 and abs(y - 230) < 1.5 for x, y in outer), outer
 
     # Someone else saves in between: the page's next save is stale and gets 409.
-    theirs = {"version": 2, "polygons": square}
+    theirs = {"version": 2, "polygons": SQUARE}
     assert api(page, "PATCH", url, theirs)["status"] == 200
     drag(100, 100, 60, 70)
     page.wait_for_selector("[data-notice=conflict]")
@@ -281,18 +289,9 @@ def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
 def test_brush_adds_to_and_eraser_cuts_from_the_selected_annotation(
     world: dict, live_server: Any, page: Any
 ) -> None:
-    image = world["image"]
-    login(page, live_server.url, "ann")
-    open_annotate(page, live_server.url, image.pk)
-    label = world["project"].labels.get(name="cat").pk
-    square = [{"outer": [[100, 100], [200, 100], [200, 200], [100, 200]], "holes": []}]
-    created = api(
-        page, "POST", f"/api/images/{image.pk}/annotations/", {"label": label, "polygons": square}
-    )
-    url = f"/api/annotations/{created['body']['id']}/"
-    page.reload()
-    page.wait_for_function("document.getElementById('annotate').dataset.ready !== undefined")
-    page.click(f"#annotation-list li[data-annotation-id='{created['body']['id']}']")
+    annotation_id = open_with_a_square(world, live_server, page)
+    url = f"/api/annotations/{annotation_id}/"
+    page.click(f"#annotation-list li[data-annotation-id='{annotation_id}']")
 
     def stroke(mode: str, points: list[tuple[int, int]]) -> None:
         page.keyboard.press(mode)
