@@ -195,7 +195,7 @@ def label_delete(*, label: Label) -> None:
 def image_create(*, project: Project, file: File, uploaded_by: User) -> Image:
     """Validate, normalise and store one image; its embedding is enqueued when the transaction
     commits (so the worker never looks for a row that is not there yet)."""
-    data = _read_upload(file)
+    data = upload_read(file)
     name = os.path.basename(getattr(file, "name", "") or "image")
     with transaction.atomic():
         image = _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
@@ -215,7 +215,7 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
         with transaction.atomic():
             for upload in files:
                 name = os.path.basename(getattr(upload, "name", "") or "upload")
-                data = _read_upload(upload)
+                data = upload_read(upload)
                 entries = (
                     _zip_entries(name, data)
                     if zipfile.is_zipfile(io.BytesIO(data))
@@ -237,7 +237,9 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
     return images
 
 
-def _read_upload(file: File) -> bytes:
+def upload_read(file: File) -> bytes:
+    """An uploaded file's bytes, refused (TooLarge) over IMAGE_MAX_UPLOAD_BYTES; images and
+    annotation imports share the limit."""
     size = getattr(file, "size", None)
     if size is not None and size > settings.IMAGE_MAX_UPLOAD_BYTES:
         raise TooLarge(f"{file.name}: {size} bytes is over IMAGE_MAX_UPLOAD_BYTES.")

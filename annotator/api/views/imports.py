@@ -38,7 +38,7 @@ class ProjectImportView(APIView):
         data = s.ImportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fmt = data.validated_data["format"]
-        content = services._read_upload(data.validated_data["file"])
+        content = services.upload_read(data.validated_data["file"])
         if fmt == "yolo_boxes":
             job = imports.boxes_import(
                 project=project, data=content, by=request.user,
