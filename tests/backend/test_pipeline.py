@@ -84,7 +84,6 @@ def test_an_upload_is_embedded_by_the_worker_and_served_in_the_wire_format(
 def test_a_server_prediction_matches_sam_predictor_on_the_same_image(
     pipeline: dict, reference_dir: Path, reference_manifest: dict
 ) -> None:
-    pytest.importorskip("export_onnx.runtime", reason="export_onnx.runtime has not landed yet")
     image = _upload(pipeline, reference_dir / "chelsea.png")
     assert _wait(pipeline["client"], image["embedding_url"]).status_code == 200
     cases = reference_manifest["models"]["sam_vit_small"]["images"]["chelsea"]["cases"]

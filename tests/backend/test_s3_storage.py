@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
+import moto.server as moto_server
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotator.models import Embedding
 from tests import factories
-
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
-pytest.importorskip("storages")
 
 BUCKET = "annotator-test"
 

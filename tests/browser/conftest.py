@@ -56,7 +56,6 @@ def world(
     settings: Any, tmp_path: Path, onnx_dir: Path, reference_dir: Path, no_broker: None
 ) -> Iterator[dict[str, Any]]:
     """An annotator, a reviewer, a project with labels, chelsea.png with its embedding ready."""
-    pytest.importorskip("export_onnx.export", reason="the ONNX export (export_onnx) has not landed")
     from annotator import embeddings, services
     from annotator.models import Embedding, Role
 
