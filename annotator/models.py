@@ -206,6 +206,16 @@ class Embedding(models.Model):
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     compute_seconds = models.FloatField(null=True, blank=True)
+    # When a compute task for the row was last handed to the broker. Null while pending means
+    # no task is known to be queued (the broker was down): the worker's sweep or the next GET
+    # enqueues one, so an outage never strands a row.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    # The worker process holding a running row ("hostname:pid") and how long its hold lasts
+    # without renewal; a heartbeat renews it while the batch runs. A row whose holder died
+    # (SIGKILL, OOM, lost node) is taken back once the lease runs out, or at once on the same
+    # host when that pid is gone (see annotator.embeddings).
+    worker = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
