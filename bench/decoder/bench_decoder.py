@@ -276,11 +276,10 @@ def wasm_rows(w: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def write_results(section: str) -> None:
-    """Replace (or append) the '## Browser decoder (issue 4)' section of bench/RESULTS.md."""
+def write_results(section: str, head: str = "## Browser decoder (issue 4)") -> None:
+    """Replace (or append) the section of bench/RESULTS.md that starts with `head`."""
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    head = "## Browser decoder (issue 4)"
     if head in text:
         start = text.index(head)
         nxt = text.find("\n## ", start + len(head))
