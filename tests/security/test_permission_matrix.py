@@ -255,8 +255,8 @@ def build_world() -> World:
     )
 
 
-@pytest.fixture
-def world(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+def make_world(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The world, with media and exported models in tmp_path and nothing sent to a broker."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.SAM_ONNX_DIR = str(tmp_path / "onnx")
     # PBKDF2 is slow on purpose; these tests log in and change passwords hundreds of times.
@@ -271,21 +271,28 @@ def world(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Wor
     return build_world()
 
 
+@pytest.fixture
+def world(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    return make_world(settings, tmp_path, monkeypatch)
+
+
 # --- Sending a request and judging its answer -----------------------------------------------------
 
 
-def send(client: Client, method: str, url: str, body: Any) -> HttpResponseBase:
+def send(
+    client: Client, method: str, url: str, body: Any, headers: dict[str, str] | None = None
+) -> HttpResponseBase:
     """One request in a savepoint that is rolled back afterwards."""
     with transaction.atomic():
         try:
             if body is None:
-                response = client.generic(method, url)
+                response = client.generic(method, url, headers=headers)
             elif isinstance(body, Form):
                 assert method == "POST", f"{url}: a form body goes with POST"
-                response = client.post(url, dict(body))
+                response = client.post(url, dict(body), headers=headers)
             else:
                 response = client.generic(
-                    method, url, json.dumps(body), content_type="application/json"
+                    method, url, json.dumps(body), content_type="application/json", headers=headers
                 )
         finally:
             transaction.set_rollback(True)
