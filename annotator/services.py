@@ -45,6 +45,12 @@ User = AbstractBaseUser
 class ServiceError(Exception):
     status = 400
 
+    def __init__(self, message: str = "", **extra: Any) -> None:
+        super().__init__(message)
+        # Fields the API adds to the error body beside "detail" (e.g. a 409's current_version,
+        # so a client can reload without guessing).
+        self.extra = extra
+
 
 class Invalid(ServiceError):
     status = 400
@@ -409,6 +415,16 @@ def image_unlock(*, image: Image, user: User, force: bool = False) -> Image:
     return image
 
 
+def _free_for(user: User) -> Q:
+    """Images nobody else holds a live lock on, as a filter on Image."""
+    return (
+        Q(locked_by__isnull=True)
+        | Q(locked_by=user)
+        | Q(locked_until__isnull=True)
+        | Q(locked_until__lte=timezone.now())
+    )
+
+
 def _check_not_locked_by_other(image: Image, user: User) -> None:
     if (
         image.locked_by_id is not None
@@ -516,28 +532,42 @@ def annotation_update(
         changes["score"] = score
     if prompts is not None:
         changes["prompts"] = prompts
-    updated = Annotation.objects.filter(pk=annotation.pk, version=version).update(
+    # The lock is part of the same conditional UPDATE: the image this request loaded may
+    # predate a lock someone else took since, and a check on it alone would let the write in.
+    free = Image.objects.filter(_free_for(updated_by)).filter(pk=image.pk)
+    updated = Annotation.objects.filter(pk=annotation.pk, version=version, image__in=free).update(
         **changes, version=F("version") + 1, updated_by=updated_by, updated_at=timezone.now()
     )
     if not updated:
-        current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True)
-        raise Conflict(
-            f"The annotation changed since version {version} "
-            f"(now version {current.first()}); reload it and apply your change again."
-        )
+        _raise_why_not_written(annotation=annotation, version=version, user=updated_by)
     annotation.refresh_from_db()
     return annotation
+
+
+def _raise_why_not_written(*, annotation: Annotation, version: int | None, user: User) -> None:
+    """A conditional write matched no row: say whether the annotation is gone (404), its image
+    locked by someone else (423) or its version moved on (409, with the current version)."""
+    current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True).first()
+    if current is None:
+        raise NotFound("The annotation was deleted meanwhile.")
+    _check_not_locked_by_other(Image.objects.get(pk=annotation.image_id), user)
+    raise Conflict(
+        f"The annotation changed since version {version} "
+        f"(now version {current}); reload it and apply your change again.",
+        current_version=current,
+    )
 
 
 def annotation_delete(
     *, annotation: Annotation, deleted_by: User, version: int | None = None
 ) -> None:
     _check_not_locked_by_other(annotation.image, deleted_by)
-    qs = Annotation.objects.filter(pk=annotation.pk)
+    free = Image.objects.filter(_free_for(deleted_by)).filter(pk=annotation.image_id)
+    qs = Annotation.objects.filter(pk=annotation.pk, image__in=free)
     if version is not None:
         qs = qs.filter(version=version)
     if not qs.delete()[0]:
-        raise Conflict("The annotation changed since you read it; reload it.")
+        _raise_why_not_written(annotation=annotation, version=version, user=deleted_by)
 
 
 @transaction.atomic

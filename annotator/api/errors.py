@@ -13,7 +13,7 @@ from annotator.services import ServiceError
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response({"detail": str(exc)}, status=exc.status)
+        return Response({"detail": str(exc), **exc.extra}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": "; ".join(exc.messages)}, status=400)
     response = drf_exception_handler(exc, context)
