@@ -9,13 +9,16 @@ the browser shows a transparent image on the white page.
 
 Refused with ImageRejected (a 400 in the API, 413 for `too_large`): not an image, truncated
 data, more than IMAGE_MAX_PIXELS pixels (checked from the header, before decoding: a
-decompression bomb never allocates), or more than IMAGE_MAX_UPLOAD_BYTES bytes.
+decompression bomb never allocates), more than IMAGE_MAX_UPLOAD_BYTES bytes, or a polyglot: a
+PNG, JPEG, WebP or GIF with something appended after the image's own end (a zip, a jar, HTML),
+since the kept-as-is formats would store and later serve those bytes under an image type.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -74,6 +77,7 @@ def normalise_image(data: bytes, *, name: str = "image") -> NormalisedImage:
         except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
             raise ImageRejected(f"{name}: truncated or corrupt image data ({exc})") from None
         fmt = image.format or ""
+        _check_nothing_appended(data, fmt, name)
         orientation = image.getexif().get(0x0112, 1)
         if fmt in KEEP_AS_IS and image.mode == "RGB" and orientation in (1, None):
             return NormalisedImage(data, KEEP_AS_IS[fmt], width, height, digest)
@@ -81,6 +85,120 @@ def normalise_image(data: bytes, *, name: str = "image") -> NormalisedImage:
     out = io.BytesIO()
     rgb.save(out, format="PNG", optimize=False, compress_level=3)
     return NormalisedImage(out.getvalue(), "png", rgb.width, rgb.height, digest)
+
+
+# Zip archives start with a local file header (or, empty, with the end record). Uploads are told
+# apart by these leading bytes, not by zipfile.is_zipfile, which looks for the central directory
+# at the *end*: an image with a zip appended (a GIFAR-style polyglot) would pass for an archive.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def is_zip_archive(data: bytes) -> bool:
+    return data.startswith(_ZIP_MAGIC)
+
+
+# Bytes some writers pad files with after the end marker; harmless, so not a polyglot.
+_PADDING = b"\x00\r\n\t "
+
+
+def _check_nothing_appended(data: bytes, fmt: str, name: str) -> None:
+    """Refuse bytes after the image's own end: they are another file (a zip, a jar, HTML)."""
+    finder = _IMAGE_END.get(fmt)
+    if finder is None:
+        return  # other formats are re-encoded, which drops anything appended
+    end = finder(data)
+    if end is None:
+        raise ImageRejected(f"{name}: truncated or corrupt {fmt} structure")
+    extra = data[end:].strip(_PADDING)
+    if extra:
+        raise ImageRejected(
+            f"{name}: {len(data) - end} bytes follow the end of the {fmt} image (a polyglot: "
+            "another file appended to an image); save the image alone and upload that"
+        )
+
+
+def _png_end(data: bytes) -> int | None:
+    offset = 8  # signature
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        kind = data[offset + 4 : offset + 8]
+        offset += 12 + length
+        if kind == b"IEND":
+            return offset if offset <= len(data) else None
+    return None
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset after the EOI marker, walking the marker segments (an EXIF thumbnail's own
+    SOI/EOI sits inside an APP1 segment and is skipped with it)."""
+    offset, size = 2, len(data)  # SOI
+    while offset + 2 <= size:
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+            continue
+        if marker == 0xD9:  # EOI
+            return offset + 2
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length
+            offset += 2
+            continue
+        if offset + 4 > size:
+            return None
+        (length,) = struct.unpack_from(">H", data, offset + 2)
+        offset += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
+            while True:
+                offset = data.find(b"\xff", offset)
+                if offset < 0 or offset + 1 >= size:
+                    return None
+                following = data[offset + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    offset += 1 if following == 0xFF else 2
+                    continue
+                break
+    return None
+
+
+def _webp_end(data: bytes) -> int | None:
+    if len(data) < 12:
+        return None
+    (length,) = struct.unpack_from("<I", data, 4)
+    end = 8 + length + (length & 1)
+    return end if end <= len(data) + (length & 1) else None
+
+
+def _gif_end(data: bytes) -> int | None:
+    def sub_blocks(offset: int) -> int | None:
+        while offset < len(data):
+            if data[offset] == 0:
+                return offset + 1
+            offset += 1 + data[offset]
+        return None
+
+    if len(data) < 13:
+        return None
+    flags = data[10]
+    offset: int | None = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    while offset is not None and offset < len(data):
+        block = data[offset]
+        if block == 0x3B:  # trailer
+            return offset + 1
+        if block == 0x21:  # extension: label, then sub-blocks
+            offset = sub_blocks(offset + 2)
+        elif block == 0x2C:  # image descriptor, local colour table, LZW code size, data
+            if offset + 10 > len(data):
+                return None
+            local = data[offset + 9]
+            offset += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0) + 1
+            offset = sub_blocks(offset)
+        else:
+            return None
+    return None
+
+
+_IMAGE_END = {"PNG": _png_end, "JPEG": _jpeg_end, "WEBP": _webp_end, "GIF": _gif_end}
 
 
 def _check_pixels(name: str, width: int, height: int) -> None:

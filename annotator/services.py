@@ -26,7 +26,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from annotator import tasks
-from annotator.images import ImageRejected, normalise_image
+from annotator.images import ImageRejected, is_zip_archive, normalise_image
 from annotator.models import (
     Annotation,
     Embedding,
@@ -222,10 +222,10 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
             for upload in files:
                 name = os.path.basename(getattr(upload, "name", "") or "upload")
                 data = upload_read(upload)
+                # By the leading bytes: an image with a zip appended is a polyglot, refused by
+                # normalise_image, not an archive to unpack.
                 entries = (
-                    _zip_entries(name, data)
-                    if zipfile.is_zipfile(io.BytesIO(data))
-                    else iter([(name, data)])
+                    _zip_entries(name, data) if is_zip_archive(data) else iter([(name, data)])
                 )
                 for entry_name, content in entries:
                     images.append(
@@ -284,6 +284,9 @@ def _zip_entries(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
                 raise Invalid(f"{name}: entry {member!r} is unreadable ({exc}).") from None
             if len(content) > bound:
                 raise TooLarge(f"{name}: entry {member!r} is over IMAGE_MAX_UPLOAD_BYTES.")
+            if is_zip_archive(content):
+                # Unpacking archives inside archives is how 42.zip-style bombs multiply.
+                raise Invalid(f"{name}: entry {member!r} is a zip inside the zip; upload it alone.")
             yield base, content
 
 
