@@ -448,7 +448,10 @@ def _geometry(*, image: Image, polygons: Any = None, rle: Any = None) -> dict[st
     try:
         if polygons is not None:
             checked = geometry.validate_polygons(polygons, image.width, image.height)
-            polygons = checked if checked is not None else polygons
+            # Drawn by a person (or a script): a ring crossing itself is a mistake, refused here;
+            # imports keep such rings (other tools' simplified outlines may cross).
+            geometry.check_simple(checked)
+            polygons = checked
             mask = geometry.polygons_to_mask(polygons, image.height, image.width)
         elif rle is not None:
             if not isinstance(rle, dict) or list(rle.get("size", [])) != [

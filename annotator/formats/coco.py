@@ -29,6 +29,10 @@ from annotator.geometry import (
     validate_polygons,
 )
 
+# Larger images are refused on import: a mask of 2**28 pixels is already 256 MB (the YOLO and
+# mask readers share the bound).
+MAX_IMAGE_PIXELS = 2**28
+
 # --- Export --------------------------------------------------------------------------------------
 
 
@@ -193,9 +197,11 @@ def from_coco(data: object) -> Dataset:
         file_name = _require(img, "file_name", str, where)
         if not file_name or file_name.startswith(("/", "\\")) or ".." in Path(file_name).parts:
             raise FormatError(f"{where}.file_name {file_name!r} must be a relative path")
-        images[iid] = DatasetImage(
-            file_name, _positive_int(img, "width", where), _positive_int(img, "height", where)
-        )
+        width, height = _positive_int(img, "width", where), _positive_int(img, "height", where)
+        if width * height > MAX_IMAGE_PIXELS:
+            # Each annotation's RLE decodes to a mask of the image's size.
+            raise FormatError(f"{where} is {width}x{height}, more than {MAX_IMAGE_PIXELS} pixels")
+        images[iid] = DatasetImage(file_name, width, height)
     for i, ann in enumerate(_objects(data, "annotations")):
         where = f"annotations[{i}]"
         image_id = _require(ann, "image_id", int, where)
@@ -236,4 +242,7 @@ def read_coco(source: str | Path | bytes | BinaryIO) -> Dataset:
         data = json.loads(raw)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"not a valid COCO JSON file: {exc}") from None
+    except RecursionError:
+        # json's decoder recurses once per nesting level; "[[[[...]]]]" exhausts the stack.
+        raise FormatError("not a valid COCO JSON file: nested too deeply") from None
     return from_coco(data)

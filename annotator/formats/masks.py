@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Literal
@@ -176,8 +177,14 @@ def _read_image(
             raise FormatError(f"{loc}.id must be a unique integer in 1..65535")
         if label not in labels:
             raise FormatError(f"{loc}.label {label!r} is not in labels")
-        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-            raise FormatError(f"{loc}.score must be a number or null")
+        # json.loads takes NaN and Infinity; a stored NaN score would break every JSON answer
+        # that lists the annotation.
+        if score is not None and (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+        ):
+            raise FormatError(f"{loc}.score must be a finite number or null")
         ids[iid] = DatasetAnnotation(
             str(label), mask=values == iid, score=None if score is None else float(score)
         )
@@ -201,6 +208,8 @@ def import_masks(source: ZipSource, limits: ZipLimits | None = None) -> Dataset:
             raise FormatError("labels.json is missing") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FormatError(f"labels.json is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise FormatError("labels.json is not valid JSON: nested too deeply") from None
         if not isinstance(doc, dict):
             raise FormatError("labels.json must be an object")
         mode, labels, records = doc.get("mode"), doc.get("labels"), doc.get("images")

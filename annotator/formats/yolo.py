@@ -103,6 +103,9 @@ def _read_names(root: Path) -> list[str]:
         doc = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise FormatError(f"{path.name} is not valid YAML: {exc}") from None
+    except RecursionError:
+        # PyYAML's composer recurses once per nesting level: "[[[[...]]]]" exhausts the stack.
+        raise FormatError(f"{path.name} is not valid YAML: nested too deeply") from None
     names: Any = doc.get("names") if isinstance(doc, dict) else None
     if isinstance(names, dict):
         if not all(isinstance(k, int) for k in names) or sorted(names) != list(range(len(names))):
@@ -277,6 +280,12 @@ def read_yolo_boxes(
             ) from None
         if len(values) not in (4, 5) or not all(math.isfinite(v) for v in values) or class_id < 0:
             raise FormatError(f"line {n}: expected 'class cx cy w h [conf]', got {line[:80]!r}")
+        # The boxes become SAM prompts in a job: refuse what no detector writes (a box far off
+        # the image, an empty or inverted one, a confidence outside [0, 1]) now, not in a worker.
+        if not all(-_NORM_TOLERANCE <= v <= 1 + _NORM_TOLERANCE for v in values):
+            raise FormatError(f"line {n}: values must be normalised to [0, 1], got {line[:80]!r}")
+        if values[2] <= 0 or values[3] <= 0:
+            raise FormatError(f"line {n}: the box has no width or height")
         cx, cy, w, h = values[:4]
         box = [
             (cx - w / 2) * width,
