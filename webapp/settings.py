@@ -295,6 +295,12 @@ SAM_ONNX_VERIFY_PROMPTS = env_int("SAM_ONNX_VERIFY_PROMPTS", 10, minimum=1)
 # A zip upload may expand to at most this many bytes in all (each entry is also held to
 # IMAGE_MAX_UPLOAD_BYTES); a zip bomb is refused from its central directory.
 IMAGE_MAX_ZIP_BYTES = env_int("IMAGE_MAX_ZIP_BYTES", 2 * 1024**3, minimum=1)
+# DRF's parsers, with JSON nested past the recursion limit answered 400 instead of 500.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "annotator.api.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
 # Detectors that auto-annotation jobs may use, by name: "name=/path/model.onnx,other=yolo11x.pt"
 # (on the workers). Jobs name one of these; a path never comes from an API caller.
 AUTO_ANNOTATE_DETECTORS: dict[str, str] = {}
