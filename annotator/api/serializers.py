@@ -6,12 +6,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator.models import Annotation, Embedding, Image, Job, Label, Membership, Project, Role
+from annotator.models import (
+    Annotation,
+    Embedding,
+    Image,
+    Job,
+    Label,
+    Membership,
+    Project,
+    Role,
+    SamModel,
+)
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -63,13 +74,36 @@ class LabelInputSerializer(serializers.Serializer):
     color = serializers.CharField(max_length=7, default="#ff0000")
 
 
+# annotator.sam.KNOWN_CHECKPOINTS' names, repeated because the web process never imports torch
+# (tests/security/test_hostile_inputs.py keeps the two equal).
+KNOWN_CHECKPOINT_NAMES = ("mobile_sam", "sam_vit_b", "sam_vit_h", "sam_vit_l")
+
+
 class ProjectCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(allow_blank=True, default="")
     labels = LabelInputSerializer(many=True, required=False)
     sam_checkpoint = serializers.CharField(
-        max_length=500, required=False, help_text="a known name or a path on the workers"
+        max_length=500,
+        required=False,
+        help_text=(
+            "a known checkpoint name, the SAM_CHECKPOINT setting, or a checkpoint an "
+            "administrator registered (a SAM model in /admin/)"
+        ),
     )
+
+    def validate_sam_checkpoint(self, value: str) -> str:
+        # The workers load whatever path this names. A path chosen by any API caller would let
+        # them point the workers at arbitrary files (a planted pickle, /etc/shadow); paths are
+        # an administrator's decision, made in the admin.
+        if value in KNOWN_CHECKPOINT_NAMES or value == settings.SAM_CHECKPOINT:
+            return value
+        if SamModel.objects.filter(checkpoint=value).exists():
+            return value
+        raise serializers.ValidationError(
+            f"Unknown checkpoint {value!r}: give one of {', '.join(KNOWN_CHECKPOINT_NAMES)} or a "
+            "checkpoint an administrator registered in the admin (SAM models)."
+        )
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
@@ -249,6 +283,24 @@ class PredictSerializer(serializers.Serializer):
             raise serializers.ValidationError("point_coords and point_labels differ in length.")
         if not attrs["point_coords"] and not attrs.get("box"):
             raise serializers.ValidationError("Give at least one point or a box.")
+        box = attrs.get("box")
+        if box and not (box[0] < box[2] and box[1] < box[3]):
+            raise serializers.ValidationError("box must be [x0, y0, x1, y1] with x0 < x1, y0 < y1.")
+        image = self.context.get("image")
+        if image is not None:
+            # Checked here, before the view looks at (or requests) the embedding: a prompt far
+            # off the image is a caller's mistake (normalised or resized coordinates), not work.
+            tolerance = max(4.0, 0.02 * max(image.width, image.height))
+            corners = [*attrs["point_coords"], *([box[:2], box[2:]] if box else [])]
+            for x, y in corners:
+                if not (
+                    -tolerance <= x <= image.width + tolerance
+                    and -tolerance <= y <= image.height + tolerance
+                ):
+                    raise serializers.ValidationError(
+                        f"[{x}, {y}] is outside the {image.width}x{image.height} image "
+                        "(prompts are in original image pixels)."
+                    )
         return attrs
 
 

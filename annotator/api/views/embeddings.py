@@ -115,7 +115,7 @@ class ImagePredictView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         image, _ = image_for(request, pk, Can.ANNOTATE)
-        data = s.PredictSerializer(data=request.data)
+        data = s.PredictSerializer(data=request.data, context={"image": image})
         data.is_valid(raise_exception=True)
         row, answer = _embedding_state(image)
         if answer is not None:
