@@ -690,14 +690,62 @@ def job_create(
         fmt = params.setdefault("format", "coco")
         if fmt not in EXPORT_WRITERS:
             raise Invalid(f"Unknown export format {fmt!r}; one of {', '.join(EXPORT_WRITERS)}.")
-    if kind == Job.Kind.EVERYTHING and not project.labels.filter(pk=params.get("label")).exists():
-        raise Invalid("Everything mode needs `label`: the id of a label of this project.")
+    _check_selection_params(params)
+    if kind == Job.Kind.EVERYTHING:
+        if not project.labels.filter(pk=params.get("label")).exists():
+            raise Invalid("Everything mode needs `label`: the id of a label of this project.")
+        _check_everything_params(params)
     if kind == Job.Kind.AUTO_ANNOTATE:
         _check_auto_annotate_params(project=project, params=params)
     job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
     queue = "gpu" if kind in MODEL_KINDS else "default"
     transaction.on_commit(lambda: tasks.job_run_task.apply_async(args=[job.pk], queue=queue))
     return job
+
+
+def _check_selection_params(params: dict[str, Any]) -> None:
+    """`status` and `image_ids` narrow every job's images; refused here rather than failing
+    the job in a worker."""
+    status = params.get("status")
+    if status is not None and (
+        not isinstance(status, list) or not all(v in Image.Status.values for v in status)
+    ):
+        raise Invalid(f"`status` is a list of image statuses ({', '.join(Image.Status.values)}).")
+    ids = params.get("image_ids")
+    if ids is not None and (
+        not isinstance(ids, list)
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in ids)
+    ):
+        raise Invalid("`image_ids` is a list of image ids.")
+
+
+# Everything mode's options (annotator.embeddings.EVERYTHING_PARAMS) and the ranges that make
+# sense: points_per_side=10**6 would ask a worker for 10**12 prompts.
+_EVERYTHING_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "points_per_side": (int, 1, 128),
+    "points_per_batch": (int, 1, 1024),
+    "pred_iou_thresh": (float, 0.0, 1.0),
+    "stability_score_thresh": (float, 0.0, 1.0),
+    "box_nms_thresh": (float, 0.0, 1.0),
+    "min_mask_region_area": (int, 0, 100_000_000),
+    "crop_n_layers": (int, 0, 3),
+}
+
+
+def _check_everything_params(params: dict[str, Any]) -> None:
+    for key, (kind, low, high) in _EVERYTHING_BOUNDS.items():
+        if key not in params:
+            continue
+        value = params[key]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (
+            not number
+            or (kind is int and not isinstance(value, int))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            what = "an integer" if kind is int else "a number"
+            raise Invalid(f"`{key}` must be {what} from {low:g} to {high:g}, got {value!r}.")
 
 
 def _check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> None:
@@ -724,22 +772,34 @@ def _check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> 
         raise Invalid("Inline `boxes` need `label`.")
     if not isinstance(boxes, dict):
         raise Invalid("`boxes` maps image ids to lists of [x0, y0, x1, y1].")
-    image_ids = set(project.images.values_list("pk", flat=True))
+    sizes = {pk: (w, h) for pk, w, h in project.images.values_list("pk", "width", "height")}
     for key, items in boxes.items():
-        if not str(key).isdigit() or int(key) not in image_ids:
+        if not str(key).isdigit() or int(key) not in sizes:
             raise Invalid(f"`boxes`: image {key!r} is not in this project.")
-        if not isinstance(items, list) or not all(_is_box(item) for item in items):
-            raise Invalid(f"`boxes[{key}]`: each box is [x0, y0, x1, y1] of finite numbers.")
+        width, height = sizes[int(key)]
+        if not isinstance(items, list) or not all(_is_box(item, width, height) for item in items):
+            raise Invalid(
+                f"`boxes[{key}]`: each box is [x0, y0, x1, y1] of finite numbers with x0 < x1 "
+                f"and y0 < y1, on the {width}x{height} image."
+            )
     params["image_ids"] = sorted(int(key) for key in boxes)
 
 
-def _is_box(item: Any) -> bool:
-    return (
+def _is_box(item: Any, width: int, height: int) -> bool:
+    if not (
         isinstance(item, list)
         and len(item) == 4
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item)
         and all(math.isfinite(v) for v in item)
-    )
+    ):
+        return False
+    x0, y0, x1, y1 = item
+    # The prompt tolerance of drawn geometry (geometry._bounds_tolerance): a box far off the
+    # image is a coordinate mix-up, and one with no area prompts nothing.
+    tol = max(4.0, 0.02 * max(width, height))
+    inside = -tol <= min(x0, x1) and max(x0, x1) <= width + tol
+    inside = inside and -tol <= min(y0, y1) and max(y0, y1) <= height + tol
+    return inside and x0 < x1 and y0 < y1
 
 
 def job_progress(*, job: Job, done: int, total: int) -> None:
