@@ -255,6 +255,15 @@ def open_with_a_square(world: dict, live_server: Any, page: Any) -> int:
     return int(created["body"]["id"])
 
 
+def drag_vertex(page: Any, fx: float, fy: float, tx: float, ty: float) -> None:
+    """In vertex mode: select the square (click inside it), drag its vertex (fx, fy) to (tx, ty)."""
+    page.mouse.click(*page.evaluate("window.annotator.imageToClient(150, 150)"))
+    page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({fx}, {fy})"))
+    page.mouse.down()
+    page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({tx}, {ty})"), steps=4)
+    page.mouse.up()
+
+
 def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
     world: dict, live_server: Any, page: Any
 ) -> None:
@@ -262,11 +271,7 @@ def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
     page.keyboard.press("v")
 
     def drag(fx: float, fy: float, tx: float, ty: float) -> None:
-        page.mouse.click(*page.evaluate("window.annotator.imageToClient(150, 150)"))
-        page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({fx}, {fy})"))
-        page.mouse.down()
-        page.mouse.move(*page.evaluate(f"window.annotator.imageToClient({tx}, {ty})"), steps=4)
-        page.mouse.up()
+        drag_vertex(page, fx, fy, tx, ty)
 
     url = f"/api/annotations/{annotation_id}/"
     drag(200, 200, 240, 230)
@@ -284,6 +289,38 @@ def test_vertex_drag_saves_and_a_stale_save_keeps_the_users_edit(
     wait_until(lambda: api(page, "GET", url)["body"]["version"] == 4)
     outer = api(page, "GET", url)["body"]["polygons"][0]["outer"]
     assert any(abs(x - 60) < 1.5 and abs(y - 70) < 1.5 for x, y in outer), outer
+
+    # Again, and this time the user reloads theirs: the server keeps their square, and the page
+    # now holds its current version, so the next edit saves without a conflict.
+    assert api(page, "PATCH", url, {"version": 4, "polygons": SQUARE})["status"] == 200
+    drag(200, 100, 230, 80)
+    page.wait_for_selector("[data-notice=conflict]")
+    page.locator("[data-notice=conflict] button", has_text="Take theirs").click()
+    page.wait_for_selector("[data-notice=conflict]", state="detached")
+    assert api(page, "GET", url)["body"]["polygons"] == SQUARE
+    drag(200, 100, 230, 80)
+    wait_until(lambda: api(page, "GET", url)["body"]["version"] == 6)
+    outer = api(page, "GET", url)["body"]["polygons"][0]["outer"]
+    assert any(abs(x - 230) < 1.5 and abs(y - 80) < 1.5 for x, y in outer), outer
+    assert page.locator("[data-notice]").count() == 0
+
+
+def test_an_edit_of_an_annotation_someone_deleted_can_be_saved_as_new(
+    world: dict, live_server: Any, page: Any
+) -> None:
+    annotation_id = open_with_a_square(world, live_server, page)
+    page.keyboard.press("v")
+    assert api(page, "DELETE", f"/api/annotations/{annotation_id}/")["status"] == 204
+    drag_vertex(page, 200, 200, 240, 230)
+    page.wait_for_selector("[data-notice=conflict]")
+    shot(page, "annotate-deleted-meanwhile.png")
+    page.locator("[data-notice=conflict] button", has_text="Save as new").click()
+    page.wait_for_selector("[data-notice=conflict]", state="detached")
+    saved = annotations_of(page, world["image"].pk)
+    assert len(saved) == 1 and saved[0]["id"] != annotation_id, saved
+    outer = saved[0]["polygons"][0]["outer"]
+    assert any(abs(x - 240) < 1.5 and abs(y - 230) < 1.5 for x, y in outer), outer
+    assert page.evaluate("window.annotator.state().annotations") == [saved[0]["id"]]
 
 
 def test_brush_adds_to_and_eraser_cuts_from_the_selected_annotation(

@@ -305,7 +305,8 @@ async function saveNew(fields, kind) {
 }
 
 // Saves new polygons of an existing annotation. A 409 means someone else saved it meanwhile: the
-// user chooses between their version and ours; ours stays in memory until then.
+// user chooses between their version and ours; ours stays in memory until then. A 404 means
+// someone else deleted it: the edit stays on screen and can be saved as a new annotation.
 async function saveEdit(id, polygons, { record = true } = {}) {
   const before = store.get(id)?.polygons;
   try {
@@ -317,6 +318,16 @@ async function saveEdit(id, polygons, { record = true } = {}) {
         actions: [
           { label: "Keep mine", run: async () => { await store.refresh(id); notices.clear("conflict"); await saveEdit(id, polygons, { record }); } },
           { label: "Take theirs", run: async () => { await store.refresh(id); notices.clear("conflict"); } },
+        ],
+      });
+    } else if (err instanceof ApiError && err.status === 404 && store.get(id)) {
+      const fields = { ...AnnotationStore.recipe(store.get(id)), polygons };
+      store.setLocal(id, { polygons });
+      const drop = () => { store.forget(id); if (S.selectedId === id) S.selectedId = null; notices.clear("conflict"); drawUi(); };
+      notices.show("conflict", "Someone else deleted this annotation. Your edit is kept here.", {
+        actions: [
+          { label: "Save as new", run: async () => { if (await saveNew(fields, "accept")) drop(); } },
+          { label: "Discard", run: drop },
         ],
       });
     } else {
@@ -353,8 +364,20 @@ async function deleteAnnotation(a) {
   try {
     await store.remove(id);
   } catch (err) {
-    notices.show("save", `Not deleted: ${err.message}`);
-    return false;
+    if (err instanceof ApiError && err.status === 404) {
+      store.forget(id); // someone else deleted it already: what the user wanted
+    } else if (err instanceof ApiError && err.status === 409) {
+      notices.show("conflict", "Someone else changed this annotation since you loaded it; it was not deleted.", {
+        actions: [
+          { label: "Show theirs", run: async () => { await store.refresh(id); notices.clear("conflict"); } },
+          { label: "Delete anyway", run: async () => { await store.refresh(id); notices.clear("conflict"); await deleteAnnotation(store.get(id)); } },
+        ],
+      });
+      return false;
+    } else {
+      notices.show("save", `Not deleted: ${err.message}`);
+      return false;
+    }
   }
   if (S.selectedId === id) S.selectedId = null;
   undo.push({

@@ -59,6 +59,11 @@ export class AnnotationStore {
     this.onChange?.();
   }
 
+  // Drops an annotation the server no longer has (someone else deleted it), without a request.
+  forget(id) {
+    if (this.items.delete(id)) this.onChange?.();
+  }
+
   async refresh(id) {
     const a = await api(routes.annotation(id));
     this.items.set(a.id, a);
