@@ -255,19 +255,49 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, images, SAM embeddings, annotations and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Images, embeddings and jobs each have a `status` with its own choices: one enum name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ImageStatusEnum": "annotator.models.Image.Status",
+        "EmbeddingStatusEnum": "annotator.models.Embedding.Status",
+        "JobStatusEnum": "annotator.models.Job.Status",
+    },
 }
 
 # --- Security (production) --------------------------------------------------------------------
+# `manage.py check --deploy --fail-level WARNING` passes with DJANGO_DEBUG=false and the defaults
+# below (tests/security/test_deploy_check.py). Each knob is there for a deployment that differs,
+# not to switch protection off by habit.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# The page reads the CSRF token from its cookie (frontend/src/ui/api.js), so script must see it.
+CSRF_COOKIE_HTTPONLY = False
 if not DEBUG:
+    # Django's own test of a usable key (security.W009), as an error at start: a short or
+    # generated-looking key makes sessions, password resets and signed values forgeable.
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be at least 50 random characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    # Cookies only over HTTPS (false only for a closed network without TLS).
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Load balancers probe the web process over plain HTTP; the health answer reveals nothing.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+    # Behind a TLS-terminating proxy, which must set (not pass on) X-Forwarded-Proto. When
+    # gunicorn faces clients itself, set this false: a client could otherwise claim HTTPS.
+    if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,
