@@ -495,6 +495,8 @@ def annotation_create(
     prompts: dict[str, Any] | None = None,
 ) -> Annotation:
     _check_label(image, label)
+    # The lock as it is now: the caller's copy of the image may predate a lock taken since.
+    image.refresh_from_db(fields=["locked_by", "locked_until"])
     _check_not_locked_by_other(image, created_by)
     if source not in Annotation.Source.values:
         raise Invalid(f"Unknown source {source!r}.")

@@ -187,8 +187,16 @@ def test_a_lock_taken_after_the_request_read_the_image_still_stops_the_write(
         )
     with pytest.raises(services.Locked):
         services.annotation_delete(annotation=annotation, deleted_by=two["alice"], version=1)
+    with pytest.raises(services.Locked):
+        services.annotation_create(
+            image=annotation.image,
+            label=two["label"],
+            created_by=two["alice"],
+            polygons=factories.square(20, 20, 5),
+        )
     stored = Annotation.objects.get(pk=annotation.pk)
     assert stored.version == 1 and stored.score is None
+    assert Annotation.objects.count() == 1
 
 
 # --- All or nothing --------------------------------------------------------------------------------
