@@ -6,7 +6,7 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from annotator.tasks import healthcheck_task
 
@@ -34,7 +34,7 @@ def _worker_status(timeout: float) -> dict[str, object]:
 
 
 @never_cache
-@require_GET
+@require_safe  # GET, and HEAD, which some load balancers probe with
 def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "ok", "database": "ok"}
     if not _database_ok():

@@ -38,7 +38,12 @@ from annotator.api.views import annotations, embeddings, images, imports, jobs, 
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # GET and HEAD only: its HTML renderer has no template for DRF's OPTIONS metadata (a 500).
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        name="api-docs",
+    ),
     path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:pk>/", projects.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<int:pk>/members/", projects.MemberListView.as_view(), name="api-members"),

@@ -324,6 +324,7 @@ def describe(response: HttpResponseBase) -> str:
 @pytest.mark.django_db
 @pytest.mark.parametrize("caller", CALLERS)
 def test_each_caller_gets_what_the_table_says(world: World, caller: str) -> None:
+    """Every listed route and method; HEAD rides along with GET and must answer the same."""
     client = world.client(caller)
     refs = world.refs_for(caller)
     failures = []
@@ -332,21 +333,46 @@ def test_each_caller_gets_what_the_table_says(world: World, caller: str) -> None
         expected = getattr(row, caller)
         if expected == NA or route not in ROUTES:
             continue
-        body = row.body(refs) if row.body and row.method == method else None
         url = url_for(route, refs)
-        client.cookies = SimpleCookie(world.sessions.get(caller, {}))
-        try:
-            response = send(client, method, url, body)
-        except Exception as exc:  # noqa: BLE001 - a crash is one more wrong answer to report
-            failures.append(f"{method} {url} ({route}): expected {expected}, raised {exc!r}")
-            continue
-        tried += 1
-        if not matches(expected, response):
-            failures.append(f"{method} {url} ({route}): expected {expected}, got {describe(response)}")  # fmt: skip
+        for sent in ("GET", "HEAD") if method == "GET" else (method,):
+            body = row.body(refs) if row.body and row.method == method else None
+            client.cookies = SimpleCookie(world.sessions.get(caller, {}))
+            try:
+                response = send(client, sent, url, body)
+            except Exception as exc:  # noqa: BLE001 - a crash is one more wrong answer
+                failures.append(f"{sent} {url} ({route}): expected {expected}, raised {exc!r}")
+                continue
+            tried += 1
+            if not matches(expected, response):
+                failures.append(
+                    f"{sent} {url} ({route}): expected {expected}, got {describe(response)}"
+                )
     assert tried > 0
     assert not failures, f"{len(failures)} of {tried} answers differ from the table:\n" + "\n".join(
         failures
     )
+
+
+@pytest.mark.django_db
+def test_options_never_tells_whether_an_object_exists(world: World) -> None:
+    """OPTIONS is not in the table (DRF answers it with the view's metadata, without looking
+    the object up); whatever it answers must be the same for A's, B's and missing ids."""
+    failures = []
+    tried = 0
+    for caller in ("anon", "outsider", "owner"):
+        client = world.client(caller)
+        for route in sorted(ROUTES):
+            answers = {}
+            for which in ("A", "B", "missing"):
+                client.cookies = SimpleCookie(world.sessions.get(caller, {}))
+                refs = world.refs[which]
+                answers[which] = send(client, "OPTIONS", url_for(route, refs), None)
+            tried += 1
+            codes = {which: response.status_code for which, response in answers.items()}
+            if len(set(codes.values())) != 1 or codes["A"] >= 500:
+                failures.append(f"OPTIONS {route} as {caller}: {codes}")
+    assert tried > 100
+    assert not failures, "\n".join(failures)
 
 
 # --- Another project's ids, anywhere in a request, answer like ids that do not exist --------------
