@@ -76,17 +76,28 @@ def test_session_writes_need_the_csrf_token(world: World, caller: str) -> None:
         url = url_for(route, refs)
         client = Client(enforce_csrf_checks=True)
         client.cookies = SimpleCookie(world.sessions.get(caller, {}))
-        body = row.body(refs) if row.body and row.method == method else None
-        without = send(client, method, url, body)
-        client.cookies[settings.CSRF_COOKIE_NAME] = secret
-        body = row.body(refs) if row.body and row.method == method else None
-        with_token = send(client, method, url, body, headers={"X-CSRFToken": secret})
+        # None, a token that is not the cookie's, the right one sent from another site's page,
+        # and the right one.
+        attempts: dict[str, dict[str, str] | None] = {
+            "no": None,
+            "a wrong": {"X-CSRFToken": _get_new_csrf_string()},
+            "a cross-site": {"X-CSRFToken": secret, "Origin": "http://evil.example"},
+            "the": {"X-CSRFToken": secret},
+        }
+        answers = {}
+        for name, headers in attempts.items():
+            if headers is not None:
+                client.cookies[settings.CSRF_COOKIE_NAME] = secret
+            body = row.body(refs) if row.body and row.method == method else None
+            answers[name] = send(client, method, url, body, headers=headers)
         tried += 1
-        if not _refused_for_csrf(without, expected):
-            failures.append(f"{method} {url} without the token: {describe(without)}")
-        if not matches(expected, with_token):
+        for name in ("no", "a wrong", "a cross-site"):
+            if not _refused_for_csrf(answers[name], expected):
+                failures.append(f"{method} {url} with {name} token: {describe(answers[name])}")
+        if not matches(expected, answers["the"]):
             failures.append(
-                f"{method} {url} with the token: expected {expected}, got {describe(with_token)}"
+                f"{method} {url} with the token: expected {expected}, "
+                f"got {describe(answers['the'])}"
             )
     assert tried > 20
     assert not failures, "\n".join(failures)
