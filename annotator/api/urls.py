@@ -1,7 +1,9 @@
 # Route table (all under /api/). Roles: V viewer, A annotator, R reviewer, M manager, O owner;
-# a member lacking the role gets 403, a non-member 404 (another project's ids do not exist).
-#   GET  schema/                                 OpenAPI 3 schema (YAML, or JSON with ?format=json)
-#   GET  docs/                                   interactive documentation (Swagger UI)
+# a member lacking the role gets 403, a non-member 404 (another project's ids do not exist),
+# an anonymous caller 403. Every route's answer to every caller is written down in
+# tests/security/permission_table.py, which a test checks against this configuration.
+#   GET  schema/                     public      OpenAPI 3 schema (YAML, or JSON with ?format=json)
+#   GET  docs/                       public      interactive documentation (Swagger UI)
 #   GET  projects/                   any         projects the caller is a member of
 #   POST projects/                   any         create; the caller becomes owner
 #   GET|PATCH|DELETE projects/{id}/  V|M|O
