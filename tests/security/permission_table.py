@@ -15,6 +15,9 @@ The policy the cells write down (annotator/permissions.py): the API answers 403 
 callers (SessionAuthentication comes first, and it sends no WWW-Authenticate challenge), 404 to
 anyone outside the object's project, and 403 to a member whose role lacks the capability.
 Another project's id must answer 404, never 403, or a 403 would confirm that the id exists.
+Users are not a project's objects: a manager may name any user to add them, so user ids and
+usernames are not hidden from managers (and the bodies below name users the same way for every
+caller).
 
 Method OTHER stands for each of GET POST PUT PATCH DELETE that a route's other rows do not name,
 ANY for all five. A new route fails the test until it is written down here.
