@@ -151,7 +151,8 @@ class ImageSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
     embedding_url = serializers.SerializerMethodField()
     embedding_status = serializers.SerializerMethodField()
-    annotation_count = serializers.IntegerField(read_only=True, default=None)
+    # Only list views annotate the count; elsewhere it is null.
+    annotation_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Image
@@ -253,6 +254,10 @@ class AnnotationBulkSerializer(serializers.Serializer):
     image = serializers.IntegerField()
     create = AnnotationCreateSerializer(many=True, required=False, default=list)
     delete = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+
+
+class AnnotationBulkResultSerializer(serializers.Serializer):
+    created = AnnotationSerializer(many=True)
 
 
 class PointSerializer(serializers.ListField):

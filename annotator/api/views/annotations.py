@@ -98,7 +98,7 @@ class AnnotationBulkView(APIView):
     """Create and delete many annotations of one image in one transaction: all or nothing."""
 
     @extend_schema(
-        request=s.AnnotationBulkSerializer, responses={200: s.AnnotationSerializer(many=True)}
+        request=s.AnnotationBulkSerializer, responses={200: s.AnnotationBulkResultSerializer}
     )
     def post(self, request: Request) -> Response:
         data = s.AnnotationBulkSerializer(data=request.data)
