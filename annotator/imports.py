@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from annotator import services
@@ -79,6 +80,15 @@ class _SizesByStem(Mapping[str, tuple[int, int]]):
         return len(self.index.by_name)
 
 
+def _zip_limits() -> Any:
+    """An imported archive is extracted to a temp folder: held to the same expansion limit as
+    an image upload (IMAGE_MAX_ZIP_BYTES), not safe_zip's 4 GiB default, so a 100:1 archive
+    just under the bomb ratio cannot fill the disk."""
+    from annotator.formats.safe_zip import ZipLimits
+
+    return ZipLimits(max_total_bytes=settings.IMAGE_MAX_ZIP_BYTES)
+
+
 def dataset_read(*, project: Project, fmt: str, data: bytes) -> Any:
     """Parse an uploaded COCO (JSON, or a zip holding one), YOLO-seg zip or mask zip."""
     from annotator.formats import FormatError, coco, masks, yolo
@@ -86,7 +96,7 @@ def dataset_read(*, project: Project, fmt: str, data: bytes) -> Any:
 
     try:
         if fmt == "coco" and data[:2] == b"PK":
-            with extracted(data) as root:
+            with extracted(data, _zip_limits()) as root:
                 found = sorted(root.rglob("*.json"))
                 if len(found) != 1:
                     raise FormatError("the zip must hold exactly one COCO .json file")
@@ -94,9 +104,10 @@ def dataset_read(*, project: Project, fmt: str, data: bytes) -> Any:
         if fmt == "coco":
             return coco.read_coco(data)
         if fmt == "yolo_seg":
-            return yolo.import_yolo_seg(data, image_sizes=_SizesByStem(_ImageIndex(project)))
+            sizes = _SizesByStem(_ImageIndex(project))
+            return yolo.import_yolo_seg(data, image_sizes=sizes, limits=_zip_limits())
         if fmt == "masks":
-            return masks.import_masks(data)
+            return masks.import_masks(data, _zip_limits())
     except (FormatError, ValueError) as exc:  # the readers' FormatError is a ValueError
         raise Invalid(f"Malformed {fmt} file: {exc}") from None
     raise Invalid(f"Unknown import format {fmt!r}; one of {', '.join(IMPORT_FORMATS)}.")
@@ -179,7 +190,7 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
     boxes: dict[str, list[list[float]]] = {}
     missing = []
     try:
-        with extracted(data) as root:
+        with extracted(data, _zip_limits()) as root:
             for path in sorted(root.rglob("*.txt")):
                 if path.name.lower() in ("classes.txt", "readme.txt"):
                     continue
