@@ -168,9 +168,19 @@ def _check_color(color: str) -> str:
     return value
 
 
-def label_create(*, project: Project, name: str, color: str = "#ff0000") -> Label:
+def _check_label_name(name: str) -> str:
+    # Imports create labels from names in the file; the column is 100 characters, which SQLite
+    # ignores and PostgreSQL enforces with an error (a 500).
+    limit = Label._meta.get_field("name").max_length or 100
     if not name.strip():
         raise Invalid("A label needs a name.")
+    if len(name.strip()) > limit:
+        raise Invalid(f"Label name {name.strip()[:40]!r}... is over {limit} characters.")
+    return name.strip()
+
+
+def label_create(*, project: Project, name: str, color: str = "#ff0000") -> Label:
+    _check_label_name(name)
     if project.labels.filter(name=name.strip()).exists():
         raise Conflict(f"The project already has a label {name.strip()!r}.")
     return Label.objects.create(project=project, name=name.strip(), color=_check_color(color))
@@ -178,8 +188,7 @@ def label_create(*, project: Project, name: str, color: str = "#ff0000") -> Labe
 
 def label_update(*, label: Label, name: str | None = None, color: str | None = None) -> Label:
     if name is not None:
-        if not name.strip():
-            raise Invalid("A label needs a name.")
+        _check_label_name(name)
         if label.project.labels.filter(name=name.strip()).exclude(pk=label.pk).exists():
             raise Conflict(f"The project already has a label {name.strip()!r}.")
         label.name = name.strip()
