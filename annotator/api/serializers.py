@@ -3,6 +3,7 @@ annotator/services.py."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -32,6 +33,20 @@ class FiniteFloatField(serializers.FloatField):
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             raise serializers.ValidationError("Must be a finite number.")
+        return value
+
+
+class PromptsField(serializers.DictField):
+    """The prompts an annotation was made from, kept as its record (points and a box from the
+    page). Bounded: it is stored and served with every annotation, so a megabyte of it would
+    be a megabyte in every list of the image's annotations."""
+
+    max_bytes = 64 * 1024
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        value = super().to_internal_value(data)
+        if len(json.dumps(value)) > self.max_bytes:
+            raise serializers.ValidationError(f"Must be at most {self.max_bytes} bytes of JSON.")
         return value
 
 
@@ -228,7 +243,7 @@ class AnnotationCreateSerializer(serializers.Serializer):
     )
     source = serializers.ChoiceField(choices=Annotation.Source.choices, default="manual")
     score = FiniteFloatField(required=False, allow_null=True)
-    prompts = serializers.DictField(required=False)
+    prompts = PromptsField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (attrs.get("polygons") is None) == (attrs.get("rle") is None):
@@ -242,7 +257,7 @@ class AnnotationUpdateSerializer(serializers.Serializer):
     polygons = serializers.JSONField(required=False, allow_null=True)
     rle = serializers.JSONField(required=False, allow_null=True)
     score = FiniteFloatField(required=False, allow_null=True)
-    prompts = serializers.DictField(required=False)
+    prompts = PromptsField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("polygons") is not None and attrs.get("rle") is not None:
@@ -252,8 +267,12 @@ class AnnotationUpdateSerializer(serializers.Serializer):
 
 class AnnotationBulkSerializer(serializers.Serializer):
     image = serializers.IntegerField()
-    create = AnnotationCreateSerializer(many=True, required=False, default=list)
-    delete = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    # One request, one transaction: each create rasterises its geometry, so the count is bounded
+    # to keep a request within seconds (the page saves one annotation at a time).
+    create = AnnotationCreateSerializer(many=True, required=False, default=list, max_length=1000)
+    delete = serializers.ListField(
+        child=serializers.IntegerField(), required=False, default=list, max_length=10_000
+    )
 
 
 class AnnotationBulkResultSerializer(serializers.Serializer):

@@ -630,6 +630,14 @@ def _geometry_cases() -> list[Case]:
         Case("json-body-over-16-mb", A, "post", ANNOTATIONS,
              json_body(lambda w: {"label": w.label.pk, "pad": "x" * (17 * 1024 * 1024)}),
              413, "too large"),
+        Case("prompts-of-a-megabyte", A, "post", ANNOTATIONS,
+             json_body(lambda w: {"label": w.label.pk, "polygons": [{"outer": square()}],
+                                  "prompts": {"points": "x" * (1024 * 1024)}}),
+             400, "at most 65536 bytes"),
+        Case("bulk-1001-creates", A, "post", "/api/annotations/bulk",
+             json_body(lambda w: {"image": w.image.pk, "create": [
+                 {"label": w.label.pk, "polygons": [{"outer": square()}]}] * 1001}),
+             400, "no more than 1000"),
         # Updates: the annotation keeps its version and its geometry.
         Case("update-self-intersecting", A, "patch", ANNOTATION,
              json_body(update({"polygons": [{"outer": BOW_TIE}]})), 400, "crosses itself"),
@@ -639,6 +647,9 @@ def _geometry_cases() -> list[Case]:
         Case("update-100001-vertices", A, "patch", ANNOTATION,
              json_body(update({"polygons": [{"outer": circle(100_001)}]})),
              400, "more than 100000 points"),
+        Case("update-prompts-of-a-megabyte", A, "patch", ANNOTATION,
+             json_body(update({"prompts": {"box": "x" * (1024 * 1024)}})),
+             400, "at most 65536 bytes"),
         Case("update-empty", A, "patch", ANNOTATION,
              json_body(update({"polygons": []})), 400, "covers no pixel"),
         # Bulk: one bad item among good ones stores none of them.
