@@ -6,16 +6,32 @@ UPDATE, so two workers never compute the same row), fills the batch up with othe
 of the same model, runs the encoder once over the batch, stores each embedding in the wire
 format of export_onnx/wire.py and records status and timing. Calling it again for a ready row
 does nothing, so redelivered or duplicated tasks are harmless.
+
+A worker that dies mid-batch (SIGKILL, OOM, a lost node) must not strand its rows in `running`.
+Acknowledging late and rejecting on worker loss (settings) requeue the task only where the
+broker still has it: a prefork child that dies is reported by its parent, and Redis restores an
+unacknowledged message after its visibility timeout; but the folder broker deletes a message
+when it hands it out, so a solo worker killed mid-task takes its task with it. The rows
+themselves therefore say who holds them (`worker`, "hostname:pid") and until when
+(`lease_expires_at`, renewed by a heartbeat thread while the batch runs). Every worker sweeps
+(embedding_sweep: at start and every EMBEDDING_SWEEP_SECONDS) for rows whose holder is gone,
+on this host by its pid and elsewhere by the lapsed lease, puts them back to pending (or fails
+them once EMBEDDING_MAX_ATTEMPTS attempts were lost) and enqueues them again, along with
+pending rows that no queued task covers because the broker was down when they were requested.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import shutil
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +39,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -109,17 +126,158 @@ def sam_model_export(*, sam_model: SamModel) -> Path:
     return target
 
 
-def _claim(ids: list[int]) -> list[Embedding]:
-    stale = timezone.now() - timedelta(seconds=settings.EMBEDDING_STALE_SECONDS)
-    claimable = Q(status=Embedding.Status.PENDING) | Q(
-        status=Embedding.Status.RUNNING, updated_at__lt=stale
+def holder_id() -> str:
+    """Who holds a claimed row: this process, as "hostname:pid" (a container's hostname is its
+    own, so together with the pid it names one process)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lease_end() -> Any:
+    return timezone.now() + timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    try:
+        # A killed process stays a zombie until its parent reaps it; it computes nothing.
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _holder_gone(worker: str) -> bool:
+    """Whether a holder on this host has died (a holder on another host: unknown here)."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return not _pid_alive(int(pid))
+
+
+def _lost_rows(ids: list[int] | None = None) -> list[Embedding]:
+    """Running rows whose holder is gone: dead on this host, or silent past its lease."""
+    now = timezone.now()
+    running = Embedding.objects.filter(status=Embedding.Status.RUNNING)
+    if ids is not None:
+        running = running.filter(pk__in=ids)
+    expired = Q(lease_expires_at__lt=now) | Q(
+        lease_expires_at__isnull=True,
+        updated_at__lt=now - timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS),
     )
+    lost = list(running.filter(expired))
+    seen = {row.pk for row in lost}
+    for row in running.exclude(pk__in=seen).exclude(worker=""):
+        if _holder_gone(row.worker):
+            lost.append(row)
+    return lost
+
+
+def embedding_release_lost(*, ids: list[int] | None = None) -> dict[str, list[int]]:
+    """Take back running rows whose worker is gone: pending again (to be enqueued), or failed
+    when the lost attempt was the last one allowed (a row whose image kills the worker every
+    time must stop somewhere). Conditional on the holder, so two sweepers never both act."""
+    released: dict[str, list[int]] = {"pending": [], "failed": []}
+    for row in _lost_rows(ids):
+        final = row.attempts >= settings.EMBEDDING_MAX_ATTEMPTS
+        holder = row.worker or "an unknown worker"
+        error = f"the worker computing it ({holder}) stopped mid-batch (attempt {row.attempts})"
+        if final:
+            error = f"gave up after {row.attempts} attempt(s): {error}"
+        status = Embedding.Status.FAILED if final else Embedding.Status.PENDING
+        changed = Embedding.objects.filter(
+            pk=row.pk, status=Embedding.Status.RUNNING, worker=row.worker
+        ).update(status=status, worker="", lease_expires_at=None, queued_at=None, error=error)
+        if changed:
+            released["failed" if final else "pending"].append(row.pk)
+            log.warning("embedding %s of image %s: %s", row.pk, row.image_id, error)
+    return released
+
+
+def embedding_sweep() -> dict[str, list[int]]:
+    """Release rows lost with their worker, and enqueue every pending row that no queued task
+    covers (released ones, and those requested while the broker was down)."""
+    from annotator.tasks import embedding_enqueue
+
+    released = embedding_release_lost()
+    unqueued = list(
+        Embedding.objects.filter(status=Embedding.Status.PENDING, queued_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    size = settings.SAM_EMBEDDING_BATCH_SIZE
+    enqueued: list[int] = []
+    for start in range(0, len(unqueued), size):
+        batch = unqueued[start : start + size]
+        if not embedding_enqueue(batch):
+            break  # the broker is down: the next sweep tries again
+        enqueued += batch
+    return {**released, "enqueued": enqueued}
+
+
+def sweeper_start(*, interval: float) -> threading.Thread:
+    """Run embedding_sweep now and every `interval` seconds in a daemon thread of this worker
+    process (its own database connection; a failed sweep is logged and tried again)."""
+
+    def loop() -> None:
+        while True:
+            try:
+                close_old_connections()
+                outcome = embedding_sweep()
+                if any(outcome.values()):
+                    log.info("embedding sweep: %s", outcome)
+            except Exception:  # noqa: BLE001 - the database may be down too; try again later
+                log.exception("embedding sweep failed")
+            finally:
+                connection.close()
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="embedding-sweep", daemon=True)
+    thread.start()
+    return thread
+
+
+@contextlib.contextmanager
+def _heartbeat(ids: list[int], holder: str) -> Iterator[None]:
+    """Renew the lease of the rows this process holds, every third of the lease, until the
+    block ends (a thread: the encoder call can run for minutes)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.EMBEDDING_LEASE_SECONDS / 3):
+                try:
+                    Embedding.objects.filter(
+                        pk__in=ids, status=Embedding.Status.RUNNING, worker=holder
+                    ).update(lease_expires_at=_lease_end())
+                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                    log.exception("embedding lease renewal failed")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name="embedding-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _claim(ids: list[int], holder: str) -> list[Embedding]:
+    claimable = Q(status=Embedding.Status.PENDING)
     claimed = []
     for pk in ids:
         if (
             Embedding.objects.filter(claimable, pk=pk).update(
                 status=Embedding.Status.RUNNING,
                 attempts=F("attempts") + 1,
+                worker=holder,
+                lease_expires_at=_lease_end(),
                 updated_at=timezone.now(),
             )
             == 1
@@ -152,29 +310,41 @@ def embedding_compute(*, embedding_ids: list[int]) -> dict[str, list[int]]:
     Returns the ids by outcome: `ready`, `failed` (for good), `retry` (failed this time, to be
     tried again by the caller) and `skipped` (not claimable: done already, or another worker's).
     """
-    rows = _claim(_fill_batch(list(embedding_ids)))
+    # A redelivered task (its prefork child was killed) finds its rows still held by the dead
+    # process: take them back first, or they would wait for the lease to run out.
+    embedding_release_lost(ids=list(embedding_ids))
+    holder = holder_id()
+    rows = _claim(_fill_batch(list(embedding_ids)), holder)
     outcome: dict[str, list[int]] = {"ready": [], "failed": [], "retry": [], "skipped": []}
     claimed = {row.pk for row in rows}
     outcome["skipped"] = [pk for pk in embedding_ids if pk not in claimed]
     by_model: dict[int, list[Embedding]] = {}
     for row in rows:
         by_model.setdefault(row.sam_model_id, []).append(row)
-    for batch in by_model.values():
-        _compute_batch(batch, outcome)
+    with _heartbeat(sorted(claimed), holder):
+        for batch in by_model.values():
+            try:
+                _compute_batch(batch, outcome, holder)
+            except Exception as exc:  # noqa: BLE001 - no row may stay running after a bug
+                done = {pk for pks in outcome.values() for pk in pks}
+                for row in batch:
+                    if row.pk not in done:
+                        _fail(row, f"{type(exc).__name__}: {exc}", outcome, holder)
+                log.exception("embedding batch %s failed", [row.pk for row in batch])
     return outcome
 
 
-def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]]) -> None:
+def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder: str) -> None:
     sam_model = rows[0].sam_model
     try:
         model, _ = sam_model_load(sam_model=sam_model)
     except PermanentError as exc:
         for row in rows:
-            _fail(row, f"model unavailable: {exc}", outcome, permanent=True)
+            _fail(row, f"model unavailable: {exc}", outcome, holder, permanent=True)
         return
     except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
         for row in rows:
-            _fail(row, f"model failed to load: {type(exc).__name__}: {exc}", outcome)
+            _fail(row, f"model failed to load: {type(exc).__name__}: {exc}", outcome, holder)
         return
     try:
         sam_model_export(sam_model=sam_model)
@@ -188,12 +358,13 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]]) -> None
                 arrays.append(read_rgb(f.read()))
             ready_rows.append(row)
         except Exception as exc:  # noqa: BLE001 - one unreadable image must not sink the batch
-            _fail(row, f"image unreadable: {type(exc).__name__}: {exc}", outcome)
+            _fail(row, f"image unreadable: {type(exc).__name__}: {exc}", outcome, holder)
     if not ready_rows:
         return
     from annotator.sam import embed_images
 
     started = time.perf_counter()
+    log.info("encoding %d image(s) for embeddings %s", len(ready_rows), [r.pk for r in ready_rows])
     try:
         # Rows are claimed in batches either way; the encoder takes several images per call
         # only on CUDA, since on CPU a batch is no faster and holds every image's activations.
@@ -201,39 +372,71 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]]) -> None
         features = embed_images(model, arrays, batch_size=per_call)
     except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
         for row in ready_rows:
-            _fail(row, f"encoder failed: {type(exc).__name__}: {exc}", outcome)
+            _fail(row, f"encoder failed: {type(exc).__name__}: {exc}", outcome, holder)
         return
     seconds = (time.perf_counter() - started) / len(ready_rows)
     key = wire.model_key_from_sha256(sam_model.sha256)
     for index, row in enumerate(ready_rows):
         array = features[index : index + 1].float().cpu().numpy()
-        _store(row, array, key=key, seconds=seconds)
-        outcome["ready"].append(row.pk)
+        try:
+            stored = _store(row, array, key=key, seconds=seconds, holder=holder)
+        except OSError as exc:  # a full disk, unwritable media: retried, then failed
+            _fail(row, f"storage failed: {exc}", outcome, holder)
+            continue
+        outcome["ready" if stored else "skipped"].append(row.pk)
 
 
-def _store(row: Embedding, array: Any, *, key: bytes, seconds: float) -> None:
+def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: str) -> bool:
+    """Write the file and mark the row ready, if this process still holds it; False (and the
+    file removed again) when another worker took it over meanwhile."""
     data = wire.encode_embedding(
         array, model_key=key, original_size=(row.image.height, row.image.width)
     )
-    old = row.file.name if row.file else None
-    row.file.save(f"{row.image_id}.same", ContentFile(data), save=False)
-    row.status = Embedding.Status.READY
-    row.dtype = WIRE_DTYPE
-    row.shape = list(array.shape[1:])
-    row.sha256 = hashlib.sha256(data).hexdigest()
-    row.compute_seconds = seconds
-    row.error = ""
-    row.save()
-    if old and old != row.file.name:
-        row.file.storage.delete(old)
+    storage = row.file.storage
+    old = row.file.name or None
+    field = row.file.field
+    name = storage.save(
+        field.generate_filename(row, f"{row.image_id}.same"),
+        ContentFile(data),
+        max_length=field.max_length,
+    )
+    updated = Embedding.objects.filter(
+        pk=row.pk, status=Embedding.Status.RUNNING, worker=holder
+    ).update(
+        status=Embedding.Status.READY,
+        file=name,
+        dtype=WIRE_DTYPE,
+        shape=list(array.shape[1:]),
+        sha256=hashlib.sha256(data).hexdigest(),
+        compute_seconds=seconds,
+        error="",
+        worker="",
+        lease_expires_at=None,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        storage.delete(name)
+        log.warning("embedding %s was taken over by another worker; result dropped", row.pk)
+        return False
+    if old and old != name:
+        storage.delete(old)
+    return True
 
 
 def _fail(
-    row: Embedding, error: str, outcome: dict[str, list[int]], *, permanent: bool = False
+    row: Embedding,
+    error: str,
+    outcome: dict[str, list[int]],
+    holder: str,
+    *,
+    permanent: bool = False,
 ) -> None:
     final = permanent or row.attempts >= settings.EMBEDDING_MAX_ATTEMPTS
     status = Embedding.Status.FAILED if final else Embedding.Status.PENDING
-    Embedding.objects.filter(pk=row.pk).update(status=status, error=error[:4000])
+    # queued_at is cleared: the caller enqueues the retry, or the sweep does if that fails.
+    Embedding.objects.filter(pk=row.pk, status=Embedding.Status.RUNNING, worker=holder).update(
+        status=status, error=error[:4000], worker="", lease_expires_at=None, queued_at=None
+    )
     outcome["failed" if final else "retry"].append(row.pk)
     log.warning("embedding %s of image %s: %s", row.pk, row.image_id, error)
 

@@ -1,6 +1,13 @@
-"""Liveness and readiness: /healthz for load balancers, /healthz?worker=1 for the worker too."""
+"""Liveness and readiness: /healthz for load balancers, /healthz?worker=1 for the worker too.
+
+The broker is checked on every call but does not turn the answer into a 503: with the broker
+down, annotation work still goes on (only embedding requests answer 503), so a load balancer
+must keep the web servers in rotation. The body says `"status": "degraded"` and why.
+"""
 
 from __future__ import annotations
+
+import os
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.db import connection
@@ -22,6 +29,24 @@ def _database_ok() -> bool:
         return False
 
 
+def _broker_status() -> dict[str, object]:
+    """Whether a task could be enqueued now, within the broker timeout of the settings."""
+    from webapp.celery import app
+
+    if app.conf.broker_url.startswith("filesystem://"):
+        folder = str(app.conf.broker_transport_options.get("data_folder_out", ""))
+        if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+            return {"status": "error", "detail": f"queue folder {folder} is not writable"}
+        return {"status": "ok"}
+    try:
+        with app.connection_for_write() as conn:
+            # One try: a load balancer polls this, and a retry doubles a hung broker's cost.
+            conn.ensure_connection(max_retries=0)
+    except Exception as exc:  # noqa: BLE001 - whatever the transport raises, it is down
+        return {"status": "error", "detail": f"broker error: {exc}"}
+    return {"status": "ok"}
+
+
 def _worker_status(timeout: float) -> dict[str, object]:
     try:
         result = healthcheck_task.apply_async(queue="default")
@@ -36,7 +61,10 @@ def _worker_status(timeout: float) -> dict[str, object]:
 @never_cache
 @require_safe  # GET, and HEAD, which some load balancers probe with
 def healthz(request: HttpRequest) -> JsonResponse:
-    body: dict[str, object] = {"status": "ok", "database": "ok"}
+    body: dict[str, object] = {"status": "ok", "database": "ok", "broker": "ok"}
+    broker = _broker_status()
+    if broker["status"] != "ok":
+        body.update(status="degraded", broker="error", broker_detail=broker["detail"])
     if not _database_ok():
         body.update(status="error", database="error")
     if request.GET.get("worker") in {"1", "true"}:
@@ -44,7 +72,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         body["worker"] = worker
         if worker["status"] != "ok":
             body["status"] = "error"
-    status = 200 if body["status"] == "ok" else 503
+    status = 503 if body["status"] == "error" else 200
     response = JsonResponse(body, status=status)
     if status == 503:
         response["Retry-After"] = "10"

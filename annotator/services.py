@@ -72,6 +72,16 @@ class Locked(ServiceError):
     status = 423
 
 
+class Unavailable(ServiceError):
+    """A service this needs (storage, the task queue) failed; retrying later may work."""
+
+    status = 503
+
+
+class InsufficientStorage(ServiceError):
+    status = 507
+
+
 # --- Projects, members, labels -----------------------------------------------------------------
 
 
@@ -653,9 +663,11 @@ def embedding_request(*, images: Sequence[Image], force: bool = False) -> list[E
             rows.append(row)
     ids = [row.pk for row in rows]
     size = settings.SAM_EMBEDDING_BATCH_SIZE
-    for start in range(0, len(ids), size):
+    for start in range(0, len(ids) if enqueue else 0, size):
         batch = ids[start : start + size]
-        transaction.on_commit(lambda batch=batch: tasks.embedding_compute_task.delay(batch))
+        # A broker outage does not undo the upload: the rows stay pending and unqueued, and
+        # the workers' sweep or the next request of the embedding enqueues them.
+        transaction.on_commit(lambda batch=batch: tasks.embedding_enqueue(batch))
     return rows
 
 
@@ -677,8 +689,8 @@ def embedding_compute_pending(*, limit: int | None = None, sync: bool = False) -
             from annotator.embeddings import embedding_compute
 
             embedding_compute(embedding_ids=batch)
-        else:
-            tasks.embedding_compute_task.delay(batch)
+        elif not tasks.embedding_enqueue(batch):
+            raise Unavailable("The task queue (Celery broker) is unavailable; try again later.")
     return len(ids)
 
 

@@ -50,15 +50,8 @@ def in_ci() -> bool:
 # --- A real Celery worker ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def celery_worker(
-    django_db_setup: None, django_db_blocker: Any
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test database and the test broker folder.
-
-    Tests that use it must commit their rows (`@pytest.mark.django_db(transaction=True)`), since
-    the worker reads them over its own connection.
-    """
+def worker_env(**overrides: str) -> dict[str, str]:
+    """The environment of a worker process on the test database, media and broker folder."""
     from django.conf import settings
     from django.db import connection
 
@@ -76,30 +69,71 @@ def celery_worker(
     # verification of the one ONNX export, whichever test happens to start the worker.
     env.setdefault("EMBEDDING_RETRY_DELAY", "0")
     env.setdefault("SAM_ONNX_VERIFY_PROMPTS", "2")
-    log_path = Path(settings.VAR_DIR) / "celery-worker.log"
+    env.update(overrides)
+    return env
+
+
+def start_worker(
+    log_path: Path,
+    *,
+    queues: str = "default,gpu",
+    pool: str = "solo",
+    name: str | None = None,
+    ready_queue: str = "default",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a `celery worker` process and wait until it answers a task on `ready_queue` (give
+    a worker a queue of its own there when another worker may be consuming `default`)."""
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "webapp", "worker",
-            "-Q", "default,gpu", "--pool=solo", "--loglevel=INFO",
+            "-Q", queues, f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--hostname", f"test-worker-{os.getpid()}@%h",
+            "--hostname", f"{name or f'test-worker-{os.getpid()}'}@%h",
         ],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT, env=env if env is not None else worker_env(), stdout=log,
+        stderr=subprocess.STDOUT,
     )  # fmt: skip
+    log.close()  # the child holds its own descriptor
     try:
-        _wait_for_worker(proc, log_path)
+        _wait_for_worker(proc, log_path, queue=ready_queue)
+    except BaseException:
+        stop_worker(proc)
+        raise
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database and the test broker folder.
+
+    Tests that use it must commit their rows (`@pytest.mark.django_db(transaction=True)`), since
+    the worker reads them over its own connection.
+    """
+    from django.conf import settings
+
+    proc = start_worker(Path(settings.VAR_DIR) / "celery-worker.log")
+    try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_worker(proc)
 
 
-def _wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0) -> None:
+def _wait_for_worker(
+    proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 90.0, queue: str = "default"
+) -> None:
     from annotator.tasks import healthcheck_task
 
     deadline = time.monotonic() + timeout
@@ -107,7 +141,7 @@ def _wait_for_worker(proc: subprocess.Popen[bytes], log_path: Path, timeout: flo
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited:\n{log_path.read_text()[-4000:]}")
         try:
-            healthcheck_task.apply_async(queue="default").get(timeout=5)
+            healthcheck_task.apply_async(queue=queue).get(timeout=5)
             return
         except Exception:  # noqa: BLE001 - not up yet
             continue

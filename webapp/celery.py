@@ -1,11 +1,26 @@
 """The Celery app. Its configuration lives in Django settings under the CELERY_ namespace."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("webapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def start_embedding_sweep(sender: Any = None, **kwargs: Any) -> None:
+    """Every worker sweeps for embeddings lost with a dead worker or a down broker, once now
+    and then periodically (see annotator.embeddings): a row must never stay `running` or
+    unqueued for good, whichever worker or broker failed. Runs in the worker's main process
+    only (prefork children never receive worker_ready)."""
+    from django.conf import settings
+
+    from annotator.embeddings import sweeper_start
+
+    sweeper_start(interval=settings.EMBEDDING_SWEEP_SECONDS)

@@ -238,6 +238,36 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that enqueues must answer within seconds when the broker is down or hangs
+# (the API then says 503 with Retry-After): bounded connect and socket timeouts, and one quick
+# retry of a publish (enough to replace a pooled connection that went stale when Redis
+# restarted). Kombu's defaults wait forever on a broker that accepts but does not answer.
+CELERY_BROKER_TIMEOUT = env_int("CELERY_BROKER_TIMEOUT", 2, minimum=1)
+CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+    # socket_timeout stays above kombu's 1 s BRPOP timeout, which a worker waits on normally.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": CELERY_BROKER_TIMEOUT,
+        "socket_timeout": CELERY_BROKER_TIMEOUT,
+    }
+if CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://")):
+    # Only /healthz?worker=1 waits on results; the defaults retry a dead result store for 20 s.
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = CELERY_BROKER_TIMEOUT
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+    }
+# A worker holding running embeddings renews their lease every third of this; a row whose
+# lease ran out (its worker was killed, OOM, lost its node) is taken back by any worker.
+EMBEDDING_LEASE_SECONDS = env_int("EMBEDDING_LEASE_SECONDS", 60, minimum=1)
+# How often each worker sweeps for such rows, and for pending rows that no queued task covers
+# (enqueued while the broker was down). Each worker also sweeps once when it starts.
+EMBEDDING_SWEEP_SECONDS = env_int("EMBEDDING_SWEEP_SECONDS", 30, minimum=1)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -315,8 +345,6 @@ IMAGE_LOCK_SECONDS = env_int("IMAGE_LOCK_SECONDS", 600, minimum=1)
 EMBEDDING_MAX_ATTEMPTS = env_int("EMBEDDING_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds before a failed embedding is retried (doubled on each attempt).
 EMBEDDING_RETRY_DELAY = env_int("EMBEDDING_RETRY_DELAY", 5, minimum=0)
-# A row left `running` longer than this (its worker died) may be claimed again.
-EMBEDDING_STALE_SECONDS = env_int("EMBEDDING_STALE_SECONDS", 900, minimum=1)
 # Errors leave the API as {"detail": ...} with the status the service chose (409, 423, ...).
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "annotator.api.errors.exception_handler"
 # Random prompts with which the worker verifies a fresh ONNX export against PyTorch (once per

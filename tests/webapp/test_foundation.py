@@ -18,7 +18,7 @@ ISOLATION_HEADERS = {
 def test_healthz_answers_ok_with_the_database_up(client: Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
 @pytest.mark.django_db

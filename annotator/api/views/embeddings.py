@@ -24,6 +24,8 @@ from annotator.models import Embedding, Image, SamModel
 from annotator.permissions import Can
 
 RETRY_AFTER_SECONDS = 2
+# The broker is down: a client should not hammer it, but an outage is often short.
+RETRY_AFTER_UNAVAILABLE_SECONDS = 10
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
@@ -33,18 +35,41 @@ def _pending(body: dict[str, Any]) -> Response:
     )
 
 
+def _queue_unavailable(what: str) -> Response:
+    detail = (
+        f"The task queue (Celery broker) is unavailable, so {what} could not be enqueued. "
+        "Nothing is lost: retry after Retry-After seconds and it is enqueued then."
+    )
+    body = {"status": "unavailable", "detail": detail}
+    headers = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)}
+    return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+
+
+def _request(image: Image, *, force: bool = False) -> Response:
+    """Create or reset the image's row, commit, then enqueue it: 202, or 503 when the broker
+    cannot take the task (the row stays pending and unqueued, so a retry enqueues it)."""
+    with transaction.atomic():
+        rows = services.embedding_request(images=[image], force=force, enqueue=False)
+    if not tasks.embedding_enqueue([row.pk for row in rows]):
+        return _queue_unavailable("the embedding")
+    return _pending({"status": "pending", "detail": "Embedding enqueued."})
+
+
 def _embedding_state(image: Image) -> tuple[Embedding | None, Response | None]:
-    """The ready embedding, or the answer to give instead (202 while pending, 409 if failed)."""
+    """The ready embedding, or the answer to give instead (202 while pending, 409 if failed,
+    503 when it needs enqueueing and the broker is down)."""
     row = selectors.embedding_for_image(image=image)
     if row is None:
         # Uploaded before its project's model was chosen, or the row was removed: request it.
-        with transaction.atomic():
-            services.embedding_request(images=[image])
-        return None, _pending({"status": "pending", "detail": "Embedding requested."})
+        return None, _request(image)
     if row.status == Embedding.Status.FAILED:
         detail = f"Embedding failed after {row.attempts} attempt(s): {row.error}"
         body = {"status": row.status, "detail": detail, "error": row.error}
         return None, Response(body, status=status.HTTP_409_CONFLICT)
+    # Pending with no task known to be queued (the broker was down when it was requested).
+    unqueued = row.status == Embedding.Status.PENDING and row.queued_at is None
+    if unqueued and not tasks.embedding_enqueue([row.pk]):
+        return None, _queue_unavailable("the embedding")
     if row.status != Embedding.Status.READY:
         body = {"status": row.status, "detail": f"Embedding is {row.status}; retry shortly."}
         return None, _pending(body)
@@ -54,7 +79,8 @@ def _embedding_state(image: Image) -> tuple[Embedding | None, Response | None]:
 class ImageEmbeddingView(APIView):
     """GET: the embedding in export_onnx's wire format (application/octet-stream), with
     X-Embedding-Shape, X-Embedding-Dtype and X-Model-Sha256 headers and an ETag; 202 with
-    Retry-After while it is computed; 409 with the reason when it failed.
+    Retry-After while it is computed; 409 with the reason when it failed; 503 with Retry-After
+    when it must be enqueued and the task queue is down (it is enqueued on a later request).
     POST: compute it again (managers; also the way to retry a failed one)."""
 
     @extend_schema(
@@ -62,6 +88,7 @@ class ImageEmbeddingView(APIView):
             (200, "application/octet-stream"): bytes,
             202: OpenApiResponse(description="pending or running; see Retry-After"),
             409: OpenApiResponse(description="failed; detail says why"),
+            503: OpenApiResponse(description="the task queue is down; see Retry-After"),
         }
     )
     def get(self, request: Request, pk: int) -> HttpResponseBase:
@@ -86,12 +113,16 @@ class ImageEmbeddingView(APIView):
             response[key] = value
         return response
 
-    @extend_schema(request=None, responses={202: OpenApiResponse(description="enqueued")})
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(description="enqueued"),
+            503: OpenApiResponse(description="the task queue is down; see Retry-After"),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         image, _ = image_for(request, pk, Can.MANAGE)
-        with transaction.atomic():
-            services.embedding_request(images=[image], force=True)
-        return _pending({"status": "pending", "detail": "Embedding enqueued."})
+        return _request(image, force=True)
 
 
 # --- Server-side prediction ----------------------------------------------------------------------
@@ -183,7 +214,8 @@ def _export_state(sam_model: SamModel) -> Response | None:
         body = {"status": "failed", "detail": f"ONNX export failed: {sam_model.onnx_error}"}
         return Response(body, status=status.HTTP_409_CONFLICT)
     # Idempotent: the worker returns at once when another task has exported it meanwhile.
-    tasks.embedding_model_export_task.delay(sam_model.pk)
+    if not tasks.send(tasks.embedding_model_export_task, [sam_model.pk]):
+        return _queue_unavailable("the decoder export")
     return _pending({"status": "exporting", "detail": "The decoder is being exported."})
 
 
