@@ -7,6 +7,7 @@ anything the caller did wrong, and the API turns its `status` into the HTTP answ
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -325,7 +326,12 @@ def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User)
         sha256=normal.sha256,
         uploaded_by=uploaded_by,
     )
-    image.file.save(f"{normal.sha256[:32]}.{normal.extension}", ContentFile(normal.content), False)
+    try:
+        image.file.save(
+            f"{normal.sha256[:32]}.{normal.extension}", ContentFile(normal.content), False
+        )
+    except OSError as exc:
+        raise _storage_error(name, exc) from exc
     try:
         with transaction.atomic():
             image.save()
@@ -334,6 +340,17 @@ def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User)
         image.file.delete(save=False)
         raise Conflict(f"{name}: the project already has this image.") from None
     return image
+
+
+def _storage_error(name: str, exc: OSError) -> ServiceError:
+    """The upload's answer when media storage refuses a write: 507 for a full disk or quota,
+    503 for anything else (unwritable, missing or read-only storage). Nothing partial stays
+    behind: the storage writes whole files only (annotator.storage), the transaction rolls the
+    rows back and image_import deletes the files this upload stored before."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(f"{name}: not stored, the image storage is full ({reason}).")
+    return Unavailable(f"{name}: not stored, the image storage refused the write ({reason}).")
 
 
 ASSIGNABLE = {Image.Status.NEW, Image.Status.IN_PROGRESS, Image.Status.SUBMITTED}

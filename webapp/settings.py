@@ -158,7 +158,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 
 S3_BUCKET = env_str("S3_BUCKET", "")
 STORAGES: dict[str, dict[str, object]] = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Django's FileSystemStorage writes in place: a full disk leaves a truncated file under the
+    # real name. This one writes beside it and links the file into place once complete.
+    "default": {"BACKEND": "annotator.storage.AtomicFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if S3_BUCKET:

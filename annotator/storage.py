@@ -1,0 +1,68 @@
+"""Media storage that never leaves a partial file under a real name.
+
+Django's FileSystemStorage creates the target file and writes into it: when the disk fills up
+(ENOSPC), a quota is hit or the process is killed mid-write, a truncated image or embedding stays
+behind under the name a row would point to. Here the bytes go to a hidden temporary file in the
+same folder, which is hard-linked to the real name only once complete (a link, not a rename, so
+an existing file is never overwritten and the name is chosen exactly as Django would), and the
+temporary file is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from typing import Any
+
+from django.core.files.storage import FileSystemStorage
+
+# Filesystems without hard links (some network and FUSE mounts) answer these; a rename of the
+# finished file after an existence check is the fallback there.
+NO_LINKS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+
+
+class AtomicFileSystemStorage(FileSystemStorage):
+    def _save(self, name: str, content: Any) -> str:
+        full_path = self.path(name)
+        directory = os.path.dirname(full_path)
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except FileExistsError:
+            raise FileExistsError(f"{directory} exists and is not a directory.") from None
+        temporary = os.path.join(
+            directory, f".{os.path.basename(full_path)}.{secrets.token_hex(6)}.partial"
+        )
+        # 0o666 as Django's own storage: the process umask applies.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(temporary, flags, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in content.chunks():
+                    out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+            if self.file_permissions_mode is not None:
+                os.chmod(temporary, self.file_permissions_mode)
+            while True:
+                try:
+                    _link(temporary, full_path)
+                    break
+                except FileExistsError:
+                    name = self.get_available_name(name)
+                    full_path = self.path(name)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        self._ensure_location_group_id(full_path)
+        return os.path.relpath(full_path, self.location).replace("\\", "/")
+
+
+def _link(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in NO_LINKS:
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "File exists", target) from None
+        os.rename(source, target)
