@@ -754,7 +754,7 @@ def _check_selection_params(params: dict[str, Any]) -> None:
     ids = params.get("image_ids")
     if ids is not None and (
         not isinstance(ids, list)
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in ids)
+        or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**63 for v in ids)
     ):
         raise Invalid("`image_ids` is a list of image ids.")
 

@@ -361,6 +361,8 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "rest_framework.parsers.FormParser",
     "rest_framework.parsers.MultiPartParser",
 ]
+# LimitOffsetPagination with the limit capped (an uncapped ?limit=10**30 reached the database).
+REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "annotator.api.pagination.Pagination"
 # Detectors that auto-annotation jobs may use, by name: "name=/path/model.onnx,other=yolo11x.pt"
 # (on the workers). Jobs name one of these; a path never comes from an API caller.
 AUTO_ANNOTATE_DETECTORS: dict[str, str] = {}

@@ -36,6 +36,17 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
+# Ids and versions are the database's 64-bit integers. A larger number given as an id reached
+# the query (as `pk__in`, or a filter) and raised OverflowError on SQLite: a 500.
+MAX_ID = 2**63 - 1
+
+
+def IdField(**kwargs: Any) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=kwargs.pop("min_value", 1), max_value=MAX_ID, **kwargs
+    )
+
+
 class PromptsField(serializers.DictField):
     """The prompts an annotation was made from, kept as its record (points and a box from the
     page). Bounded: it is stored and served with every annotation, so a megabyte of it would
@@ -207,12 +218,12 @@ class ReviewSerializer(serializers.Serializer):
 
 
 class NextImageQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(required=False, min_value=0)
+    after = IdField(required=False, min_value=0)
 
 
 class ImageFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
-    assignee = serializers.IntegerField(required=False, min_value=1)
+    assignee = IdField(required=False)
 
 
 class ImageUpdateSerializer(serializers.Serializer):
@@ -232,7 +243,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
 
 
 class AnnotationCreateSerializer(serializers.Serializer):
-    label = serializers.IntegerField()
+    label = IdField()
     polygons = serializers.JSONField(
         required=False,
         allow_null=True,
@@ -252,8 +263,8 @@ class AnnotationCreateSerializer(serializers.Serializer):
 
 
 class AnnotationUpdateSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, help_text="the version you read")
-    label = serializers.IntegerField(required=False)
+    version = IdField(help_text="the version you read")
+    label = IdField(required=False)
     polygons = serializers.JSONField(required=False, allow_null=True)
     rle = serializers.JSONField(required=False, allow_null=True)
     score = FiniteFloatField(required=False, allow_null=True)
@@ -266,13 +277,11 @@ class AnnotationUpdateSerializer(serializers.Serializer):
 
 
 class AnnotationBulkSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
+    image = IdField()
     # One request, one transaction: each create rasterises its geometry, so the count is bounded
     # to keep a request within seconds (the page saves one annotation at a time).
     create = AnnotationCreateSerializer(many=True, required=False, default=list, max_length=1000)
-    delete = serializers.ListField(
-        child=serializers.IntegerField(), required=False, default=list, max_length=10_000
-    )
+    delete = serializers.ListField(child=IdField(), required=False, default=list, max_length=10_000)
 
 
 class AnnotationBulkResultSerializer(serializers.Serializer):
@@ -376,7 +385,7 @@ class ExportCreateSerializer(serializers.Serializer):
 class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="COCO JSON (or a zip of one), or a zip archive")
     format = serializers.ChoiceField(choices=["coco", "yolo_seg", "masks", "yolo_boxes"])
-    label = serializers.IntegerField(
+    label = IdField(
         required=False, help_text="yolo_boxes: the label id every box gets (default: the first)"
     )
 

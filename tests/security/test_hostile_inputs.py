@@ -726,6 +726,27 @@ def _prompt_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _number_cases() -> list[Case]:
+    # Ids past the database's 64-bit integers reached queries as pk__in or filters: a 500.
+    huge = 10**30
+    nothing: Callable[[World], dict[str, Any]] = lambda w: {}  # noqa: E731
+    return [
+        Case("list-filter-assignee-10**30", A, "get", IMAGES + f"?assignee={huge}",
+             nothing, 400, "less than or equal to"),
+        Case("next-image-after-10**30", A, "get", "/api/projects/{project}/next-image"
+             f"?after={huge}", nothing, 400, "less than or equal to"),
+        Case("bulk-delete-10**30", A, "post", "/api/annotations/bulk",
+             json_body(lambda w: {"image": w.image.pk, "delete": [huge]}),
+             400, "less than or equal to"),
+        Case("bulk-image-10**30", A, "post", "/api/annotations/bulk",
+             json_body({"image": huge, "create": []}), 400, "less than or equal to"),
+        Case("update-version-10**30", A, "patch", ANNOTATION,
+             json_body({"version": huge, "label": huge}), 400, "less than or equal to"),
+        Case("job-image-ids-10**30", M, "post", JOBS,
+             json_body({"kind": "export", "params": {"image_ids": [huge]}}), 400, "image_ids"),
+    ]  # fmt: skip
+
+
 def _checkpoint_cases() -> list[Case]:
     # The one place an API caller names a checkpoint: a project's sam_checkpoint. The workers
     # would load whatever file it names; only names the server offers are accepted.
@@ -744,7 +765,12 @@ def _checkpoint_cases() -> list[Case]:
 
 
 CASES = (
-    _upload_cases() + _import_cases() + _geometry_cases() + _prompt_cases() + _checkpoint_cases()
+    _upload_cases()
+    + _import_cases()
+    + _geometry_cases()
+    + _prompt_cases()
+    + _number_cases()
+    + _checkpoint_cases()
 )
 
 
@@ -822,6 +848,17 @@ def test_hostile_input_is_refused_and_nothing_is_stored(
     assert case.detail.lower() in detail.lower(), detail
     assert _snapshot(media_root, scratch) == before
     assert no_broker == []  # no task enqueued either
+
+
+@pytest.mark.django_db
+def test_a_page_limit_past_64_bits_is_capped_not_sent_to_the_database(
+    world: World, project_with_roles: dict[str, Any], client_for: Any
+) -> None:
+    client = client_for(project_with_roles["viewer"])
+    client.raise_request_exception = False
+    response = client.get(f"/api/projects/{world.project.pk}/images/?limit={10**30}")
+    assert response.status_code == 200, response.content[:300]
+    assert [image["id"] for image in response.json()["results"]] == [world.image.pk]
 
 
 # --- A checkpoint that is a malicious pickle -----------------------------------------------------
