@@ -391,6 +391,11 @@ def _upload_cases() -> list[Case]:
         Case("file-over-upload-limit", M, "post", IMAGES,
              upload(("big.png", factories.png_bytes(200, 200, seed=12))),
              413, "IMAGE_MAX_UPLOAD_BYTES", {"IMAGE_MAX_UPLOAD_BYTES": 50_000}),
+        Case("101-files-in-one-upload", M, "post", IMAGES,
+             upload(*[(f"{i}.txt", b"x") for i in range(101)]), 400, "too many parts"),
+        Case("1001-form-fields", M, "post", IMPORTS,
+             lambda w: {"data": {f"f{i}": "x" for i in range(1001)}, "format": "multipart"},
+             400, "too many parts"),
         Case("json-to-the-upload", M, "post", IMAGES,
              json_body({"files": ["a.png"]}), 415, "Unsupported media type"),
     ]  # fmt: skip
@@ -944,3 +949,27 @@ def test_a_malicious_checkpoint_registered_in_the_admin_fails_the_embedding_with
         assert not marker.exists()
         answer = owner.get(f"/api/images/{image.pk}/embedding")
         assert answer.status_code == 409 and "refused to load" in answer.json()["detail"]
+
+
+def test_the_auto_annotate_command_refuses_a_malicious_checkpoint_without_running_it(
+    tmp_path: Path,
+) -> None:
+    """The command line names checkpoints by path (`--sam-model`): the same loader refuses it."""
+    from django.core.management import CommandError, call_command
+
+    marker = tmp_path / "pwned"
+    images, boxes = tmp_path / "images", tmp_path / "boxes"
+    images.mkdir()
+    boxes.mkdir()
+    (images / "a.png").write_bytes(factories.png_bytes(WIDTH, HEIGHT, seed=5))
+    (boxes / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    for path in _evil_checkpoints(tmp_path, marker):
+        with pytest.raises(CommandError, match="auto-annotation failed"):
+            call_command(
+                "auto_annotate",
+                data=[str(images)],
+                det_model=str(boxes),
+                sam_model=str(path),
+                output_dir=str(tmp_path / "out"),
+            )
+        assert not marker.exists()
