@@ -85,6 +85,11 @@ def test_with_redis_refusing_or_hung_annotations_work_and_embeddings_answer_503_
     # Requested, not enqueued: pending with no queued task, which a later request (or a
     # worker's sweep) enqueues once the broker is back.
     assert row.status == "pending" and row.queued_at is None and row.attempts == 0
+    # The decoder export is enqueued the same way: 503, not a 500.
+    model = world["project"].sam_model
+    model.sha256 = "ab" * 32
+    model.save()
+    _assert_unavailable(web, "GET", f"/api/models/{model.sha256}/manifest.json", limit=1.5)
     status, _, health, _ = web.request("GET", "/healthz")
     assert status == 200, health  # keep serving annotations: not a load balancer's 503
     assert health["status"] == "degraded" and health["broker"] == "error"

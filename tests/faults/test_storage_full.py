@@ -25,6 +25,9 @@ from annotator.storage import AtomicFileSystemStorage
 from tests import factories
 from tests.faults.conftest import media_files
 
+# Again on PostgreSQL in `make test-integration`: the rows must roll back there too.
+pytestmark = [pytest.mark.integration]
+
 
 class DiskFullHalfway(AtomicFileSystemStorage):
     """Runs out of space in the middle of writing any file under `full_under`: half of the
