@@ -726,13 +726,17 @@ def job_create(
     if kind not in Job.Kind.values:
         raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
     params = params or {}
+    # `params` is free-form JSON: each value is type-checked before it meets a set, a dict or a
+    # query (a list as `format` or `label` raised TypeError or ValueError there: a 500).
+    _check_types(params)
     if kind == Job.Kind.EXPORT:
         fmt = params.setdefault("format", "coco")
         if fmt not in EXPORT_WRITERS:
             raise Invalid(f"Unknown export format {fmt!r}; one of {', '.join(EXPORT_WRITERS)}.")
     _check_selection_params(params)
     if kind == Job.Kind.EVERYTHING:
-        if not project.labels.filter(pk=params.get("label")).exists():
+        label = params.get("label")
+        if label is None or not project.labels.filter(pk=label).exists():
             raise Invalid("Everything mode needs `label`: the id of a label of this project.")
         _check_everything_params(params)
     if kind == Job.Kind.AUTO_ANNOTATE:
@@ -741,6 +745,35 @@ def job_create(
     queue = "gpu" if kind in MODEL_KINDS else "default"
     transaction.on_commit(lambda: tasks.job_run_task.apply_async(args=[job.pk], queue=queue))
     return job
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_PARAM_TYPES: dict[str, tuple[str, Any]] = {
+    "format": ("a format name", lambda v: isinstance(v, str)),
+    "label": ("a label id", _is_int),
+    "detector": ("a detector name", lambda v: isinstance(v, str)),
+    "mask_mode": ("instance or semantic", lambda v: v in ("instance", "semantic")),
+    "rle": ("true or false", lambda v: isinstance(v, bool)),
+    "conf": (
+        "a number from 0 to 1",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
+    ),
+    "class_labels": (
+        "an object mapping class ids to label ids",
+        lambda v: (
+            isinstance(v, dict) and all(str(k).isdigit() and _is_int(i) for k, i in v.items())
+        ),
+    ),
+}
+
+
+def _check_types(params: dict[str, Any]) -> None:
+    for key, (what, ok) in _PARAM_TYPES.items():
+        if params.get(key) is not None and not ok(params[key]):
+            raise Invalid(f"`{key}` must be {what}, got {params[key]!r:.80}.")
 
 
 def _check_selection_params(params: dict[str, Any]) -> None:
