@@ -29,6 +29,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -139,3 +140,56 @@ def test_no_operation_answers_a_server_error(case: Any, owned: dict[str, Any]) -
     ):
         detail = response.json().get("detail")
         assert isinstance(detail, str) and detail.strip(), response.text[:300]
+
+
+# --- Free-form job parameters --------------------------------------------------------------------
+
+# The schema says only that a job's `params` is an object, so the fuzzer above draws random keys.
+# The keys the services read are drawn here, with arbitrary JSON and the project's real ids.
+PARAM_KEYS = [
+    "format", "label", "detector", "mask_mode", "rle", "conf", "class_labels", "status",
+    "image_ids", "boxes", "points_per_side", "points_per_batch", "pred_iou_thresh",
+    "stability_score_thresh", "box_nms_thresh", "min_mask_region_area", "crop_n_layers",
+]  # fmt: skip
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.mark.django_db
+@hypothesis.settings(
+    max_examples=150,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+@hypothesis.given(data=st.data())
+def test_job_parameters_never_answer_a_server_error(
+    data: st.DataObject, owned: dict[str, Any], client_for: Any
+) -> None:
+    ids = owned["ids"]
+    real = st.sampled_from([ids["label_id"], ids["images"], str(ids["images"]), [ids["images"]]])
+    boxes = st.dictionaries(
+        st.sampled_from([str(ids["images"]), "0", "x"]),
+        st.lists(st.lists(st.floats() | st.integers(-100, 100), max_size=5), max_size=3),
+        max_size=2,
+    )
+    params = data.draw(
+        st.dictionaries(st.sampled_from(PARAM_KEYS), json_values | real | boxes, max_size=6)
+    )
+    kind = data.draw(st.sampled_from(["export", "everything", "auto_annotate"]))
+    body = json.dumps({"kind": kind, "params": params})  # NaN/inf as the JSON parser sees them
+    client = client_for(owned["owner"])
+    client.raise_request_exception = False
+    response = client.post(
+        f"/api/projects/{ids['projects']}/jobs/", body, content_type="application/json"
+    )
+    assert response.status_code < 500, (params, response.content[:300])
+    if response.status_code >= 400:
+        assert response.json()["detail"]
