@@ -15,6 +15,9 @@ Checks: no 5xx on any response (schemathesis' not_a_server_error), and every err
 JSON with a readable `detail` (this project's error contract). Successful answers are checked
 against the schema where that is cheap: the JSON bodies of 2xx responses must validate against
 the documented response schema (response_schema_conformance).
+
+The schema can only say that a job's `params` is an object; a Hypothesis test at the end draws
+the keys the services read, with arbitrary JSON values and real ids, for the same no-5xx check.
 """
 
 from __future__ import annotations
