@@ -105,10 +105,16 @@ class LabelInputSerializer(serializers.Serializer):
 KNOWN_CHECKPOINT_NAMES = ("mobile_sam", "sam_vit_b", "sam_vit_h", "sam_vit_l")
 
 
+# Bounds on what a project carries, so one request cannot store megabytes or run thousands of
+# inserts (LVIS, among the largest vocabularies, has 1203 categories).
+MAX_DESCRIPTION = 100_000
+MAX_LABELS = 2_000
+
+
 class ProjectCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, default="")
-    labels = LabelInputSerializer(many=True, required=False)
+    description = serializers.CharField(allow_blank=True, default="", max_length=MAX_DESCRIPTION)
+    labels = LabelInputSerializer(many=True, required=False, max_length=MAX_LABELS)
     sam_checkpoint = serializers.CharField(
         max_length=500,
         required=False,
@@ -134,7 +140,9 @@ class ProjectCreateSerializer(serializers.Serializer):
 
 class ProjectUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(allow_blank=True, required=False)
+    description = serializers.CharField(
+        allow_blank=True, required=False, max_length=MAX_DESCRIPTION
+    )
 
 
 class LabelUpdateSerializer(serializers.Serializer):

@@ -774,6 +774,22 @@ def _number_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _project_cases() -> list[Case]:
+    return [
+        Case("project-description-of-a-megabyte", OWNER, "post", PROJECTS,
+             json_body({"name": "p", "description": "d" * (1024 * 1024)}),
+             400, "no more than 100000 characters"),
+        Case("project-with-2001-labels", OWNER, "post", PROJECTS,
+             json_body({"name": "p", "labels": [{"name": f"l{i}"} for i in range(2001)]}),
+             400, "no more than 2000"),
+        Case("project-label-colour-not-hex", OWNER, "post", PROJECTS,
+             json_body({"name": "p", "labels": [{"name": "a"}, {"name": "b", "color": "red"}]}),
+             400, "#rrggbb"),
+        Case("project-update-description-of-a-megabyte", OWNER, "patch", "/api/projects/{project}/",
+             json_body({"description": "d" * (1024 * 1024)}), 400, "no more than 100000"),
+    ]  # fmt: skip
+
+
 def _checkpoint_cases() -> list[Case]:
     # The one place an API caller names a checkpoint: a project's sam_checkpoint. The workers
     # would load whatever file it names; only names the server offers are accepted.
@@ -797,6 +813,7 @@ CASES = (
     + _geometry_cases()
     + _prompt_cases()
     + _number_cases()
+    + _project_cases()
     + _checkpoint_cases()
 )
 
