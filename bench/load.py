@@ -21,7 +21,9 @@ the lock (another annotator took that image between next-image and lock) is cont
 error; anything else that is not the expected status is an error. Meanwhile, for
 --worker-seconds (at least --seconds), the manager asks for one recompute at a time and waits
 until it is ready, and the worker's RSS (and the web server's, when it is a separate process) is
-read from /proc every second: start, middle, end and the least-squares slope in MB/min.
+read from /proc every second: start, middle, end, peak, the floor (minimum) of each half, and the
+least-squares slope in MB/min over the whole run and its second half. The script exits 1 if any
+request failed.
 
 `run_load` is the measured part; tests/load/test_load.py runs it against pytest-django's live
 server and the test session's worker.
@@ -419,6 +421,12 @@ def format_report(report: Report, command: str, setup: str) -> str:
                 f"{r['peak']:.0f} MB | {r['floor_early']:.0f} MB | {r['floor_late']:.0f} MB | "
                 f"{r['slope']:+.2f} MB/min | {r['slope_late']:+.2f} MB/min |"
             )
+    lines += [
+        "",
+        "The worker's RSS rises by one image's activations while it computes and falls back between "
+        "tasks, so single samples (and a slope over few minutes) swing with where a sample lands; "
+        "the floors, its RSS between tasks, show growth.",
+    ]
     b, a = report.load_before, report.load_after
     lines += [
         "",
