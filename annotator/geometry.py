@@ -107,10 +107,26 @@ def _simplify(ring: np.ndarray, tolerance: float) -> np.ndarray:
     exact = _drop_collinear(ring)
     if tolerance <= 0 or len(exact) <= 4:
         return exact
-    simplified = cv2.approxPolyDP(exact.reshape(-1, 1, 2), tolerance, True).reshape(-1, 2)
-    # Douglas-Peucker can collapse thin shapes (a one-pixel line) to two points; the exact
-    # ring is still small in that case, so keep it rather than lose the object.
-    return simplified if len(simplified) >= 3 else exact
+    # Douglas-Peucker can fold a thin part of a ring over itself, and validate_polygons'
+    # callers refuse crossing rings (check_simple): the tolerance is halved until the ring does
+    # not cross, down to the exact pixel staircase, which never does (the page does the same).
+    while tolerance >= 0.1:
+        simplified = cv2.approxPolyDP(exact.reshape(-1, 1, 2), tolerance, True).reshape(-1, 2)
+        # It can also collapse thin shapes (a one-pixel line) to two points; the exact ring is
+        # still small in that case, so keep it rather than lose the object.
+        if len(simplified) < 3:
+            return exact
+        if _small_or_simple(simplified):
+            return simplified
+        tolerance /= 2
+    return exact
+
+
+def _small_or_simple(ring: np.ndarray) -> bool:
+    try:
+        return find_self_crossing(ring.tolist()) is None
+    except GeometryError:  # too many overlapping edges to check: keep the simplified ring
+        return True
 
 
 def _ring_area(ring: np.ndarray | list[list[float]]) -> float:

@@ -14,6 +14,9 @@ from pycocotools import mask as mask_utils
 from annotator.geometry import (
     MAX_TOTAL_POINTS,
     GeometryError,
+    _edge_contours,
+    check_simple,
+    find_self_crossing,
     mask_area,
     mask_bbox,
     mask_to_polygons,
@@ -255,3 +258,47 @@ def test_bad_polygons_are_refused_with_a_precise_message(data: object, message: 
 
 def test_geometry_error_is_a_value_error() -> None:
     assert issubclass(GeometryError, ValueError)
+
+
+# --- Self-crossing rings -------------------------------------------------------------------------
+
+# Two blobs joined by a thin diagonal stroke (118 x 142): at tolerance 5, cv2.approxPolyDP folds
+# the stroke's outline over itself.
+FOLDING_MASK = {
+    "size": [118, 142],
+    "counts": "Y22d310O10O1000O10O10O10O1XN;^OD=g0^OYO=n0@SO=R1AnN;W1DhN;[1DeN8`1FaN8`1I_N6d1I\\N4h1JYN5NROf1k0[N2k1LUN2k1OVN1j1OVNNl1XORNi010l13TNKm1YORNj02Lm16RNKm16SNIn16SNIl19SNFO\\Om1o0TNEm1;TNEj1=VNBj1?UNCh1?XNAe1a0\\N^Oe1b0ZN@a1d0_N\\O_1e0bNZO\\1i0cNZOY1h0gNXOW1i0jNYOo0l0QOQO0ZOj0h1UOoN1\\Ob0j1]OjN0P21PNOP20PN1P2OPN0P21PNOP20PN1P2OPN0P21PNOP21oM0Q2OPN1P2OPN0P21PNOP20PN1P2OPN0P21PNOP20PN1P2NQN1o1ORN1i21000O10O10OdN;hNEd0n0\\OSO>R1CmN:V1GjN5Y1KhN1[10eNKNSO_1S1bNIa18_NEc1;^NBd1?[N@O[Oe1V1\\N^Of1b0[N[Og1f0XNZOh1g0XNWOi1i0XNUOi1l0WNROj1o0UNPOl1Q1TNmNm1S1TNkNm1V1RNjNOJm1]1TNhNn1X1SNhNl1Y1SNeNo1\\1QNeNm1[1TNcNNNm1`1UNaNm1`1RN_No1b1QN^Nn1b1SN^Nl1c1SN]Nm1d1SN\\Nl1d131O1RNZNj1f131TNYNg1h131UNWNg1i1ZNXNd1i1[NWNe1j1[NXNb1h1_NXN`1i1_NYN_1h1aNZN\\1f1eN[NY1f1gN]NU1d1jN_NS1b1mNcNm0]1TOc1O10O10O10O1000O10O10O10O10O10O1000O10O10O`M",
+}
+
+
+def test_find_self_crossing_tells_crossing_from_touching() -> None:
+    assert find_self_crossing([[4, 4], [40, 40], [40, 4], [4, 24]]) == (0, 2)
+    assert find_self_crossing([[0, 0], [10, 0], [10, 10], [0, 10]]) is None
+    # Two squares meeting at a corner, traced as one ring through the shared corner.
+    touching = [[0, 0], [1, 0], [1, 1], [2, 1], [2, 2], [1, 2], [1, 1], [0, 1]]
+    assert find_self_crossing(touching) is None
+    with pytest.raises(GeometryError, match="crosses itself"):
+        check_simple([{"outer": [[4, 4], [40, 40], [40, 4], [4, 24]], "holes": []}])
+
+
+def test_adversarial_rings_are_refused_as_too_complex_not_checked_for_minutes() -> None:
+    angles = np.linspace(0, 2 * math.pi, 50_000, endpoint=False)
+    radius = np.where(np.arange(50_000) % 2 == 0, 1000.0, 1.0)  # 25000 long spikes
+    spikes = np.c_[1000 + radius * np.cos(angles), 1000 + radius * np.sin(angles)].tolist()
+    with pytest.raises(GeometryError, match="too complex"):
+        find_self_crossing(spikes)
+
+
+def test_simplified_outlines_never_cross_themselves() -> None:
+    mask = rle_to_mask(FOLDING_MASK)
+    # Plain Douglas-Peucker does fold this outline over itself ...
+    rings, _ = _edge_contours(mask)
+    folded = [
+        cv2.approxPolyDP(ring.reshape(-1, 1, 2), 5.0, True).reshape(-1, 2).tolist()
+        for ring in rings
+    ]
+    assert any(len(r) >= 4 and find_self_crossing(r) is not None for r in folded)
+    # ... and mask_to_polygons lowers the tolerance for that ring until it does not.
+    for tolerance in (1.0, 3.0, 5.0):
+        polygons = mask_to_polygons(mask, tolerance)
+        check_simple(polygons)
+        assert iou(polygons_to_mask(polygons, *mask.shape), mask) > 0.9

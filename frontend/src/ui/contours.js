@@ -187,11 +187,63 @@ export function simplifyRing(ring, tolerance) {
   return out;
 }
 
+function orientation(a, b, c) {
+  const v = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
+  return v > 0 ? 1 : v < 0 ? -1 : 0;
+}
+
+// Whether two edges of a closed ring cross, as annotator/geometry.find_self_crossing decides (the
+// server refuses such a ring): touching at a vertex is not crossing. Edges sorted by their left
+// end, each compared with the ones that start before it ends.
+export function ringCrosses(ring) {
+  const n = ring.length;
+  if (n < 4) return false;
+  const edges = [];
+  for (let i = 0; i < n; i++) {
+    const a = ring[i];
+    const b = ring[(i + 1) % n];
+    edges.push({
+      a,
+      b,
+      x0: Math.min(a[0], b[0]),
+      x1: Math.max(a[0], b[0]),
+      y0: Math.min(a[1], b[1]),
+      y1: Math.max(a[1], b[1]),
+    });
+  }
+  edges.sort((p, q) => p.x0 - q.x0);
+  for (let i = 0; i < n; i++) {
+    const e = edges[i];
+    for (let j = i + 1; j < n && edges[j].x0 <= e.x1; j++) {
+      const f = edges[j];
+      if (f.y0 > e.y1 || e.y0 > f.y1) continue;
+      if (
+        orientation(e.a, e.b, f.a) * orientation(e.a, e.b, f.b) < 0 &&
+        orientation(f.a, f.b, e.a) * orientation(f.a, f.b, e.b) < 0
+      ) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Douglas-Peucker can fold a thin part of a ring over itself; the tolerance is halved until the
+// ring does not cross, down to the exact pixel staircase, which never does.
+function simplifyWithoutCrossing(ring, tolerance) {
+  for (let t = tolerance; t >= 0.1; t /= 2) {
+    const simplified = simplifyRing(ring, t);
+    if (!ringCrosses(simplified)) return simplified;
+  }
+  return ring;
+}
+
 /**
  * Trace a binary mask into polygons with holes.
  *
  * mask: Uint8Array(height * width), row-major, nonzero = foreground.
- * tolerance: Douglas-Peucker tolerance in pixels (0 = exact pixel staircase).
+ * tolerance: Douglas-Peucker tolerance in pixels (0 = exact pixel staircase); lowered for a ring
+ *   that would otherwise cross itself.
  * minArea: rings (outer or hole) with a smaller polygon area are dropped.
  * Returns [{outer: [[x, y], ...], holes: [[[x, y], ...], ...]}, ...] in pixel-corner coordinates.
  */
@@ -214,7 +266,7 @@ export function maskToPolygons(mask, width, height, { tolerance = 1, minArea = 0
     const raw = traceRing(edges, v, d);
     const area = ringArea(raw);
     const comp = label[starts[i + 2]];
-    const ring = simplifyRing(raw, tolerance).map(([x, y]) => [x + ox, y + oy]);
+    const ring = simplifyWithoutCrossing(raw, tolerance).map(([x, y]) => [x + ox, y + oy]);
     if (ring.length < 3 || Math.abs(ringArea(ring)) < Math.max(minArea, 1e-9)) continue;
     if (area > 0) parts.set(comp, { outer: ring, holes: [] });
     else holes.push([comp, ring]);

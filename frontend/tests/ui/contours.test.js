@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { maskToPolygons, ringArea, simplifyRing } from "../../src/ui/contours.js";
+import { maskToPolygons, ringArea, ringCrosses, simplifyRing } from "../../src/ui/contours.js";
 
 function fromRows(rows) {
   const h = rows.length;
@@ -76,4 +76,50 @@ test("simplification keeps a ring's shape within tolerance", () => {
   ring.push([99, 50], [0, 50]);
   const simple = simplifyRing(ring, 1);
   assert.ok(simple.length <= 6, `got ${simple.length} vertices`);
+});
+
+test("ringCrosses finds edges that cut each other, not ones that touch", () => {
+  assert.equal(ringCrosses([[0, 0], [10, 0], [10, 10], [0, 10]]), false);
+  assert.equal(ringCrosses([[4, 4], [40, 40], [40, 4], [4, 24]]), true); // a bow tie
+  // Two squares meeting at a corner, traced as one ring through the shared corner.
+  assert.equal(ringCrosses([[0, 0], [1, 0], [1, 1], [2, 1], [2, 2], [1, 2], [1, 1], [0, 1]]), false);
+});
+
+test("simplified rings never cross themselves (the server refuses those)", () => {
+  // Blobs and thin diagonal strokes, like SAM's masks; at tolerance 3-5 plain Douglas-Peucker
+  // folds a few of these over themselves.
+  let seed = 1;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const W = 160;
+  const H = 120;
+  let checked = 0;
+  for (let k = 0; k < 120; k++) {
+    const mask = new Uint8Array(W * H);
+    const n = 1 + Math.floor(rnd() * 6);
+    for (let j = 0; j < n; j++) {
+      const cx = rnd() * W;
+      const cy = rnd() * H;
+      const r = 2 + rnd() * 30;
+      const thin = rnd() < 0.3;
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          const dx = x - cx;
+          const dy = y - cy;
+          const hit = thin
+            ? Math.abs(dy - dx * 0.7) < 1.2 && Math.abs(dx) < r * 2
+            : dx * dx + dy * dy * (0.3 + rnd() * 0.05) < r * r;
+          if (hit) mask[y * W + x] = 1;
+        }
+      }
+    }
+    for (const tolerance of [3, 5]) {
+      for (const p of maskToPolygons(mask, W, H, { tolerance })) {
+        for (const ring of [p.outer, ...p.holes]) {
+          assert.equal(ringCrosses(ring), false, `mask ${k}, tolerance ${tolerance}`);
+          checked++;
+        }
+      }
+    }
+  }
+  assert.ok(checked > 240);
 });
