@@ -69,6 +69,9 @@ def worker_env(**overrides: str) -> dict[str, str]:
     # verification of the one ONNX export, whichever test happens to start the worker.
     env.setdefault("EMBEDDING_RETRY_DELAY", "0")
     env.setdefault("SAM_ONNX_VERIFY_PROMPTS", "2")
+    # The sweep for lost embeddings runs at start only: a periodic one in the long-lived
+    # session worker could take rows of tests that kill their own workers (tests/faults/).
+    env.setdefault("EMBEDDING_SWEEP_SECONDS", "3600")
     env.update(overrides)
     return env
 

@@ -229,8 +229,10 @@ if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Embeddings need the model (and a GPU in production): only workers started with `-Q gpu`
-# take them, so web-facing workers never load torch.
-CELERY_TASK_ROUTES = {"annotator.tasks.embedding_*": {"queue": "gpu"}}
+# take them, so web-facing workers never load torch. Another name keeps two installations
+# that share a broker (or the fault tests' workers) apart.
+SAM_EMBEDDING_QUEUE = env_str("SAM_EMBEDDING_QUEUE", "gpu")
+CELERY_TASK_ROUTES = {"annotator.tasks.embedding_*": {"queue": SAM_EMBEDDING_QUEUE}}
 # A task is acknowledged after it finished, and requeued if its worker dies mid-task.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
