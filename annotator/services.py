@@ -244,9 +244,7 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
                 data = upload_read(upload)
                 # By the leading bytes: an image with a zip appended is a polyglot, refused by
                 # normalise_image, not an archive to unpack.
-                entries = (
-                    _zip_entries(name, data) if is_zip_archive(data) else iter([(name, data)])
-                )
+                entries = _zip_entries(name, data) if is_zip_archive(data) else iter([(name, data)])
                 for entry_name, content in entries:
                     images.append(
                         _image_store(
@@ -656,10 +654,13 @@ def annotation_bulk(
 # --- Embeddings --------------------------------------------------------------------------------
 
 
-def embedding_request(*, images: Sequence[Image], force: bool = False) -> list[Embedding]:
+def embedding_request(
+    *, images: Sequence[Image], force: bool = False, enqueue: bool = True
+) -> list[Embedding]:
     """Make sure each image has an embedding row for its project's model, and enqueue the work
-    when the transaction commits. Ready rows are left alone unless `force`; failed rows are
-    reset to pending (a manual retry)."""
+    when the transaction commits (`enqueue=False`: the caller enqueues the returned rows, to
+    learn whether the broker took them). Ready rows are left alone unless `force`; failed rows
+    are reset to pending (a manual retry)."""
     rows: list[Embedding] = []
     if force:
         # An explicit recompute also retries a failed decoder export of the same models.
