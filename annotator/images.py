@@ -11,7 +11,8 @@ Refused with ImageRejected (a 400 in the API, 413 for `too_large`): not an image
 data, more than IMAGE_MAX_PIXELS pixels (checked from the header, before decoding: a
 decompression bomb never allocates), more than IMAGE_MAX_UPLOAD_BYTES bytes, or a polyglot: a
 PNG, JPEG, WebP or GIF with something appended after the image's own end (a zip, a jar, HTML),
-since the kept-as-is formats would store and later serve those bytes under an image type.
+since the kept-as-is formats would store and later serve those bytes under an image type, or
+a format outside UPLOAD_FORMATS (EPS, PSD, ICO and PIL's other rarely used decoders).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
 KEEP_AS_IS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# The formats PIL may decode an upload as. PIL knows some forty; the rarely used decoders are
+# where its vulnerabilities have been, and EPS hands the file to Ghostscript when that is
+# installed. (A multi-picture JPEG opens through JPEG, as PIL's MPO.)
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
 
 
 class ImageRejected(ValueError):
@@ -59,7 +64,7 @@ def normalise_image(data: bytes, *, name: str = "image") -> NormalisedImage:
         # PIL warns (and above twice its own limit raises) about bombs; our own limit decides.
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         try:
-            image = PILImage.open(io.BytesIO(data))
+            image = PILImage.open(io.BytesIO(data), formats=UPLOAD_FORMATS)
             width, height = image.size
         except PILImage.DecompressionBombError as exc:
             raise ImageRejected(
@@ -67,7 +72,9 @@ def normalise_image(data: bytes, *, name: str = "image") -> NormalisedImage:
                 "(IMAGE_MAX_PIXELS)"
             ) from None
         except UnidentifiedImageError:
-            raise ImageRejected(f"{name}: not an image PIL can read") from None
+            raise ImageRejected(
+                f"{name}: not an image in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF)"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - any decoder failure is the upload's fault
             raise ImageRejected(f"{name}: not a readable image ({exc})") from None
         _check_pixels(name, width, height)
@@ -234,5 +241,5 @@ def to_rgb(image: PILImage.Image) -> PILImage.Image:
 
 def read_rgb(data: bytes) -> np.ndarray:
     """A stored (already normalised) image as HWC uint8 RGB, for the embedding worker."""
-    with PILImage.open(io.BytesIO(data)) as image:
+    with PILImage.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as image:
         return np.asarray(to_rgb(image), dtype=np.uint8)

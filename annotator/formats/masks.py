@@ -121,7 +121,7 @@ def export_masks(
 
 def _load_png(path: Path, width: int, height: int, where: str) -> np.ndarray:
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=["PNG"]) as img:
             if img.size != (width, height):
                 raise FormatError(
                     f"{where}: mask is {img.size[0]}x{img.size[1]}, expected {width}x{height}"
@@ -131,7 +131,7 @@ def _load_png(path: Path, width: int, height: int, where: str) -> np.ndarray:
             if img.mode not in ("L", "P", "I;16", "I;16B", "I", "1"):
                 raise FormatError(f"{where}: mask must be single-channel, got mode {img.mode}")
             return np.asarray(img).astype(np.int64)
-    except (OSError, Image.DecompressionBombError) as exc:
+    except (OSError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError: not a PNG
         raise FormatError(f"{where}: not a readable PNG: {exc}") from None
 
 

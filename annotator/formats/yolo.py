@@ -119,9 +119,14 @@ def _read_names(root: Path) -> list[str]:
     return names
 
 
+# The image formats a dataset's images are read in (their sizes only); PIL's other decoders are
+# rarely used and EPS would run Ghostscript where it is installed.
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "TIFF", "WEBP")
+
+
 def _image_size(path: Path) -> tuple[int, int]:
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=IMAGE_FORMATS) as img:
             width, height = img.size
     except (OSError, Image.DecompressionBombError) as exc:
         raise FormatError(f"{path.name} is not a readable image: {exc}") from None

@@ -134,6 +134,15 @@ def zip_bomb() -> bytes:
     return zip_of({"zeros.png": b"\0" * (64 * 1024 * 1024)}, zipfile.ZIP_DEFLATED)
 
 
+# Formats PIL can decode but uploads do not accept: EPS runs Ghostscript where it is installed.
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\nshowpage\n%%EOF\n"
+XBM = b"#define i_width 8\n#define i_height 2\nstatic char i_bits[] = {0x13, 0x00};\n"
+
+
+def ico() -> bytes:
+    return _encode(PILImage.new("RGB", (16, 16), (1, 2, 3)), "ICO")
+
+
 HTML = b"<!DOCTYPE html><html><body><script>fetch('/api/projects/')</script></body></html>"
 SVG = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" '
@@ -350,6 +359,9 @@ def _upload_cases() -> list[Case]:
         # Not images at all, whatever the name says.
         Case("html-named-png", M, "post", IMAGES, upload(("x.png", HTML)), 400, "not an image"),
         Case("svg-named-png", M, "post", IMAGES, upload(("x.png", SVG)), 400, "not an image"),
+        Case("eps-named-png", M, "post", IMAGES, upload(("x.png", EPS)), 400, "supported format"),
+        Case("xbm-named-png", M, "post", IMAGES, upload(("x.png", XBM)), 400, "supported format"),
+        Case("ico-named-png", M, "post", IMAGES, upload(("x.png", ico())), 400, "supported format"),
         Case("png-magic-then-html", M, "post", IMAGES,
              upload(("x.png", b"\x89PNG\r\n\x1a\n" + HTML)), 400, "image"),
         # One bad file refuses the whole batch (the good one is not kept).
@@ -564,6 +576,18 @@ def _import_cases() -> list[Case]:
              import_file("masks", masks_zip([])), 400, "missing from instances"),
         Case("masks-png-declares-50000x50000", M, "post", IMPORTS,
              import_file("masks", masks_declaring(50_000, 50_000)), 400, "masks"),
+        Case("masks-mask-is-eps", M, "post", IMPORTS,
+             import_file("masks", zip_of({
+                 "labels.json": json_bytes({"mode": "instance", "labels": ["cat"], "images": [{
+                     "file_name": "a.png", "mask": "masks/a.png", "width": 10, "height": 10,
+                     "instances": []}]}),
+                 "masks/a.png": EPS})),
+             400, "not a readable PNG"),
+        Case("yolo-image-is-eps", M, "post", IMPORTS,
+             import_file("yolo_seg", zip_of({
+                 "data.yaml": b"names: [cat]", "images/a.png": EPS,
+                 "labels/a.txt": b"0 0.1 0.1 0.5 0.1 0.5 0.5\n"})),
+             400, "not a readable image"),
         Case("masks-zip-slip-in-mask-path", M, "post", IMPORTS,
              import_file("masks", zip_of({"labels.json": json_bytes({
                  "mode": "instance", "labels": ["cat"], "images": [{
