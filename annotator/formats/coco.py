@@ -147,6 +147,14 @@ def _finite(values: object, count: int | None, where: str) -> list[float]:
     return out
 
 
+def _box_on_image(bbox: list[float], image: DatasetImage) -> bool:
+    # The tolerance polygons get (geometry.validate_polygons): a box a little past the edge is
+    # rounding, one far outside is another image's or a broken file's.
+    tol = max(4.0, 0.02 * max(image.width, image.height))
+    x, y, w, h = bbox
+    return -tol <= x and -tol <= y and x + w <= image.width + tol and y + h <= image.height + tol
+
+
 def _read_segmentation(
     seg: object, image: DatasetImage, where: str
 ) -> tuple[list[Polygon] | None, dict[str, Any] | None]:
@@ -214,6 +222,10 @@ def from_coco(data: object) -> Dataset:
         bbox = _finite(ann["bbox"], 4, f"{where}.bbox") if "bbox" in ann else None
         if bbox is not None and (bbox[2] < 0 or bbox[3] < 0):
             raise FormatError(f"{where}.bbox has a negative width or height")
+        if bbox is not None and not _box_on_image(bbox, image):
+            raise FormatError(
+                f"{where}.bbox {bbox} is outside the {image.width}x{image.height} image"
+            )
         polygons, rle = None, None
         if ann.get("segmentation") not in (None, []):
             polygons, rle = _read_segmentation(ann["segmentation"], image, f"{where}.segmentation")

@@ -464,6 +464,10 @@ def _import_cases() -> list[Case]:
              import_file("coco", json_bytes(coco_annotation(
                  segmentation=[], bbox=[4, 4, -10, 8])), "c.json"),
              400, "negative"),
+        Case("coco-bbox-1e308", M, "post", IMPORTS,
+             import_file("coco", json_bytes(coco_annotation(
+                 segmentation=[], bbox=[0, 0, 1e308, 1e308])), "c.json"),
+             400, "outside"),
         Case("coco-score-nan", M, "post", IMPORTS,
              import_file("coco", json_bytes(coco_annotation(score=float("nan"))), "c.json"),
              400, "non-finite"),
