@@ -219,22 +219,29 @@ def embedding_sweep() -> dict[str, list[int]]:
     return {**released, "enqueued": enqueued}
 
 
+# A sweep that failed (the database restarting with the worker, say) is tried again after
+# this, not after a whole EMBEDDING_SWEEP_SECONDS.
+SWEEP_RETRY_SECONDS = 5.0
+
+
 def sweeper_start(*, interval: float) -> threading.Thread:
     """Run embedding_sweep now and every `interval` seconds in a daemon thread of this worker
     process (its own database connection; a failed sweep is logged and tried again)."""
 
     def loop() -> None:
         while True:
+            wait = interval
             try:
                 close_old_connections()
                 outcome = embedding_sweep()
                 if any(outcome.values()):
                     log.info("embedding sweep: %s", outcome)
-            except Exception:  # noqa: BLE001 - the database may be down too; try again later
+            except Exception:  # noqa: BLE001 - the database may be down too; try again soon
                 log.exception("embedding sweep failed")
+                wait = min(interval, SWEEP_RETRY_SECONDS)
             finally:
                 connection.close()
-            time.sleep(interval)
+            time.sleep(wait)
 
     thread = threading.Thread(target=loop, name="embedding-sweep", daemon=True)
     thread.start()

@@ -27,6 +27,10 @@ pytestmark = [pytest.mark.integration]
 
 # CELERY_BROKER_TIMEOUT's default: a hung broker costs at most a connect/read timeout per try.
 BROKER_TIMEOUT = 2.0
+# What a request may take besides waiting on the broker, on a loaded two-core machine. A
+# refused connection is answered in ~0.03 s; before the fix, the same request took 20 s (the
+# Redis result store's retries) or never returned (a hung broker).
+SLACK = 3.0
 
 
 @pytest.fixture
@@ -79,8 +83,8 @@ def test_with_redis_refusing_or_hung_annotations_work_and_embeddings_answer_503_
 
     # Nothing listens on the port: connection refused.
     _annotation_round_trip(web, world)
-    refused = [_assert_unavailable(web, "GET", embedding, limit=1.5) for _ in range(3)]
-    refused.append(_assert_unavailable(web, "POST", embedding, limit=1.5))
+    refused = [_assert_unavailable(web, "GET", embedding, limit=SLACK) for _ in range(3)]
+    refused.append(_assert_unavailable(web, "POST", embedding, limit=SLACK))
     row = Embedding.objects.get(image=world["image"])
     # Requested, not enqueued: pending with no queued task, which a later request (or a
     # worker's sweep) enqueues once the broker is back.
@@ -89,7 +93,7 @@ def test_with_redis_refusing_or_hung_annotations_work_and_embeddings_answer_503_
     model = world["project"].sam_model
     model.sha256 = "ab" * 32
     model.save()
-    _assert_unavailable(web, "GET", f"/api/models/{model.sha256}/manifest.json", limit=1.5)
+    _assert_unavailable(web, "GET", f"/api/models/{model.sha256}/manifest.json", limit=SLACK)
     status, _, health, _ = web.request("GET", "/healthz")
     assert status == 200, health  # keep serving annotations: not a load balancer's 503
     assert health["status"] == "degraded" and health["broker"] == "error"
@@ -98,9 +102,9 @@ def test_with_redis_refusing_or_hung_annotations_work_and_embeddings_answer_503_
     # Something accepts connections and never answers: bounded by the broker timeouts.
     silent_broker(port)
     _annotation_round_trip(web, world)
-    hung = [_assert_unavailable(web, "GET", embedding, limit=2 * BROKER_TIMEOUT + 1.5)]
+    hung = [_assert_unavailable(web, "GET", embedding, limit=2 * BROKER_TIMEOUT + SLACK)]
     status, _, health, seconds = web.request("GET", "/healthz")
-    assert status == 200 and health["broker"] == "error" and seconds < BROKER_TIMEOUT + 1.5
+    assert status == 200 and health["broker"] == "error" and seconds < BROKER_TIMEOUT + SLACK
     record_property("refused_503_seconds", max(refused))
     record_property("hung_503_seconds", max(hung))
     print(f"503 with Redis refused: max {max(refused):.3f} s; Redis hung: {max(hung):.2f} s")
@@ -122,7 +126,7 @@ def test_with_the_queue_folder_unwritable_embeddings_answer_503_until_it_is_back
     queue.write_text("not a folder")
 
     _annotation_round_trip(web, world)
-    _assert_unavailable(web, "GET", embedding, limit=1.5)
+    _assert_unavailable(web, "GET", embedding, limit=SLACK)
     status, _, health, _ = web.request("GET", "/healthz")
     assert status == 200 and health["broker"] == "error", health
     # An upload goes through: its image is stored, its embedding pending and unqueued.
@@ -179,7 +183,7 @@ def test_once_redis_is_back_the_next_request_enqueues_the_embedding(
     web = start_web(CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0")
     web.token = world["token"]
     embedding = f"/api/images/{world['image'].pk}/embedding"
-    _assert_unavailable(web, "GET", embedding, limit=1.5)
+    _assert_unavailable(web, "GET", embedding, limit=SLACK)
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(tmp_path)],

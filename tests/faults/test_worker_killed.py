@@ -58,18 +58,20 @@ def _recovery_logged(*logs: Path) -> bool:
     return any("stopped mid-batch" in path.read_text(errors="replace") for path in paths)
 
 
-def _wait_ready(ids: list[int], timeout: float) -> list[Embedding]:
+def _wait_ready(ids: list[int], timeout: float, logs: tuple[Path, ...]) -> list[Embedding]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rows = list(Embedding.objects.filter(pk__in=ids).order_by("id"))
         if all(row.status in ("ready", "failed") for row in rows):
             return rows
         time.sleep(0.2)
-    raise AssertionError(f"not done in {timeout} s: {[(r.pk, r.status) for r in rows]}")
+    tails = "\n".join(f"--- {log.name}:\n{log.read_text()[-3000:]}" for log in logs)
+    states = [(r.pk, r.status, r.worker, r.error) for r in rows]
+    raise AssertionError(f"not done in {timeout} s: {states}\n{tails}")
 
 
-def _check_done_once(images: list[Any], ids: list[int], media: Path) -> None:
-    rows = _wait_ready(ids, timeout=120)
+def _check_done_once(images: list[Any], ids: list[int], media: Path, *logs: Path) -> None:
+    rows = _wait_ready(ids, timeout=240, logs=logs)
     # One row per image and model, each ready, computed twice in all: the lost attempt and
     # the one that finished. Nothing anywhere is left running.
     assert Embedding.objects.filter(image__in=images).count() == len(images)
@@ -106,7 +108,7 @@ def test_a_solo_worker_killed_mid_batch_has_the_batch_redone_once_by_the_next(
     first = start_worker(log, queues=queue, ready_queue=queue, name="faults-1", env=env)
     try:
         tasks.embedding_compute_task.apply_async(args=[ids], queue=queue)
-        worker_log_wait(log, f"encoding {IMAGES} image(s)", first, timeout=120)
+        worker_log_wait(log, f"encoding {IMAGES} image(s)", first, timeout=240)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -125,7 +127,7 @@ def test_a_solo_worker_killed_mid_batch_has_the_batch_redone_once_by_the_next(
     second_log = tmp_path / "worker-2.log"
     second = start_worker(second_log, queues=queue, ready_queue=queue, name="faults-2", env=env)
     try:
-        _check_done_once(images, ids, media)
+        _check_done_once(images, ids, media, log, second_log)
     finally:
         stop_worker(second)
     assert _recovery_logged(second_log)
@@ -152,7 +154,7 @@ def test_a_killed_prefork_child_has_its_task_requeued_and_its_rows_taken_back(
     )
     try:
         tasks.embedding_compute_task.apply_async(args=[ids], queue=queue)
-        worker_log_wait(log, "encoding 2 image(s)", worker, timeout=120)
+        worker_log_wait(log, "encoding 2 image(s)", worker, timeout=240)
         holders = set(Embedding.objects.filter(pk__in=ids).values_list("worker", flat=True))
         assert len(holders) == 1
         child = int(holders.pop().rpartition(":")[2])
@@ -160,7 +162,7 @@ def test_a_killed_prefork_child_has_its_task_requeued_and_its_rows_taken_back(
         os.kill(child, signal.SIGKILL)
         # The parent sees the child die and, with acks_late + reject_on_worker_lost, puts the
         # message back; a new child runs it and takes the rows back from the dead one.
-        _check_done_once(images, ids, media)
+        _check_done_once(images, ids, media, log)
         assert worker.poll() is None
     finally:
         stop_worker(worker)
