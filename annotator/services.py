@@ -744,8 +744,25 @@ def job_create(
         _check_auto_annotate_params(project=project, params=params)
     job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
     queue = "gpu" if kind in MODEL_KINDS else "default"
-    transaction.on_commit(lambda: tasks.job_run_task.apply_async(args=[job.pk], queue=queue))
+    if transaction.get_connection().in_atomic_block:
+        # The caller's transaction (an import) decides whether the job exists; a worker must not
+        # see it before then. A broker failure after that commit can no longer become the
+        # request's answer, so it fails the job with a reason the user can act on.
+        transaction.on_commit(lambda: _job_publish_or_fail(job, queue))
+    elif not tasks.send(tasks.job_run_task, [job.pk], queue=queue):
+        # Nothing would ever run a job that no queue holds: refuse it instead of keeping a row
+        # that stays pending forever.
+        job.delete()
+        raise Unavailable("The task queue (Celery broker) is unavailable; try again later.")
     return job
+
+
+def _job_publish_or_fail(job: Job, queue: str) -> None:
+    if not tasks.send(tasks.job_run_task, [job.pk], queue=queue):
+        Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+            status=Job.Status.FAILED,
+            error="The task queue (Celery broker) was unavailable; start the job again.",
+        )
 
 
 def _is_int(value: Any) -> bool:

@@ -10,15 +10,23 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotator.services import ServiceError
 
+# Seconds a client should wait before retrying a 503 (broker or storage down): long enough not
+# to hammer a broker that is down, short because an outage is often short.
+RETRY_AFTER_UNAVAILABLE = 10
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response({"detail": str(exc), **exc.extra}, status=exc.status)
+        # A 503 is the one answer that retrying fixes; say when (RFC 9110 section 10.2.3).
+        headers = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)} if exc.status == 503 else None
+        return Response({"detail": str(exc), **exc.extra}, status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": "; ".join(exc.messages)}, status=400)
     # Django's request limits (DATA_UPLOAD_MAX_MEMORY_SIZE, ..._NUMBER_FIELDS, ..._NUMBER_FILES)
@@ -44,3 +52,22 @@ def _flatten(data: Any, prefix: str = "") -> str:
     if isinstance(data, list):
         return "; ".join(_flatten(v, prefix) for v in data)
     return f"{prefix}{data}"
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for paths no route matches: JSON under /api/ (a client parsing `detail`
+    should not get an HTML page for a mistyped URL), the usual page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Last resort for an unhandled exception (logged by Django): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Internal server error; it has been logged."}, status=500)
+    return defaults.server_error(request)

@@ -19,7 +19,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from annotator.embeddings import embedding_sweep
-from annotator.models import Embedding
+from annotator.models import Embedding, Job
 from tests import factories
 from tests.faults.conftest import Web, free_port
 
@@ -85,6 +85,11 @@ def test_with_redis_refusing_or_hung_annotations_work_and_embeddings_answer_503_
     _annotation_round_trip(web, world)
     refused = [_assert_unavailable(web, "GET", embedding, limit=SLACK) for _ in range(3)]
     refused.append(_assert_unavailable(web, "POST", embedding, limit=SLACK))
+    # A job that no queue holds would stay pending forever: refused with nothing stored.
+    jobs = f"/api/projects/{world['project'].pk}/jobs/"
+    status, headers, body, _ = web.request("POST", jobs, {"kind": "export", "params": {}})
+    assert status == 503 and headers["Retry-After"] == "10", (status, body)
+    assert "broker" in body["detail"] and not Job.objects.exists()
     row = Embedding.objects.get(image=world["image"])
     # Requested, not enqueued: pending with no queued task, which a later request (or a
     # worker's sweep) enqueues once the broker is back.

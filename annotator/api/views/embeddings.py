@@ -19,13 +19,12 @@ from rest_framework.views import APIView
 
 from annotator import selectors, services, tasks
 from annotator.api import serializers as s
+from annotator.api.errors import RETRY_AFTER_UNAVAILABLE
 from annotator.api.views.base import image_for
 from annotator.models import Embedding, Image, SamModel
 from annotator.permissions import Can
 
 RETRY_AFTER_SECONDS = 2
-# The broker is down: a client should not hammer it, but an outage is often short.
-RETRY_AFTER_UNAVAILABLE_SECONDS = 10
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 
@@ -41,7 +40,7 @@ def _queue_unavailable(what: str) -> Response:
         "Nothing is lost: retry after Retry-After seconds and it is enqueued then."
     )
     body = {"status": "unavailable", "detail": detail}
-    headers = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)}
+    headers = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)}
     return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
 
 
