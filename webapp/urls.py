@@ -3,6 +3,10 @@ from django.urls import include, path
 
 from annotator import health
 
+# JSON under /api/ for URLs no route matches and for the last-resort 500 (DEBUG off).
+handler404 = "annotator.api.errors.not_found"
+handler500 = "annotator.api.errors.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),

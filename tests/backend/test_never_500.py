@@ -119,3 +119,12 @@ def test_bulk_requests_and_image_updates_never_fail_with_a_500(ctx: dict, body: 
 def test_image_list_filters_never_fail_with_a_500(ctx: dict, params: dict) -> None:
     response = ctx["client"].get(f"/api/projects/{ctx['image'].project_id}/images/", params)
     assert response.status_code < 500
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_url_is_a_json_404_and_a_page_url_an_html_one(client: Any) -> None:
+    response = client.get("/api/no-such-endpoint/")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No API endpoint at /api/no-such-endpoint/."
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
