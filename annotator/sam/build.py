@@ -373,6 +373,20 @@ def download_checkpoint(name: str, target: Path | None = None, timeout: float = 
     )
 
 
+def _unpickling_reason(exc: Exception) -> str:
+    """The part of torch's refusal that names what the file wanted. torch's full message carries
+    terminal colour codes and advises allowlisting the object, which is the wrong advice for a
+    file that may be hostile and the wrong text for an API answer."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return f"it asks for {found.group(1)}"
+    found = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    if found:
+        return found.group(1).strip()[:200]
+    return type(exc).__name__
+
+
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a state dict with `torch.load(weights_only=True)` (no arbitrary code runs).
 
@@ -385,7 +399,8 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused to load: the file is not a plain tensor checkpoint (it needs "
-            f"objects that weights_only loading does not allow, which could run code): {exc}"
+            f"objects that weights_only loading does not allow, which could run code): "
+            f"{_unpickling_reason(exc)}"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(

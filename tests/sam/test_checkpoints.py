@@ -159,9 +159,16 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(
         path.write_bytes(pickle.dumps({"model": _CreatesAFileWhenUnpickled(marker)}))
     else:
         torch.save({"model": _CreatesAFileWhenUnpickled(marker)}, path)
-    with pytest.raises(CheckpointError, match="evil.pth"):
+    with pytest.raises(CheckpointError, match="evil.pth") as refused:
         build_sam(path)
     assert not marker.exists()
+    # The reason names what the file asked for, in plain text (no terminal colour codes, no
+    # advice to allowlist it).
+    message = str(refused.value)
+    assert "\x1b" not in message and "weights_only` set to `False" not in message
+    assert "refused to load" in message and message.endswith(
+        "Unsupported operand 149" if legacy_format else "it asks for getattr"
+    )
 
 
 def test_a_checkpoint_of_another_network_is_rejected_with_its_keys(tmp_path: Path) -> None:
