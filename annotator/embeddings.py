@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from annotator.images import read_rgb
 from annotator.models import Embedding, SamModel
+from annotator.storage import STORAGE_ERRORS
 from export_onnx import wire
 
 log = logging.getLogger(__name__)
@@ -387,7 +388,7 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
         array = features[index : index + 1].float().cpu().numpy()
         try:
             stored = _store(row, array, key=key, seconds=seconds, holder=holder)
-        except OSError as exc:  # a full disk, unwritable media: retried, then failed
+        except STORAGE_ERRORS as exc:  # a full disk, unwritable media, S3 refusing: retried
             _fail(row, f"storage failed: {exc}", outcome, holder)
             continue
         outcome["ready" if stored else "skipped"].append(row.pk)

@@ -39,6 +39,7 @@ from annotator.models import (
     Role,
     SamModel,
 )
+from annotator.storage import STORAGE_ERRORS
 
 User = AbstractBaseUser
 
@@ -328,7 +329,7 @@ def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User)
         image.file.save(
             f"{normal.sha256[:32]}.{normal.extension}", ContentFile(normal.content), False
         )
-    except OSError as exc:
+    except STORAGE_ERRORS as exc:
         raise _storage_error(name, exc) from exc
     try:
         with transaction.atomic():
@@ -340,11 +341,14 @@ def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User)
     return image
 
 
-def _storage_error(name: str, exc: OSError) -> ServiceError:
+def _storage_error(name: str, exc: Exception) -> ServiceError:
     """The upload's answer when media storage refuses a write: 507 for a full disk or quota,
-    503 for anything else (unwritable, missing or read-only storage). Nothing partial stays
-    behind: the storage writes whole files only (annotator.storage), the transaction rolls the
-    rows back and image_import deletes the files this upload stored before."""
+    503 for anything else (unwritable, missing or read-only storage, an object store that
+    refuses or does not answer). Nothing partial stays behind: the storage writes whole files
+    only (annotator.storage), the transaction rolls the rows back and image_import deletes the
+    files this upload stored before."""
+    if not isinstance(exc, OSError):
+        return Unavailable(f"{name}: not stored, the object storage refused the write ({exc}).")
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(f"{name}: not stored, the image storage is full ({reason}).")

@@ -18,6 +18,21 @@ from typing import Any
 
 from django.core.files.storage import FileSystemStorage
 
+
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """What a media write raises when the storage refuses it: OSError on local disks; on S3
+    (the optional `s3` extra) botocore's errors, which are not OSErrors (a missing bucket,
+    denied credentials, an endpoint that does not answer)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
+STORAGE_ERRORS = _storage_errors()
+
+
 # Filesystems without hard links (some network and FUSE mounts) answer these; a rename of the
 # finished file after an existence check is the fallback there.
 NO_LINKS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}

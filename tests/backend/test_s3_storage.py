@@ -98,3 +98,24 @@ def test_embeddings_are_stored_in_the_bucket_and_downloaded(
     response = client_for(project_with_roles["viewer"]).get(f"/api/images/{image.pk}/embedding")
     assert response.status_code == 200
     assert len(b"".join(response.streaming_content)) == 1_050_688
+
+
+@pytest.mark.django_db
+def test_an_upload_the_bucket_refuses_is_a_503_with_nothing_stored(
+    s3: Any, settings: Any, project_with_roles: dict, client_for: Any
+) -> None:
+    # The bucket named in the settings does not exist: S3 answers NoSuchBucket to the write.
+    settings.STORAGES["default"]["OPTIONS"] = {
+        **settings.STORAGES["default"]["OPTIONS"],
+        "bucket_name": "no-such-bucket",
+    }
+    project = project_with_roles["project"]
+    before = project.images.count()
+    upload = SimpleUploadedFile("cat.png", factories.png_bytes(40, 30), "image/png")
+    response = client_for(project_with_roles["manager"]).post(
+        f"/api/projects/{project.pk}/images/", {"files": [upload]}, format="multipart"
+    )
+    assert response.status_code == 503, response.content[:300]
+    assert response["Retry-After"] == "10"
+    assert "object storage refused" in response.json()["detail"]
+    assert project.images.count() == before and _keys(s3) == []
