@@ -22,6 +22,29 @@ from bench.decoder.bench_decoder import OUT, REFERENCE, ROOT
 
 HEAD = "## Browser decoder: where the time goes (issues 4 and 6)"
 
+# What was tried against these figures (2026-11-25, quiet machine, wasm CPU time of one thread
+# from bench/decoder/wasm_cpu.mjs, interleaved runs); kept here so the next attempt starts from it.
+FINDINGS = [
+    "What was tried against this profile, exact algebra only (the graphs must give the same "
+    "masks):",
+    "",
+    "- Folding the upscaler's first transposed convolution back through both blocks' norm4 "
+    "LayerNorms into a per-image product plus rank-(h*T+2) corrections per prompt (268M -> 118M "
+    "multiply-adds per prompt): decode 110.8/108.5 ms -> 105.5/104.4 ms p50 (-4%), prepare "
+    "41 -> 60 ms. The products it removes are not where wasm spends its time: every extra "
+    "elementwise pass over a 4096x256 tensor costs 4-5 ms in onnxruntime-web's kernels (about "
+    "4.5 ns per element), so the corrections ate most of the saving. Not kept.",
+    "- LayerNorm statistics as products with a 1/C column instead of the LayerNormalization "
+    "kernel: 6.2 vs 7.5 ms per 4096x256 in isolation, slower once its extra passes are counted.",
+    "- GELU alone is 15 ms per prompt (erf is scalar in this build; tanh-GELU was measured "
+    "earlier without gain, and is not exact).",
+    "",
+    "So the exact graph is bound by elementwise passes and the two upscaler GEMMs that every "
+    "exact formulation keeps; a several-fold step needs WebGPU or a decision to relax exactness "
+    "for hover previews (see the notes of issues 4 and 6).",
+    "",
+]
+
 
 def profile(export_dir: Path, runs: int) -> list[dict[str, Any]]:
     if not (export_dir / "manifest.json").is_file():
@@ -78,6 +101,7 @@ def markdown(res: dict[str, Any], command: str) -> str:
         "| --- | --- | --- |",
         *[f"| {op} | {dims} | {ms:.1f} |" for op, dims, ms in res["top"]],
         "",
+        *FINDINGS,
     ]
     return "\n".join(lines)
 
