@@ -105,9 +105,12 @@ def setup_state(env: dict[str, str], checkpoint: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def wait_http(port: int, timeout: float = 60) -> None:
+def wait_http(port: int, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Until /healthz answers 200 on loopback; fails early when `proc` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("the web server exited; see its log")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")

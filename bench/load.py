@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.api import wait_http
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("SAM_REFERENCE_DIR", ROOT.parent / "shared" / "reference"))
 SECTION = "## Issue 8: load"
@@ -512,21 +514,6 @@ print(json.dumps({{'project': project.pk, 'churn': churn.pk, 'label': project.la
 """
 
 
-def _wait_http(port: int, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the web server exited; see processes.log in the state folder")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("the web server did not start")
-
-
 def _server_command(port: int, threads: int) -> tuple[list[str], str]:
     """gunicorn (the README's production server, extra `prod`) if installed, else runserver."""
     try:
@@ -598,7 +585,7 @@ def main() -> None:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        _wait_http(args.port, server)
+        wait_http(args.port, timeout=90, proc=server)
         base_url = f"http://127.0.0.1:{args.port}"
         manager = Http(base_url, ids["manager"], timeout=300)
         started = time.monotonic()
