@@ -623,15 +623,24 @@ def annotation_bulk(
     user: User,
     create: Sequence[dict[str, Any]] = (),
     delete: Sequence[int] = (),
+    delete_versions: Sequence[int] | None = None,
 ) -> list[Annotation]:
-    """Create and delete several annotations of one image in one transaction."""
+    """Create and delete several annotations of one image in one transaction.
+
+    `delete_versions`, when given, holds the version read for each id of `delete`: as with a
+    single delete, an annotation someone changed since is not deleted, and the whole request is
+    a 409 naming the current versions (without them the ids are deleted as they are now).
+    """
     labels = {label.pk: label for label in image.project.labels.all()}
     if delete:
         found = Annotation.objects.filter(image=image, pk__in=delete)
         if found.count() != len(set(delete)):
             raise Invalid("Some annotations to delete are not on this image.")
         _check_not_locked_by_other(image, user)
-        found.delete()
+        if delete_versions is None:
+            found.delete()
+        else:
+            _bulk_delete_read_versions(found, dict(zip(delete, delete_versions, strict=True)))
     created = []
     for index, item in enumerate(create):
         label = labels.get(item.get("label"))  # type: ignore[arg-type]
@@ -653,6 +662,31 @@ def annotation_bulk(
         except ServiceError as exc:
             raise type(exc)(f"create[{index}]: {exc}") from None
     return created
+
+
+def _bulk_delete_read_versions(found: QuerySet[Annotation], read: dict[int, int]) -> None:
+    """Delete each annotation only at the version its id was read with; else Conflict, and the
+    caller's transaction takes back whatever this request did."""
+    current = dict(found.values_list("pk", "version"))
+    stale = {pk: current[pk] for pk, version in read.items() if current[pk] != version}
+    if not stale:
+        # Conditional, like a single delete: a save landing between the read above and this
+        # statement leaves its row out, which the count below catches.
+        match = Q()
+        for pk, version in read.items():
+            match |= Q(pk=pk, version=version)
+        if found.filter(match).delete()[0] == len(read):
+            return
+        stale = {
+            pk: version
+            for pk, version in found.values_list("pk", "version")
+            if read.get(pk) != version
+        }
+    ids = ", ".join(str(pk) for pk in sorted(stale))
+    raise Conflict(
+        f"Annotations {ids} changed since they were read; nothing was deleted. Reload them.",
+        current_versions={str(pk): version for pk, version in sorted(stale.items())},
+    )
 
 
 # --- Embeddings --------------------------------------------------------------------------------

@@ -290,6 +290,22 @@ class AnnotationBulkSerializer(serializers.Serializer):
     # to keep a request within seconds (the page saves one annotation at a time).
     create = AnnotationCreateSerializer(many=True, required=False, default=list, max_length=1000)
     delete = serializers.ListField(child=IdField(), required=False, default=list, max_length=10_000)
+    versions = serializers.ListField(
+        child=IdField(),
+        required=False,
+        max_length=10_000,
+        help_text="The version read for each id in `delete`, in the same order: an annotation "
+        "changed since is not deleted and the request is a 409. Without it, ids are deleted "
+        "whatever their version.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        versions = attrs.get("versions")
+        if versions is not None and len(versions) != len(attrs["delete"]):
+            raise serializers.ValidationError(
+                "`versions` must give one version per id in `delete`."
+            )
+        return attrs
 
 
 class AnnotationBulkResultSerializer(serializers.Serializer):

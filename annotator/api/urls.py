@@ -23,7 +23,8 @@
 #   POST images/{id}/predict         A           server-side decode: masks as RLE and polygons
 #   GET|POST images/{id}/annotations/   V|A
 #   GET|PATCH|PUT|DELETE annotations/{id}/   V|A   updates carry `version`; stale -> 409
-#   POST annotations/bulk            A           {"image", "create": [...], "delete": [ids]}
+#   POST annotations/bulk            A           {"image", "create": [...], "delete": [ids],
+#                                                 "versions"?: [read version per id] -> 409}
 #   GET|POST projects/{id}/jobs/     V|M         {"kind": "export" | "everything" | "auto_annotate",
 #                                                 "params": {...}} -> 202 with the Job
 #   POST projects/{id}/exports/      M           {"format": "coco"} -> 202 with the Job

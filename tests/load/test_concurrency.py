@@ -320,3 +320,26 @@ def test_a_coco_import_hit_by_a_database_error_on_the_50th_insert_stores_nothing
     assert seen[0] == 50 and response.status_code == 500
     assert _counts() == before
     assert not two["project"].labels.filter(name="brand new label").exists()
+
+
+def test_a_bulk_delete_with_read_versions_spares_what_someone_changed_since(
+    two: dict[str, Any],
+) -> None:
+    """Alice read two annotations and deletes both in bulk; Bob edited one in between: nothing is
+    deleted, Alice gets 409 with the current version, and with it her retry goes through."""
+    first = factories.annotation(two["image"])
+    second = factories.annotation(two["image"])
+    status, edited, _ = two["B"].call(
+        "PATCH", f"/api/annotations/{second.pk}/", {"version": 1, "score": 0.5}
+    )
+    assert status == 200 and json.loads(edited)["version"] == 2
+    body = {"image": two["image"].pk, "delete": [first.pk, second.pk], "versions": [1, 1]}
+    status, refused, _ = two["A"].call("POST", "/api/annotations/bulk", body)
+    assert status == 409, refused
+    assert json.loads(refused)["current_versions"] == {str(second.pk): 2}
+    assert Annotation.objects.filter(pk__in=[first.pk, second.pk]).count() == 2
+    status, _, _ = two["A"].call("POST", "/api/annotations/bulk", {**body, "versions": [1, 2]})
+    assert status == 200 and not Annotation.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    # One version per id, or the request is malformed.
+    status, malformed, _ = two["A"].call("POST", "/api/annotations/bulk", {**body, "versions": [1]})
+    assert status == 400 and "one version per id" in json.loads(malformed)["detail"]

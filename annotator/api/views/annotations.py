@@ -106,6 +106,10 @@ class AnnotationBulkView(APIView):
         v = data.validated_data
         image, _ = image_for(request, v["image"], Can.ANNOTATE)
         created = services.annotation_bulk(
-            image=image, user=request.user, create=v["create"], delete=v["delete"]
+            image=image,
+            user=request.user,
+            create=v["create"],
+            delete=v["delete"],
+            delete_versions=v.get("versions"),
         )
         return Response({"created": s.AnnotationSerializer(created, many=True).data})
