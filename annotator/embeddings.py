@@ -22,16 +22,13 @@ pending rows that no queued task covers because the broker was down when they we
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +40,7 @@ from django.db import close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotator import leases
 from annotator.images import read_rgb
 from annotator.models import Embedding, SamModel
 from annotator.storage import STORAGE_ERRORS
@@ -127,55 +125,13 @@ def sam_model_export(*, sam_model: SamModel) -> Path:
     return target
 
 
-def holder_id() -> str:
-    """Who holds a claimed row: this process, as "hostname:pid" (a container's hostname is its
-    own, so together with the pid it names one process)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _lease_end() -> Any:
-    return timezone.now() + timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    try:
-        # A killed process stays a zombie until its parent reaps it; it computes nothing.
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _holder_gone(worker: str) -> bool:
-    """Whether a holder on this host has died (a holder on another host: unknown here)."""
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    return not _pid_alive(int(pid))
-
-
 def _lost_rows(ids: list[int] | None = None) -> list[Embedding]:
     """Running rows whose holder is gone: dead on this host, or silent past its lease."""
-    now = timezone.now()
     running = Embedding.objects.filter(status=Embedding.Status.RUNNING)
     if ids is not None:
         running = running.filter(pk__in=ids)
-    expired = Q(lease_expires_at__lt=now) | Q(
-        lease_expires_at__isnull=True,
-        updated_at__lt=now - timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS),
-    )
-    lost = list(running.filter(expired))
-    seen = {row.pk for row in lost}
-    for row in running.exclude(pk__in=seen).exclude(worker=""):
-        if _holder_gone(row.worker):
-            lost.append(row)
-    return lost
+    stale = timezone.now() - timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS)
+    return leases.lost(running, unleased=Q(updated_at__lt=stale))
 
 
 def embedding_release_lost(*, ids: list[int] | None = None) -> dict[str, list[int]]:
@@ -226,15 +182,17 @@ SWEEP_RETRY_SECONDS = 5.0
 
 
 def sweeper_start(*, interval: float) -> threading.Thread:
-    """Run embedding_sweep now and every `interval` seconds in a daemon thread of this worker
-    process (its own database connection; a failed sweep is logged and tried again)."""
+    """Run embedding_sweep, and fail the jobs lost with their worker, now and every `interval`
+    seconds in a daemon thread of this worker process (its own database connection; a failed
+    sweep is logged and tried again)."""
+    from annotator.services import job_release_lost
 
     def loop() -> None:
         while True:
             wait = interval
             try:
                 close_old_connections()
-                outcome = embedding_sweep()
+                outcome = {**embedding_sweep(), "jobs_failed": job_release_lost()}
                 if any(outcome.values()):
                     log.info("embedding sweep: %s", outcome)
             except Exception:  # noqa: BLE001 - the database may be down too; try again soon
@@ -249,33 +207,6 @@ def sweeper_start(*, interval: float) -> threading.Thread:
     return thread
 
 
-@contextlib.contextmanager
-def _heartbeat(ids: list[int], holder: str) -> Iterator[None]:
-    """Renew the lease of the rows this process holds, every third of the lease, until the
-    block ends (a thread: the encoder call can run for minutes)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(settings.EMBEDDING_LEASE_SECONDS / 3):
-                try:
-                    Embedding.objects.filter(
-                        pk__in=ids, status=Embedding.Status.RUNNING, worker=holder
-                    ).update(lease_expires_at=_lease_end())
-                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
-                    log.exception("embedding lease renewal failed")
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=beat, name="embedding-lease", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def _claim(ids: list[int], holder: str) -> list[Embedding]:
     claimable = Q(status=Embedding.Status.PENDING)
     claimed = []
@@ -285,7 +216,7 @@ def _claim(ids: list[int], holder: str) -> list[Embedding]:
                 status=Embedding.Status.RUNNING,
                 attempts=F("attempts") + 1,
                 worker=holder,
-                lease_expires_at=_lease_end(),
+                lease_expires_at=leases.lease_end(),
                 updated_at=timezone.now(),
             )
             == 1
@@ -321,7 +252,7 @@ def embedding_compute(*, embedding_ids: list[int]) -> dict[str, list[int]]:
     # A redelivered task (its prefork child was killed) finds its rows still held by the dead
     # process: take them back first, or they would wait for the lease to run out.
     embedding_release_lost(ids=list(embedding_ids))
-    holder = holder_id()
+    holder = leases.holder_id()
     rows = _claim(_fill_batch(list(embedding_ids)), holder)
     outcome: dict[str, list[int]] = {"ready": [], "failed": [], "retry": [], "skipped": []}
     claimed = {row.pk for row in rows}
@@ -329,7 +260,7 @@ def embedding_compute(*, embedding_ids: list[int]) -> dict[str, list[int]]:
     by_model: dict[int, list[Embedding]] = {}
     for row in rows:
         by_model.setdefault(row.sam_model_id, []).append(row)
-    with _heartbeat(sorted(claimed), holder):
+    with leases.heartbeat(Embedding, sorted(claimed), holder):
         for batch in by_model.values():
             try:
                 _compute_batch(batch, outcome, holder)

@@ -262,6 +262,11 @@ class Job(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker process running it ("hostname:pid") and until when its heartbeat vouches for it
+    # (annotator.leases): a job whose worker died is failed by the workers' sweep instead of
+    # staying running forever.
+    worker = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

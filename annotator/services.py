@@ -10,6 +10,7 @@ import contextlib
 import errno
 import io
 import json
+import logging
 import math
 import os
 import posixpath
@@ -26,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from annotator import tasks
+from annotator import leases, tasks
 from annotator.images import ImageRejected, is_zip_archive, normalise_image
 from annotator.models import (
     Annotation,
@@ -42,6 +43,7 @@ from annotator.models import (
 from annotator.storage import STORAGE_ERRORS
 
 User = AbstractBaseUser
+log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -937,12 +939,60 @@ def job_progress(*, job: Job, done: int, total: int) -> None:
 
 def job_run(*, job: Job) -> Job:
     """Run a job to completion in this process (called by the worker's job_run_task)."""
+    holder = leases.holder_id()
     claimed = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-        status=Job.Status.RUNNING
+        status=Job.Status.RUNNING, worker=holder, lease_expires_at=leases.lease_end()
     )
     if not claimed:
-        return job  # already running or finished: a redelivered task does nothing
+        # Already running or finished: a redelivered task does nothing, except notice that the
+        # worker it was redelivered from died (a prefork child killed mid-job).
+        job_release_lost(ids=[job.pk])
+        job.refresh_from_db()
+        return job
     job.refresh_from_db()
+    log.info("job %s (%s) started by %s", job.pk, job.kind, holder)
+    with leases.heartbeat(Job, [job.pk], holder):
+        _job_execute(job)
+    job.finished_at = timezone.now()
+    job.worker, job.lease_expires_at = "", None
+    job.save(
+        update_fields=["status", "error", "result", "finished_at", "worker", "lease_expires_at"]
+    )
+    return job
+
+
+def job_release_lost(*, ids: Sequence[int] | None = None) -> list[int]:
+    """Fail the running jobs whose worker is gone (see annotator.leases). They are not run
+    again by themselves: a job may have created part of its annotations, and a second run would
+    add them twice; the error says how far it got, and the user starts it again."""
+    running = Job.objects.filter(status=Job.Status.RUNNING)
+    if ids is not None:
+        running = running.filter(pk__in=ids)
+    stale = timezone.now() - timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS)
+    failed = []
+    for job in leases.lost(running, unleased=Q(created_at__lt=stale)):
+        holder = job.worker or "an unknown worker"
+        error = (
+            f"The worker running this job ({holder}) stopped after {job.done} of {job.total} "
+            "images; what it created is kept. Start the job again for the rest."
+        )
+        changed = Job.objects.filter(
+            pk=job.pk, status=Job.Status.RUNNING, worker=job.worker
+        ).update(
+            status=Job.Status.FAILED,
+            error=error,
+            worker="",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+        if changed:
+            failed.append(job.pk)
+            log.warning("job %s: %s", job.pk, error)
+    return failed
+
+
+def _job_execute(job: Job) -> None:
+    """Run the job's kind; its outcome (done or failed with the reason) is set on `job`."""
     try:
         if job.kind == Job.Kind.EXPORT:
             name, content = _export_run(job=job)
@@ -960,9 +1010,6 @@ def job_run(*, job: Job) -> Job:
         job.error = f"{type(exc).__name__}: {exc}"
     else:
         job.status = Job.Status.DONE
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "error", "result", "finished_at"])
-    return job
 
 
 def job_images(*, job: Job) -> QuerySet[Image]:
