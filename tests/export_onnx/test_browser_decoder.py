@@ -147,3 +147,66 @@ def test_worker_refuses_an_embedding_of_another_checkpoint(harness: Any) -> None
         "harness.embed('x', '/data/foreign.bin').then(() => 'accepted', (e) => e.message)"
     )
     assert "another model" in message
+
+
+# SwiftShader's software Vulkan gives headless Chromium a WebGPU adapter without a GPU: far too
+# slow to time (seconds per decode), but the same WebGPU execution provider and shaders that a
+# labeler's GPU runs, so the masks it gives can be checked here.
+WEBGPU_ARGS = [
+    "--enable-unsafe-webgpu",
+    "--use-webgpu-adapter=swiftshader",
+    "--enable-features=Vulkan",
+]
+
+
+@pytest.mark.slow
+def test_the_worker_prefers_webgpu_when_there_is_an_adapter_and_its_masks_are_the_same(
+    browser: Any,
+    decoder_dist: Path,
+    exports: dict[str, Path],
+    goldens: dict[str, Any],
+    reference_manifest: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    model, img = "sam_vit_small", "chelsea"
+    info = reference_manifest["models"][model]["images"][img]
+    size = (info["height"], info["width"])
+    blob = wire.encode_embedding(goldens[model][f"{img}/embedding"], original_size=size)
+    (tmp_path / f"{img}.bin").write_bytes(blob)
+    decoder = OnnxDecoder(exports[model])
+    prepared = decoder.prepare(blob)
+    args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + WEBGPU_ARGS
+    gpu_browser = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    mounts = {"/dist/": decoder_dist, "/export/": exports[model], "/harness/": HARNESS,
+              "/data/": tmp_path}  # fmt: skip
+    try:
+        with DevServer(mounts) as server:
+            page = gpu_browser.new_page()
+            page.goto(f"{server.url}/harness/index.html")
+            page.wait_for_function("window.harness !== undefined")
+            # No providers named: the worker asks for an adapter and, given one, puts WebGPU
+            # first (wasm takes the few nodes WebGPU lacks).
+            loaded = page.evaluate("harness.load('/export/manifest.json')")
+            assert loaded["executionProviders"] == ["webgpu", "wasm"]
+            page.evaluate(f"harness.embed('{img}', '/data/{img}.bin')")
+            cases = {c["name"]: c for c in info["cases"]}
+            for name in ("point_multimask", "box_only"):
+                case = cases[name]
+                prompt = {"id": img, "points": case.get("point_coords", []),
+                          "labels": case.get("point_labels", []), "box": case.get("box"),
+                          "multimask": case["multimask_output"], "maskInput": None}  # fmt: skip
+                got = page.evaluate("([p]) => harness.decode(p)", [prompt])
+                assert got["type"] == "decoded", got
+                _, scores, low = decoder.predict(
+                    case.get("point_coords"), case.get("point_labels"), case.get("box"),
+                    None, case["multimask_output"], size, image=prepared,
+                )  # fmt: skip
+                chosen = int(np.argmax(scores)) if case["multimask_output"] else 0
+                assert got["chosen"] == chosen + (1 if case["multimask_output"] else 0)
+                browser_low = _b64(got["lowRes"], np.float32).reshape(256, 256)
+                assert np.abs(browser_low - low[chosen]).max() <= 1e-3 * max(1, np.abs(low).max())
+                assert iou(browser_low > 0, low[chosen] > 0) >= 0.999, name
+    finally:
+        gpu_browser.close()
