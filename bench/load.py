@@ -234,8 +234,7 @@ def churn_loop(
 # --- Memory --------------------------------------------------------------------------------------
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident set size from /proc (psutil is not a dependency); None once the process is gone."""
+def _own_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -243,6 +242,28 @@ def rss_mb(pid: int) -> float | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name in parentheses may hold spaces; the parent pid follows it.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of a process and its descendants from /proc (psutil is not a
+    dependency): gunicorn's arbiter and a prefork pool's parent do no work themselves, their
+    children do. None once the process is gone."""
+    own = _own_rss_mb(pid)
+    if own is None:
+        return None
+    return own + sum(rss_mb(child) or 0.0 for child in _children(pid))
 
 
 class RssSampler(threading.Thread):
