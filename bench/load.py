@@ -453,7 +453,7 @@ def format_report(report: Report, command: str, setup: str) -> str:
     b, a = report.load_before, report.load_after
     lines += [
         "",
-        f"Machine: {os.cpu_count()} cores shared with other engineers' jobs; load average "
+        f"Machine: {os.cpu_count()} cores (other jobs may share them); load average "
         f"(1/5/15 min) {b[0]:.2f} / {b[1]:.2f} / {b[2]:.2f} before the run, "
         f"{a[0]:.2f} / {a[1]:.2f} / {a[2]:.2f} when the annotators stopped. Latencies include the "
         "worker computing embeddings on the same cores.",
@@ -548,7 +548,7 @@ def _server_command(port: int, threads: int) -> tuple[list[str], str]:
     return (
         [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}",
          "--workers", "1", "--threads", str(threads)],
-        f"gunicorn with 1 process of {threads} threads",
+        f"gunicorn (the `prod` extra) with 1 process of {threads} threads",
     )  # fmt: skip
 
 
