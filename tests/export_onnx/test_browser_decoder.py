@@ -69,6 +69,40 @@ def _b64(array: np.ndarray, dtype: Any) -> np.ndarray:
     return np.frombuffer(base64.b64decode(array), dtype=dtype)
 
 
+def _decode_in_both(
+    page: Any,
+    decoder: OnnxDecoder,
+    prepared: Any,
+    img: str,
+    case: dict[str, Any],
+    size: tuple[int, int],
+    mask_input: np.ndarray | None,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, int]:
+    """Decode a pack case in the browser's worker and in Python onnxruntime; checks that both
+    choose the same mask with the same low-res logits. Returns the worker's reply and Python's
+    masks, low-res logits and chosen index."""
+    prompt = {
+        "id": img,
+        "points": case.get("point_coords", []),
+        "labels": case.get("point_labels", []),
+        "box": case.get("box"),
+        "multimask": case["multimask_output"],
+        "maskInput": None if mask_input is None else base64.b64encode(
+            mask_input.tobytes()).decode(),
+    }  # fmt: skip
+    got = page.evaluate("([p]) => harness.decode(p)", [prompt])
+    assert got["type"] == "decoded", (case["name"], got)
+    masks, scores, low = decoder.predict(
+        case.get("point_coords"), case.get("point_labels"), case.get("box"),
+        mask_input, case["multimask_output"], size, image=prepared,
+    )  # fmt: skip
+    chosen = int(np.argmax(scores)) if case["multimask_output"] else 0
+    assert got["chosen"] == chosen + (1 if case["multimask_output"] else 0), case["name"]
+    browser_low = _b64(got["lowRes"], np.float32).reshape(256, 256)
+    assert np.abs(browser_low - low[chosen]).max() <= 1e-3 * max(1, np.abs(low).max())
+    return got, masks, low, chosen
+
+
 def test_worker_runs_multithreaded_in_a_cross_origin_isolated_page(harness: Any) -> None:
     _, page, _ = harness
     info = page.evaluate("harness.load('/export/manifest.json')")
@@ -98,25 +132,9 @@ def test_browser_masks_match_python_runtime_for_every_case(
             mask_input = None
             if case.get("use_mask_input_from"):
                 mask_input = g[f"{img}/{model}/{case['name']}/mask_input"].astype(np.float32)
-            prompt = {
-                "id": img,
-                "points": case.get("point_coords", []),
-                "labels": case.get("point_labels", []),
-                "box": case.get("box"),
-                "multimask": case["multimask_output"],
-                "maskInput": None if mask_input is None else base64.b64encode(
-                    mask_input.tobytes()).decode(),
-            }  # fmt: skip
-            got = page.evaluate("([p]) => harness.decode(p)", [prompt])
-            assert got["type"] == "decoded", case["name"]
-            masks, scores, low = decoder.predict(
-                case.get("point_coords"), case.get("point_labels"), case.get("box"),
-                mask_input, case["multimask_output"], size, image=prepared,
-            )  # fmt: skip
-            chosen = int(np.argmax(scores)) if case["multimask_output"] else 0
-            assert got["chosen"] == chosen + (1 if case["multimask_output"] else 0)
-            browser_low = _b64(got["lowRes"], np.float32).reshape(256, 256)
-            assert np.abs(browser_low - low[chosen]).max() <= 1e-3 * max(1, np.abs(low).max())
+            got, masks, low, chosen = _decode_in_both(
+                page, decoder, prepared, img, case, size, mask_input
+            )
             full = page.evaluate(
                 "([id, low, size]) => harness.fullmask(id, low, size)", [img, got["lowRes"], size]
             )
@@ -193,20 +211,10 @@ def test_the_worker_prefers_webgpu_when_there_is_an_adapter_and_its_masks_are_th
             page.evaluate(f"harness.embed('{img}', '/data/{img}.bin')")
             cases = {c["name"]: c for c in info["cases"]}
             for name in ("point_multimask", "box_only"):
-                case = cases[name]
-                prompt = {"id": img, "points": case.get("point_coords", []),
-                          "labels": case.get("point_labels", []), "box": case.get("box"),
-                          "multimask": case["multimask_output"], "maskInput": None}  # fmt: skip
-                got = page.evaluate("([p]) => harness.decode(p)", [prompt])
-                assert got["type"] == "decoded", got
-                _, scores, low = decoder.predict(
-                    case.get("point_coords"), case.get("point_labels"), case.get("box"),
-                    None, case["multimask_output"], size, image=prepared,
-                )  # fmt: skip
-                chosen = int(np.argmax(scores)) if case["multimask_output"] else 0
-                assert got["chosen"] == chosen + (1 if case["multimask_output"] else 0)
+                got, _, low, chosen = _decode_in_both(
+                    page, decoder, prepared, img, cases[name], size, None
+                )
                 browser_low = _b64(got["lowRes"], np.float32).reshape(256, 256)
-                assert np.abs(browser_low - low[chosen]).max() <= 1e-3 * max(1, np.abs(low).max())
                 assert iou(browser_low > 0, low[chosen] > 0) >= 0.999, name
     finally:
         gpu_browser.close()
