@@ -3,33 +3,18 @@
 // time in a browser, CPU time of one thread is barely moved by other jobs on a busy machine.
 // Usage: node bench/decoder/wasm_cpu.mjs EXPORT_DIR REFERENCE_ONNX [rounds] -> JSON on stdout.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-
-const require = createRequire(join(process.cwd(), "frontend", "package.json"));
-const ort = await import(require.resolve("onnxruntime-web").replace(/ort\.[^/]*$/, "ort.node.min.mjs"));
-ort.env.wasm.numThreads = 1;
+import { hoverPrompt as prompt, ort, wire } from "./wasm_inputs.mjs";
 
 const [exportDir, referencePath, roundsArg] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 10);
 const rnd = (n) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-const prompt = {
-  point_coords: new ort.Tensor("float32", Float32Array.of(650.5, 182.3, 0, 0), [1, 2, 2]),
-  point_labels: new ort.Tensor("float32", Float32Array.of(1, -1), [1, 2]),
-};
 const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
 const load = (path) => ort.InferenceSession.create(readFileSync(path), options);
 const prepare = await load(join(exportDir, "prepare.onnx"));
 const decode = await load(join(exportDir, "decode.onnx"));
 const reference = await load(referencePath);
 
-const wire = {
-  embedding_q: new ort.Tensor("uint8", Uint8Array.from({ length: 256 * 4096 }, () => (Math.random() * 256) | 0), [1, 256, 64, 64]),
-  embedding_scale: new ort.Tensor("float32", new Float32Array(256).fill(0.02), [256]),
-  embedding_offset: new ort.Tensor("float32", new Float32Array(256).fill(-2.5), [256]),
-  mask_input: new ort.Tensor("float32", new Float32Array(65536), [1, 1, 256, 256]),
-  has_mask_input: new ort.Tensor("float32", new Float32Array(1), [1]),
-};
 const prepared = await prepare.run(wire);
 const decodeFeeds = { ...prepared, ...prompt };
 const referenceFeeds = {
