@@ -5,6 +5,8 @@ way to create rows without enqueueing them on the shared test broker."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, worker_env
+from tests.conftest import REPO_ROOT, stop_worker, worker_env
 
 
 @pytest.fixture
@@ -160,6 +162,18 @@ def worker_log_wait(log: Path, needle: str, proc: subprocess.Popen[bytes], timeo
             raise RuntimeError(f"worker exited:\n{log.read_text()[-4000:]}")
         time.sleep(0.05)
     raise AssertionError(f"{needle!r} not in the worker log after {timeout} s:\n{log.read_text()}")
+
+
+def kill_when_logged(log: Path, needle: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGKILL the worker once its log says it is mid-work, as the OOM killer or a lost node
+    would (no handler runs, nothing is acknowledged); make sure it is gone whatever happens."""
+    try:
+        worker_log_wait(log, needle, proc, timeout=timeout)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            stop_worker(proc)
 
 
 def media_files(root: Path) -> list[Path]:

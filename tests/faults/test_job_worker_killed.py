@@ -10,7 +10,6 @@ the redelivered task of a killed prefork child, fails it with a reason the user 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from annotator import services, tasks
 from annotator.models import Job
 from tests import factories
 from tests.conftest import start_worker, stop_worker, worker_env
-from tests.faults.conftest import worker_log_wait
+from tests.faults.conftest import kill_when_logged
 
 pytestmark = [pytest.mark.worker, pytest.mark.integration, pytest.mark.slow]
 
@@ -63,14 +62,8 @@ def test_a_solo_worker_killed_mid_job_leaves_it_failed_with_the_reason(
     )
     log = tmp_path / "worker-1.log"
     first = start_worker(log, queues=queue, ready_queue=queue, name="jobs-1", env=env)
-    try:
-        tasks.job_run_task.apply_async(args=[job.pk], queue=queue)
-        worker_log_wait(log, f"job {job.pk} (everything) started", first, timeout=120)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
-    finally:
-        if first.poll() is None:
-            stop_worker(first)
+    tasks.job_run_task.apply_async(args=[job.pk], queue=queue)
+    kill_when_logged(log, f"job {job.pk} (everything) started", first, timeout=120)
     job.refresh_from_db()
     assert job.status == "running" and job.worker == f"{socket.gethostname()}:{first.pid}"
 

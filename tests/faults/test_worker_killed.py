@@ -31,7 +31,7 @@ from annotator import tasks
 from annotator.models import Embedding
 from tests import factories
 from tests.conftest import start_worker, stop_worker, worker_env
-from tests.faults.conftest import media_files, worker_log_wait
+from tests.faults.conftest import kill_when_logged, media_files, worker_log_wait
 
 pytestmark = [pytest.mark.worker, pytest.mark.integration, pytest.mark.slow]
 
@@ -106,14 +106,8 @@ def test_a_solo_worker_killed_mid_batch_has_the_batch_redone_once_by_the_next(
     )
     log = tmp_path / "worker-1.log"
     first = start_worker(log, queues=queue, ready_queue=queue, name="faults-1", env=env)
-    try:
-        tasks.embedding_compute_task.apply_async(args=[ids], queue=queue)
-        worker_log_wait(log, f"encoding {IMAGES} image(s)", first, timeout=240)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
-    finally:
-        if first.poll() is None:
-            stop_worker(first)
+    tasks.embedding_compute_task.apply_async(args=[ids], queue=queue)
+    kill_when_logged(log, f"encoding {IMAGES} image(s)", first, timeout=240)
 
     # Killed mid-batch: every row claimed by the dead process, none finished.
     rows = list(Embedding.objects.filter(pk__in=ids))
