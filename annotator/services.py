@@ -672,12 +672,18 @@ def _bulk_delete_read_versions(found: QuerySet[Annotation], read: dict[int, int]
     current = dict(found.values_list("pk", "version"))
     stale = {pk: current[pk] for pk, version in read.items() if current[pk] != version}
     if not stale:
-        # Conditional, like a single delete: a save landing between the read above and this
-        # statement leaves its row out, which the count below catches.
-        match = Q()
+        # Conditional, like a single delete: a save landing between the read above and these
+        # statements leaves its row out, which the count below catches. One statement per
+        # version read (usually a handful), not one OR term per id: SQLite refuses expressions
+        # deeper than 1000 terms, and a bulk request may name 10,000 ids.
+        by_version: dict[int, list[int]] = {}
         for pk, version in read.items():
-            match |= Q(pk=pk, version=version)
-        if found.filter(match).delete()[0] == len(read):
+            by_version.setdefault(version, []).append(pk)
+        deleted = sum(
+            found.filter(version=version, pk__in=pks).delete()[0]
+            for version, pks in by_version.items()
+        )
+        if deleted == len(read):
             return
         stale = {
             pk: version
