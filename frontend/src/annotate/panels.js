@@ -1,0 +1,49 @@
+// The side panels that follow the state: the project's labels (a number key picks one, and
+// relabels the selected annotation) and the image's annotations (a click selects one to edit).
+import * as sidebar from "../ui/sidebar.js";
+import { $ } from "./dom.js";
+
+export function createPanels({ state, store, drawing, tools, saving }) {
+  function setLabels(labels) {
+    state.labelOrder = labels.map((l) => l.id);
+    state.labels = new Map(labels.map((l) => [l.id, l]));
+    renderLabels();
+  }
+
+  function selectLabel(i) {
+    if (i >= state.labelOrder.length) return;
+    state.labelIndex = i;
+    renderLabels();
+    drawing.redraw();
+    // With an annotation selected, a number key relabels it.
+    const sel = store.get(state.selectedId);
+    if (sel && !state.readOnly && sel.label !== state.labelOrder[i]) saving.relabel(sel, state.labelOrder[i]);
+  }
+
+  function renderLabels() {
+    sidebar.labels($("labels"), { order: state.labelOrder, labels: state.labels, current: state.labelIndex, pick: selectLabel });
+  }
+
+  function renderAnnotationList() {
+    sidebar.annotations($("annotation-list"), {
+      list: store.list,
+      labels: state.labels,
+      selectedId: state.selectedId,
+      pick: (id) => {
+        state.selectedId = id;
+        tools.setMode("select");
+        drawing.redraw();
+        renderAnnotationList();
+      },
+    });
+  }
+
+  // Highlights an annotation without changing the tool (a proposal under the mouse).
+  function highlight(id) {
+    state.selectedId = id;
+    drawing.drawBase();
+    renderAnnotationList();
+  }
+
+  return { setLabels, renderAnnotationList, highlight, actions: { label: (i) => selectLabel(i) } };
+}
