@@ -18,14 +18,15 @@ export function createPointer({ state, stage, view, tools, drawing }) {
   stage.addEventListener("mousedown", (e) => {
     stage.focus();
     const p = at(e);
-    owner = null;
     if (e.button === 1 || (e.button === 0 && state.spaceDown)) {
       state.drag = { kind: "pan", sx: p.sx, sy: p.sy };
+      owner = null;
       return;
     }
     const tool = tools.active();
+    const before = state.drag;
     tool?.down?.(p, e);
-    if (state.drag) owner = tool;
+    if (state.drag !== before) owner = state.drag ? tool : null;
   });
 
   window.addEventListener("mousemove", (e) => {
