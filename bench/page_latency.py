@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("SAM_VAR_DIR", tempfile.mkdtemp(prefix="sam-bench-page-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+os.environ.setdefault("DJANGO_ENV", "dev")  # a plain-HTTP server on loopback
 # Playwright's sync API keeps an event loop on this thread; the ORM calls here are synchronous.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 PASSWORD = "bench-pw"

@@ -43,6 +43,16 @@ def reference_manifest(reference_dir: Path) -> dict[str, Any]:
     return json.loads((reference_dir / "manifest.json").read_text())
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """The cache (files under the session's SAM_VAR_DIR) outlives a test's rolled-back database:
+    without this, one test's failed logins would throttle the next test's, and one test's
+    cached worker health answer would be the next test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
