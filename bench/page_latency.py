@@ -146,7 +146,8 @@ def main() -> None:
         browser = pw.chromium.launch(
             executable_path=args.chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # wait_for_function() evals its predicate in the page, which the app's CSP forbids.
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
         # The reference model is not part of the app: the browser gets it from this script.
         page.route(
             "**/bench/reference.onnx",

@@ -9,11 +9,12 @@ worker, script or WASM compile inside a worker).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import PASSWORD, open_annotate
+from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,6 +23,16 @@ window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(
   `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile}:${e.lineNumber}`));
 """
+
+
+def _wait(page: Any, expression: str, timeout: float = 60.0) -> None:
+    """wait_for_function() would eval the expression in the page, which the policy forbids
+    (and reports): poll from outside with evaluate() instead."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {expression}")
+        time.sleep(0.1)
 
 
 def _visit(page: Any, url: str, ready: str | None = None) -> list[str]:
@@ -43,7 +54,7 @@ def test_no_page_reports_a_csp_violation(world: dict, live_server: Any, browser:
     staff.save()
     project, image = world["project"], world["image"]
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=False)
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()
     console: list[str] = []
@@ -66,12 +77,13 @@ def test_no_page_reports_a_csp_violation(world: dict, live_server: Any, browser:
 
     # The annotation page: the decoder loads (WASM compiled in a worker, its threads in nested
     # workers) and decodes a hover into a mask, which nothing would draw if CSP blocked it.
-    open_annotate(page, base, image.pk)
+    page.goto(f"{base}/images/{image.pk}/annotate/")
+    _wait(page, "window.annotator && document.getElementById('annotate').dataset.ready !== undefined")  # fmt: skip
     assert page.evaluate("window.annotator.state().ready"), page.inner_text("#notices")
     x, y = page.evaluate("window.annotator.imageToClient(230, 150)")
     page.mouse.move(x - 20, y - 10)
     page.mouse.move(x, y, steps=5)
-    page.wait_for_function("window.annotator.latencies().paint.length > 0", timeout=30000)
+    _wait(page, "window.annotator.latencies().paint.length > 0")
     assert page.evaluate("crossOriginIsolated")
     violations += [f"annotate: {v}" for v in page.evaluate("window.__cspViolations")]
 
