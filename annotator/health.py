@@ -11,6 +11,7 @@ for HEALTH_WORKER_CACHE_SECONDS, and it names no host or process id.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -23,6 +24,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from annotator.tasks import healthcheck_task
+
+logger = logging.getLogger(__name__)
 
 WORKER_TIMEOUT_SECONDS = 10.0
 
@@ -72,6 +75,14 @@ def _worker_round_trip(timeout: float) -> dict[str, object]:
 
 
 def _worker_status(timeout: float) -> dict[str, object]:
+    try:
+        return _cached_worker_status(timeout)
+    except Exception:  # noqa: BLE001 - the cache (Redis) is down: answer, uncached, as before
+        logger.warning("cache unavailable; /healthz?worker=1 sends its task uncached", exc_info=True)  # fmt: skip
+        return _worker_round_trip(timeout)
+
+
+def _cached_worker_status(timeout: float) -> dict[str, object]:
     """The last answer if it is recent; else one caller (cache.add is the lock) sends a task
     and the others wait for its answer instead of sending their own."""
     answer = cache.get(WORKER_ANSWER_KEY)

@@ -14,9 +14,11 @@ proxy's address, and the key is in effect the username alone (README, Production
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +27,8 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
 
 # Django's own login views, by URL name: the site's (django.contrib.auth.urls) and the admin's.
 LOGIN_VIEWS = {"login", "admin:login"}
@@ -38,7 +42,11 @@ def _key(request: HttpRequest, username: str) -> str:
 
 def retry_after(request: HttpRequest, username: str) -> int | None:
     """Seconds until this username may try again from this address; None if it may now."""
-    record = cache.get(_key(request, username))
+    try:
+        record = cache.get(_key(request, username))
+    except Exception:  # noqa: BLE001 - a cache outage must not stop every login: fail open
+        logger.warning("cache unavailable; login throttling is off", exc_info=True)
+        return None
     if not record or record["count"] < settings.LOGIN_THROTTLE_FAILURES:
         return None
     left = record["since"] + settings.LOGIN_THROTTLE_SECONDS - time.time()
@@ -58,10 +66,15 @@ def record_failure(request: HttpRequest, username: str) -> None:
     cache.set(key, record, timeout=max(1, math.ceil(remaining)))
 
 
+# Django reports a failed password only through this signal (with the request and the
+# username, the password removed); the cache calls fail open, as in retry_after().
+
+
 @receiver(user_login_failed, dispatch_uid="webapp.throttle.failed")
 def _on_failure(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:  # fmt: skip
     if request is not None:
-        record_failure(request, str(credentials.get("username", "")))
+        with _cache_errors_logged():
+            record_failure(request, str(credentials.get("username", "")))
 
 
 @receiver(user_logged_in, dispatch_uid="webapp.throttle.success")
@@ -69,7 +82,16 @@ def _on_success(sender: Any, request: HttpRequest | None, user: Any, **kwargs: A
     # Both spellings: the one typed (what the failures counted) and the account's own.
     if request is not None:
         typed = request.POST.get("username", "") if request.method == "POST" else ""
-        cache.delete_many({_key(request, name) for name in (typed, user.get_username()) if name})
+        with _cache_errors_logged():
+            cache.delete_many({_key(request, n) for n in (typed, user.get_username()) if n})
+
+
+@contextmanager
+def _cache_errors_logged() -> Iterator[None]:
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - see retry_after()
+        logger.warning("cache unavailable; a login was not counted", exc_info=True)
 
 
 class LoginThrottleMiddleware:

@@ -103,6 +103,25 @@ def test_failures_counted_in_another_process_are_refused_here(person: Any) -> No
     assert _login(Client(), LOGINS[0], "victim", "pw-victim").status_code == 429
 
 
+@pytest.mark.django_db
+def test_with_the_cache_down_logins_and_health_checks_still_answer(
+    person: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis cache that is down turns throttling off (logged) rather than every login, or
+    the load balancer's health check, into a 500."""
+    from annotator import health
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}  # fmt: skip
+    client = Client()
+    for _ in range(settings.LOGIN_THROTTLE_FAILURES + 1):
+        assert _login(client, LOGINS[0], "victim", "guess").status_code == 200
+    assert _logged_in(_login(client, LOGINS[0], "victim", "pw-victim"))
+    monkeypatch.setattr(health, "WORKER_TIMEOUT_SECONDS", 0.3)
+    response = client.get("/healthz?worker=1")
+    assert response.status_code in (200, 503)
+    assert set(response.json()["worker"]) <= {"status", "detail"}
+
+
 # --- Password rules ------------------------------------------------------------------------------
 
 
