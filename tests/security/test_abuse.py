@@ -105,7 +105,7 @@ def test_failures_counted_in_another_process_are_refused_here(person: Any) -> No
 
 @pytest.mark.django_db
 def test_with_the_cache_down_logins_and_health_checks_still_answer(
-    person: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+    person: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A Redis cache that is down turns throttling off (logged) rather than every login, or
     the load balancer's health check, into a 500."""
@@ -120,6 +120,8 @@ def test_with_the_cache_down_logins_and_health_checks_still_answer(
     response = client.get("/healthz?worker=1")
     assert response.status_code in (200, 503)
     assert set(response.json()["worker"]) <= {"status", "detail"}
+    assert "login throttling is off" in caplog.text
+    assert "sends its task uncached" in caplog.text
 
 
 # --- Password rules ------------------------------------------------------------------------------
