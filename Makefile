@@ -22,9 +22,11 @@ FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/buil
 
 .PHONY: demo test install frontend chromium lint types pytest test-integration bench clean
 
+# Development mode: plain HTTP and a fixed secret key, fine on loopback and nowhere else
+# (DEBUG stays off; DJANGO_DEBUG=true make demo turns Django's debug pages on).
 demo: install frontend
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo --host $(DEMO_HOST) --port $(DEMO_PORT)
+	DJANGO_ENV=dev $(PY) manage.py migrate --noinput
+	DJANGO_ENV=dev $(PY) manage.py demo --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 test: install frontend chromium lint types pytest test-integration
 

@@ -581,7 +581,7 @@ def main() -> None:
     args = parser.parse_args()
 
     state = tempfile.mkdtemp(prefix="sam-annotator-load-")
-    env = {**os.environ, "SAM_VAR_DIR": state, "DJANGO_DEBUG": "true", "LOG_LEVEL": "WARNING",
+    env = {**os.environ, "SAM_VAR_DIR": state, "DJANGO_ENV": "dev", "DJANGO_DEBUG": "true", "LOG_LEVEL": "WARNING",
            "SAM_ONNX_VERIFY_PROMPTS": "2", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     # A DATABASE_URL from the shell would point the bench at someone else's database; only the
     # LOAD_* variables choose other services.

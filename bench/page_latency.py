@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("SAM_VAR_DIR", tempfile.mkdtemp(prefix="sam-bench-page-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+os.environ.setdefault("DJANGO_ENV", "dev")  # a plain-HTTP server on loopback
 # Playwright's sync API keeps an event loop on this thread; the ORM calls here are synchronous.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 PASSWORD = "bench-pw"
@@ -145,7 +146,8 @@ def main() -> None:
         browser = pw.chromium.launch(
             executable_path=args.chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # wait_for_function() evals its predicate in the page, which the app's CSP forbids.
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
         # The reference model is not part of the app: the browser gets it from this script.
         page.route(
             "**/bench/reference.onnx",

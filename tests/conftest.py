@@ -43,6 +43,16 @@ def reference_manifest(reference_dir: Path) -> dict[str, Any]:
     return json.loads((reference_dir / "manifest.json").read_text())
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """The cache (files under the session's SAM_VAR_DIR) outlives a test's rolled-back database:
+    without this, one test's failed logins would throttle the next test's, and one test's
+    cached worker health answer would be the next test's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
@@ -178,6 +188,17 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        # Playwright's wait_for_function() runs its predicate through eval() in the page, which
+        # the app's Content-Security-Policy forbids: tests bypass the policy unless they ask for
+        # it (tests/browser/test_csp.py, which opens every page under the real one).
+        for name in ("new_context", "new_page"):
+            real = getattr(instance, name)
+
+            def bypassing(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                kwargs.setdefault("bypass_csp", True)
+                return _real(*args, **kwargs)
+
+            setattr(instance, name, bypassing)
         yield instance
         instance.close()
 

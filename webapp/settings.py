@@ -7,8 +7,10 @@ Production is a matter of environment variables (see README "Production"):
     DATABASE_URL=postgres://...         PostgreSQL (needs the `postgres` extra)
     CELERY_BROKER_URL=redis://...       Redis broker (needs the `redis` extra)
     S3_BUCKET=... S3_ENDPOINT_URL=...   S3-compatible media storage (needs the `s3` extra)
-    DJANGO_DEBUG=false DJANGO_SECRET_KEY=... DJANGO_ALLOWED_HOSTS=...
+    DJANGO_SECRET_KEY=... DJANGO_ALLOWED_HOSTS=...
 
+Production is also the default mode: a secret key and HTTPS are required unless DJANGO_ENV=dev
+(which `make demo` and the tests set), and DEBUG is off unless DJANGO_DEBUG=true in dev mode.
 A bad value fails loudly at start with ImproperlyConfigured rather than running half-configured.
 """
 
@@ -59,11 +61,28 @@ def env_list(name: str, default: str) -> list[str]:
 # Everything the embedded defaults write (database, media, broker folders, checkpoints).
 VAR_DIR = Path(env_str("SAM_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# `production` (the default) demands a real secret key and HTTPS; `dev` (the demo, the tests, a
+# developer's machine) runs on plain HTTP with a fixed key. Production is the default so that a
+# deployment that forgets a variable fails at start instead of running with a public key.
+DJANGO_ENV = env_str("DJANGO_ENV", "production")
+if DJANGO_ENV not in {"production", "dev"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV={DJANGO_ENV!r} is not production or dev")
+DEV = DJANGO_ENV == "dev"
+# Off by default, even in dev mode: Django's debug pages show the traceback, the settings and
+# the request's environment (runserver puts the whole process environment there), so they are
+# something a developer asks for, never something a demo shows a visitor.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+if DEBUG and not DEV:
+    raise ImproperlyConfigured("DJANGO_DEBUG=true is for development only (DJANGO_ENV=dev)")
+# Even then, the debug pages mask passwords in URLs (DATABASE_URL, CELERY_BROKER_URL, ...).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "webapp.debug.SecretMaskingFilter"
+DEFAULT_EXCEPTION_REPORTER = "webapp.debug.ExceptionReporter"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=false")
+    if not DEV:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set in production (or DJANGO_ENV=dev for development)"
+        )
     SECRET_KEY = "insecure-development-key-only-for-the-demo-and-tests"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
@@ -80,6 +99,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files, served by the app (a CDN would run unpinned script on our origin).
+    "drf_spectacular_sidecar",
     "annotator",
 ]
 
@@ -87,12 +108,16 @@ MIDDLEWARE = [
     # First, so that it also wraps the static files WhiteNoise answers (the decoder worker and
     # the onnxruntime-web WASM must be served cross-origin isolated too).
     "webapp.middleware.CrossOriginIsolationMiddleware",
+    "webapp.middleware.ContentSecurityPolicyMiddleware",
+    # Inside the two above, so its JSON answers carry their headers too.
+    "webapp.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webapp.throttle.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -130,11 +155,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache ------------------------------------------------------------------------------------
+# Login throttling and the cached worker health check count across processes, which Django's
+# default (memory of one process) does not: files in var/ for one machine, Redis for several.
+CACHE_URL = env_str("CACHE_URL", f"file://{VAR_DIR / 'cache'}")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
+elif CACHE_URL.startswith("file://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache"}}
+    CACHE_URL = CACHE_URL.removeprefix("file://")
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not a file:// or redis:// URL")
+CACHES["default"]["LOCATION"] = CACHE_URL
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins per username and client address: this many within the window, and the login
+# pages answer 429 with Retry-After until the window ends; a successful login resets it.
+LOGIN_THROTTLE_FAILURES = env_int("LOGIN_THROTTLE_FAILURES", 5, minimum=1)
+LOGIN_THROTTLE_SECONDS = env_int("LOGIN_THROTTLE_SECONDS", 900, minimum=1)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -151,7 +195,7 @@ FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
 STATICFILES_DIRS = [("app", FRONTEND_DIST)]
 # Without collectstatic (the demo, the tests), WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_AUTOREFRESH = DEV
 
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
@@ -272,6 +316,9 @@ EMBEDDING_LEASE_SECONDS = env_int("EMBEDDING_LEASE_SECONDS", 60, minimum=1)
 # How often each worker sweeps for such rows, and for pending rows that no queued task covers
 # (enqueued while the broker was down). Each worker also sweeps once when it starts.
 EMBEDDING_SWEEP_SECONDS = env_int("EMBEDDING_SWEEP_SECONDS", 30, minimum=1)
+# /healthz?worker=1 sends a task through a worker at most once per this many seconds (one at a
+# time, across processes, through the cache); calls in between get the last answer.
+HEALTH_WORKER_CACHE_SECONDS = env_int("HEALTH_WORKER_CACHE_SECONDS", 15, minimum=1)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -289,6 +336,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, images, SAM embeddings, annotations and exports.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Images, embeddings and jobs each have a `status` with its own choices: one enum name each.
     "ENUM_NAME_OVERRIDES": {
         "ImageStatusEnum": "annotator.models.Image.Status",
@@ -298,7 +348,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security (production) --------------------------------------------------------------------
-# `manage.py check --deploy --fail-level WARNING` passes with DJANGO_DEBUG=false and the defaults
+# `manage.py check --deploy --fail-level WARNING` passes in production mode with the defaults
 # below (tests/security/test_deploy_check.py). Each knob is there for a deployment that differs,
 # not to switch protection off by habit.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -307,7 +357,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 # The page reads the CSRF token from its cookie (frontend/src/ui/api.js), so script must see it.
 CSRF_COOKIE_HTTPONLY = False
-if not DEBUG:
+# A Content-Security-Policy on every response: webapp/middleware.py says which and why.
+if not DEV:
     # Django's own test of a usable key (security.W009), as an error at start: a short or
     # generated-looking key makes sessions, password resets and signed values forgeable.
     if (

@@ -3,7 +3,10 @@ from django.urls import include, path
 
 from annotator import health
 
-# JSON under /api/ for URLs no route matches and for the last-resort 500 (DEBUG off).
+# JSON under /api/, Django's plain pages elsewhere, when DEBUG is off (with DEBUG on,
+# webapp.middleware.ApiErrorMiddleware keeps /api/ on JSON).
+handler400 = "annotator.api.errors.bad_request"
+handler403 = "annotator.api.errors.permission_denied"
 handler404 = "annotator.api.errors.not_found"
 handler500 = "annotator.api.errors.server_error"
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import (
+    DisallowedHost,
     RequestDataTooBig,
     TooManyFieldsSent,
     TooManyFilesSent,
@@ -54,20 +56,62 @@ def _flatten(data: Any, prefix: str = "") -> str:
     return f"{prefix}{data}"
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def json_error(
+    request: HttpRequest, status: int, exception: BaseException | None = None
+) -> JsonResponse:
+    """The JSON answer to an error Django raised outside DRF (webapp.middleware.ApiErrorMiddleware
+    and the handlers below): a sentence that names the problem, never the exception's text,
+    which may quote the Host header or a path on the server."""
+    if isinstance(exception, RequestDataTooBig) or status == 413:
+        status, detail = 413, "The request body is too large."
+    elif isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        detail = "The request has too many parts."
+    elif isinstance(exception, DisallowedHost):
+        detail = "The Host header names a host this server does not serve."
+    elif status == 404:
+        detail = f"No API endpoint at {request.path}."
+    elif status == 405:
+        detail = f"Method {request.method} is not allowed here."
+    elif status == 403:
+        detail = "You do not have permission to perform this action."
+    elif status >= 500:
+        detail = "Internal server error; it has been logged."
+    else:
+        try:
+            detail = f"{HTTPStatus(status).phrase}."
+        except ValueError:
+            detail = "The request failed."
+    return JsonResponse({"detail": detail}, status=status)
+
+
+# Django's error handlers (webapp/urls.py), which it calls when DEBUG is off: JSON under /api/
+# (a client parsing `detail` should not get an HTML page), Django's plain pages elsewhere.
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api(request):
+        return json_error(request, 400, exception)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api(request):
+        return json_error(request, 403, exception)
+    return defaults.permission_denied(request, exception)
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Django's 404 for paths no route matches: JSON under /api/ (a client parsing `detail`
-    should not get an HTML page for a mistyped URL), the usual page elsewhere."""
-    if _is_api(request):
-        return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
+    if is_api(request):
+        return json_error(request, 404, exception)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Last resort for an unhandled exception (logged by Django): JSON under /api/."""
-    if _is_api(request):
-        return JsonResponse({"detail": "Internal server error; it has been logged."}, status=500)
+    """Last resort for an unhandled exception (logged by Django)."""
+    if is_api(request):
+        return json_error(request, 500)
     return defaults.server_error(request)

@@ -3,7 +3,8 @@
 # an anonymous caller 403. Every route's answer to every caller is written down in
 # tests/security/permission_table.py, which a test checks against this configuration.
 #   GET  schema/                     public      OpenAPI 3 schema (YAML, or JSON with ?format=json)
-#   GET  docs/                       public      interactive documentation (Swagger UI)
+#   GET  docs/                       public      interactive documentation (Swagger UI; ?script:
+#                                                its start-up script)
 #   GET  projects/                   any         projects the caller is a member of
 #   POST projects/                   any         create; the caller becomes owner
 #   GET|PATCH|DELETE projects/{id}/  V|M|O
@@ -35,16 +36,18 @@
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotator.api.views import annotations, embeddings, images, imports, jobs, projects
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # GET and HEAD only: its HTML renderer has no template for DRF's OPTIONS metadata (a 500).
+    # The split view serves its start-up script as docs/?script instead of inline, which the
+    # Content-Security-Policy forbids; Swagger UI's own files come from drf-spectacular-sidecar.
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        SpectacularSwaggerSplitView.as_view(url_name="schema", http_method_names=["get", "head"]),
         name="api-docs",
     ),
     path("projects/", projects.ProjectListView.as_view(), name="api-projects"),

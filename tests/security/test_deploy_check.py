@@ -24,7 +24,7 @@ def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
     env.update(
         SAM_VAR_DIR=str(tmp_path / "var"),
-        DJANGO_DEBUG="false",
+        # Nothing says production or DEBUG off: both are the defaults.
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS=HOST,
         DJANGO_CSRF_TRUSTED_ORIGINS=f"https://{HOST}",
@@ -103,6 +103,9 @@ def test_production_defaults_and_knobs(tmp_path: Path) -> None:
         ("DJANGO_SECURE_HSTS_SECONDS", "a year", "is not an integer"),
         ("DJANGO_SECURE_COOKIES", "maybe", "is not a boolean"),
         ("DJANGO_SECURE_PROXY_SSL_HEADER", "sometimes", "is not a boolean"),
+        ("DJANGO_DEBUG", "true", "DJANGO_DEBUG=true is for development only"),
+        ("DJANGO_ENV", "prod", "is not production or dev"),
+        ("CACHE_URL", "memcached://cache:11211", "is not a file:// or redis:// URL"),
     ],
 )
 def test_a_bad_production_value_stops_the_start(

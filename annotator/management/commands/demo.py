@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 logger = logging.getLogger("annotator.demo")
@@ -53,6 +53,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEV:
+            # Users named admin, annotator and reviewer with their names as passwords.
+            raise CommandError("the demo runs in development mode only: DJANGO_ENV=dev")
         users = self._ensure_users()
         self._ensure_project(users)
         checkpoint_notice = self._check_checkpoint()
@@ -73,6 +76,8 @@ class Command(BaseCommand):
                 worker.kill()
 
     def _ensure_users(self) -> dict[str, Any]:
+        # set_password() does not run AUTH_PASSWORD_VALIDATORS (only forms and
+        # `createsuperuser` do), so the demo keeps its memorable passwords.
         User = get_user_model()
         users = {}
         for username, password, flags in DEMO_USERS:

@@ -43,6 +43,8 @@ async function main() {
   const form = document.getElementById("filters");
   form.status.value = f.status;
   form.mine.checked = f.assignee === userId;
+  // Here, not as an onsubmit attribute: the Content-Security-Policy allows no inline script.
+  form.addEventListener("submit", (event) => event.preventDefault());
   form.addEventListener("change", () => {
     const params = new URLSearchParams();
     if (form.status.value) params.set("status", form.status.value);
