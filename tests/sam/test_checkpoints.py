@@ -73,7 +73,7 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_a_known_name_downloads_once_into_the_cache_with_md5_check_and_logged_sha256(
     cache: Path, fake_mobile_sam: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="annotator.sam.build"):
+    with caplog.at_level(logging.INFO, logger="annotator.sam.checkpoints"):
         path = resolve_checkpoint("mobile_sam")
     assert path == cache / "mobile_sam.pt" and path.is_file()
     assert checkpoint_sha256(path) in caplog.text
