@@ -1,4 +1,5 @@
-"""Check the exported graphs in onnxruntime against the PyTorch model, on random prompts.
+"""Check the exported graphs in onnxruntime against the PyTorch model, on random prompts
+(`verify_export`, which `export_onnx.export.run_export` runs before the manifest says "passed").
 
 Tolerances (stated in the manifest and in error messages), for float32 graphs vs PyTorch:
 
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import torch
+from torch import nn
 
 from . import wire
 from .runtime import OnnxDecoder, prompt_tensors, upsample_logits
@@ -30,6 +32,8 @@ SCORE_ATOL = 1e-3
 MASK_IOU_MIN = 0.999
 EMBED_ATOL = 1e-3
 QUANT_IOU_MIN = 0.97
+# The image used to verify: not square, so that a crop traced as a constant would show.
+VERIFY_IMAGE_SIZE = (300, 451)
 
 
 class VerificationError(RuntimeError):
@@ -53,6 +57,22 @@ class Report:
 
     checks: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest's ``verification`` section: status, tolerances, measurements, failures."""
+        return {
+            "status": "failed" if self.failures else "passed",
+            "tolerances": {
+                "low_res_logits_rel_atol": LOGIT_ATOL,
+                "iou_predictions_atol": SCORE_ATOL,
+                "mask_iou_min": MASK_IOU_MIN,
+                "encoder_rel_atol": EMBED_ATOL,
+                "int8_mean_mask_iou_min": QUANT_IOU_MIN,
+            },
+            "image_size": list(VERIFY_IMAGE_SIZE),
+            **self.checks,
+            "failures": self.failures,
+        }
 
     def fail_if_any(self) -> None:
         if self.failures:
@@ -224,3 +244,126 @@ def wire_agreement(
         )
         ious += [mask_iou(a, b) for a, b in zip(got, ref, strict=True)]
     return {"mean_iou": float(np.mean(ious)), "min_iou": float(np.min(ious))}
+
+
+def verification_image(size: tuple[int, int], seed: int) -> np.ndarray:
+    """A smooth synthetic RGB image (HWC uint8): blobs, so that the embedding has structure."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 3), np.float32)
+    for _ in range(12):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(15, 90)
+        img += rng.uniform(0, 255, 3) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r**2)[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def verify_export(
+    sam: Any,
+    predictor: Any,
+    out: Path,
+    manifest: dict[str, Any],
+    report: Report,
+    num_prompts: int,
+    seed: int,
+) -> None:
+    """Every graph of the export in `out` against `sam`, on a synthetic image and `num_prompts`
+    seeded prompts; what it measures and every failure go into `report`."""
+    image = verification_image(VERIFY_IMAGE_SIZE, seed)
+    predictor.set_image(image)
+    features = predictor.features.detach().cpu().numpy()
+    if "encoder" in manifest["graphs"]:
+        _verify_encoder(sam, predictor, image, features, out / "encoder.onnx", report)
+    key = bytes.fromhex(manifest["embedding"]["wire"]["model_key"])
+    wire_bytes = wire.encode_embedding(features, model_key=key, original_size=VERIFY_IMAGE_SIZE)
+    dequantized, _ = wire.decode_embedding(wire_bytes)
+    prompts = random_prompts(np.random.default_rng(seed), VERIFY_IMAGE_SIZE, num_prompts)
+    # Graph exactness is checked on the dequantized embedding (what the graphs see); the wire
+    # format's own effect is measured separately below.
+    predictor.set_image_embedding(dequantized, VERIFY_IMAGE_SIZE)
+    fast_masks = verify_fast_path(out, predictor, wire_bytes, prompts, report)
+    plain = [p for p in prompts if not p.use_mask_input]
+    with torch.no_grad():
+        wrapper = _wrapper(sam)
+    dec_masks = verify_decoder(
+        out / "decoder.onnx", wrapper, dequantized, VERIFY_IMAGE_SIZE, plain, report
+    )
+    decoder = OnnxDecoder(out)
+    report.checks["wire"] = {
+        "bytes": len(wire_bytes),
+        **wire_agreement(decoder, predictor, features, prompts),
+    }
+    if "decode_int8" in manifest["graphs"]:
+        _verify_quantized(
+            out, decoder, wire_bytes, prompts, plain, fast_masks, dec_masks, dequantized, report
+        )
+
+
+def _wrapper(sam: Any) -> nn.Module:
+    from annotator.sam.onnx_wrapper import SamOnnxModel
+
+    return SamOnnxModel(sam, return_single_mask=True).eval()
+
+
+def _verify_encoder(
+    sam: Any,
+    predictor: Any,
+    image: np.ndarray,
+    features: np.ndarray,
+    path: Path,
+    report: Report,
+) -> None:
+    transformed = predictor.transform.apply_image(image)
+    x = torch.as_tensor(transformed).permute(2, 0, 1)[None].float()
+    x = sam.preprocess(x).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["image_embeddings"], {"image": x})
+    err = float(np.abs(got - features).max() / max(1.0, np.abs(features).max()))
+    report.checks["encoder"] = {"rel_max_abs_diff": err}
+    if err > EMBED_ATOL:
+        report.failures.append(f"encoder: relative max error {err:.2e} (tol {EMBED_ATOL})")
+
+
+def _verify_quantized(
+    out: Path,
+    decoder: Any,
+    wire_bytes: bytes,
+    prompts: list[Prompt],
+    plain: list[Prompt],
+    fast_masks: list[np.ndarray],
+    dec_masks: list[np.ndarray],
+    dequantized: np.ndarray,
+    report: Report,
+) -> None:
+    size = VERIFY_IMAGE_SIZE
+    fast_ref = np.concatenate(fast_masks)
+    dec_ref = list(dec_masks)
+
+    def run_fast(session: ort.InferenceSession) -> list[np.ndarray]:
+        got = fast_masks_with(session, decoder, wire_bytes, prompts, size)
+        return list(np.concatenate(got))
+
+    def run_dec(session: ort.InferenceSession) -> list[np.ndarray]:
+        masks = []
+        for p in plain:
+            feeds = {
+                "image_embeddings": dequantized,
+                **prompt_tensors(p.point_coords, p.point_labels, p.box, size),
+                "mask_input": np.zeros((1, 1, 256, 256), np.float32),
+                "has_mask_input": np.zeros(1, np.float32),
+                "orig_im_size": np.array(size, np.float32),
+            }
+            masks.append(session.run(["masks"], feeds)[0][0, 0] > 0)
+        return masks
+
+    for name, run, ref in (
+        ("decode_int8", run_fast, list(fast_ref)),
+        ("decoder_int8", run_dec, dec_ref),
+    ):
+        agreement = quantized_agreement(out / f"{name.replace('_int8', '')}.int8.onnx", ref, run)
+        report.checks[name] = agreement
+        if agreement["mean_iou"] < QUANT_IOU_MIN:
+            report.failures.append(
+                f"{name}: mean mask IoU with float32 {agreement['mean_iou']:.4f} "
+                f"(min {QUANT_IOU_MIN})"
+            )

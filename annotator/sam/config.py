@@ -8,6 +8,7 @@ of `build.MODEL_REGISTRY`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,10 @@ from typing import Any
 PROMPT_EMBED_DIM = 256
 IMAGE_SIZE = 1024
 VIT_PATCH_SIZE = 16
+
+
+def _shape(state_dict: Mapping[str, Any], key: str) -> tuple[int, ...]:
+    return tuple(state_dict[key].shape)
 
 
 def _count_indices(keys: list[str], pattern: str) -> int:
@@ -37,10 +42,7 @@ def infer_model_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def _vit_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     keys = list(state_dict)
-
-    def shape(key: str) -> tuple[int, ...]:
-        return tuple(state_dict[key].shape)
-
+    shape = functools.partial(_shape, state_dict)
     embed_dim, _, patch, _ = shape("image_encoder.patch_embed.proj.weight")
     grid = shape("image_encoder.pos_embed")[1]
     depth = _count_indices(keys, r"image_encoder\.blocks\.(\d+)\.")
@@ -65,10 +67,7 @@ def _vit_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def _tiny_vit_config(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     keys = list(state_dict)
-
-    def shape(key: str) -> tuple[int, ...]:
-        return tuple(state_dict[key].shape)
-
+    shape = functools.partial(_shape, state_dict)
     n_layers = _count_indices(keys, r"image_encoder\.layers\.(\d+)\.")
     embed_dims, depths, num_heads, window_sizes = [], [], [], []
     for i in range(n_layers):
