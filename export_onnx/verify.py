@@ -109,6 +109,29 @@ def random_prompts(rng: np.random.Generator, size: tuple[int, int], count: int) 
     return prompts
 
 
+def decoder_feeds(
+    embedding: np.ndarray, prompt: Prompt, size: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """``decoder.onnx``'s inputs for one prompt without a mask input, in the graph's (and
+    `SamOnnxModel.forward`'s) argument order."""
+    return {
+        "image_embeddings": embedding.astype(np.float32),
+        **prompt_tensors(prompt.point_coords, prompt.point_labels, prompt.box, size),
+        "mask_input": np.zeros((1, 1, 256, 256), np.float32),
+        "has_mask_input": np.zeros(1, np.float32),
+        "orig_im_size": np.array(size, np.float32),
+    }
+
+
+def _worse(worst: dict[str, float], logit: float, score: float, iou: float) -> dict[str, float]:
+    """The running worst case of a graph's errors, with one more prompt's."""
+    return {
+        "logit": max(worst["logit"], logit),
+        "score": max(worst["score"], score),
+        "iou": min(worst["iou"], iou),
+    }
+
+
 def verify_fast_path(
     export_dir: Path, predictor: Any, wire_bytes: bytes, prompts: list[Prompt], report: Report
 ) -> list[np.ndarray]:
@@ -131,11 +154,7 @@ def verify_fast_path(
         logit_err = float(np.abs(low - ref_low).max() / max(1.0, np.abs(ref_low).max()))
         score_err = float(np.abs(scores - ref_scores).max())
         iou = min(mask_iou(m, r) for m, r in zip(masks, ref_masks, strict=True))
-        worst = {
-            "logit": max(worst["logit"], logit_err),
-            "score": max(worst["score"], score_err),
-            "iou": min(worst["iou"], iou),
-        }
+        worst = _worse(worst, logit_err, score_err, iou)
         if logit_err > LOGIT_ATOL or score_err > SCORE_ATOL or iou < MASK_IOU_MIN:
             report.failures.append(
                 f"fast path, prompt {i}: low-res logit error {logit_err:.2e} (tol {LOGIT_ATOL}), "
@@ -162,24 +181,14 @@ def verify_decoder(
     worst = {"logit": 0.0, "score": 0.0, "iou": 1.0}
     masks_out = []
     for i, p in enumerate(prompts):
-        feeds = {
-            "image_embeddings": embedding.astype(np.float32),
-            **prompt_tensors(p.point_coords, p.point_labels, p.box, size),
-            "mask_input": np.zeros((1, 1, 256, 256), np.float32),
-            "has_mask_input": np.zeros(1, np.float32),
-            "orig_im_size": np.array(size, np.float32),
-        }
+        feeds = decoder_feeds(embedding, p, size)
         masks, scores, low = session.run(["masks", "iou_predictions", "low_res_masks"], feeds)
         with torch.no_grad():
             ref = [t.numpy() for t in onnx_model(*[torch.from_numpy(v) for v in feeds.values()])]
         logit_err = float(np.abs(low - ref[2]).max() / max(1.0, np.abs(ref[2]).max()))
         score_err = float(np.abs(scores - ref[1]).max())
         iou = mask_iou(masks > 0, ref[0] > 0)
-        worst = {
-            "logit": max(worst["logit"], logit_err),
-            "score": max(worst["score"], score_err),
-            "iou": min(worst["iou"], iou),
-        }
+        worst = _worse(worst, logit_err, score_err, iou)
         if masks.shape[-2:] != tuple(size):
             report.failures.append(f"{name}, prompt {i}: masks {masks.shape}, image {size}")
         if logit_err > LOGIT_ATOL or score_err > SCORE_ATOL or iou < MASK_IOU_MIN:
@@ -346,13 +355,7 @@ def _verify_quantized(
     def run_dec(session: ort.InferenceSession) -> list[np.ndarray]:
         masks = []
         for p in plain:
-            feeds = {
-                "image_embeddings": dequantized,
-                **prompt_tensors(p.point_coords, p.point_labels, p.box, size),
-                "mask_input": np.zeros((1, 1, 256, 256), np.float32),
-                "has_mask_input": np.zeros(1, np.float32),
-                "orig_im_size": np.array(size, np.float32),
-            }
+            feeds = decoder_feeds(dequantized, p, size)
             masks.append(session.run(["masks"], feeds)[0][0, 0] > 0)
         return masks
 
