@@ -18,115 +18,45 @@ them in bench/RESULTS.md under "## REST API (issue 5)".
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("SAM_REFERENCE_DIR", ROOT.parent / "shared" / "reference"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: find bench.common
+
+from bench.common import (  # noqa: E402
+    REFERENCE,
+    ROOT,
+    Http,
+    fresh_state,
+    manage_shell,
+    multipart,
+    percentile,
+    start_worker,
+    synthetic_png,
+    wait_http,
+    write_results,
+)
+
 SECTION = "## REST API (issue 5)"
+SETUP_SCRIPT = """
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from annotator import services
+u = get_user_model().objects.create_user('bench', password='bench-password')
+p = services.project_create(name='bench', created_by=u, labels=[('thing', '#ff0000')],
+                            sam_checkpoint={checkpoint!r})
+print(Token.objects.create(user=u).key)
+"""
 
 
-class Api:
-    def __init__(self, port: int, token: str) -> None:
-        self.port, self.token = port, token
-
-    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-             content_type: str = "application/json") -> tuple[int, bytes]:  # fmt: skip
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = {"Authorization": f"Token {self.token}"}
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-        if data is not None:
-            headers["Content-Type"] = content_type
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
-
-
-def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = []
-    for name, data in files:
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n".encode()
-            + data
-            + b"\r\n"
-        )
-    return b"".join(
-        parts
-    ) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def synthetic_png(seed: int) -> bytes:
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    array = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, format="PNG")
-    return out.getvalue()
-
-
-def setup_state(env: dict[str, str], checkpoint: str) -> str:
-    """Migrate a fresh database and create the bench user, token and project; return the token."""
-    py = sys.executable
-    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    script = (
-        "from django.contrib.auth import get_user_model\n"
-        "from rest_framework.authtoken.models import Token\n"
-        "from annotator import services\n"
-        "u = get_user_model().objects.create_user('bench', password='bench-password')\n"
-        f"p = services.project_create(name='bench', created_by=u, labels=[('thing', '#ff0000')],"
-        f" sam_checkpoint={checkpoint!r})\n"
-        "print(Token.objects.create(user=u).key)\n"
-    )
-    out = subprocess.run(
-        [py, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    )  # fmt: skip
-    return out.stdout.strip().splitlines()[-1]
-
-
-def wait_http(port: int, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Until /healthz answers 200 on loopback; fails early when `proc` (the server) exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("the web server exited; see its log")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("dev server did not start")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
-
-
-def client_loop(api: Api, image_ids: list[int], annotation: dict[str, Any], label: int,
+def client_loop(api: Http, image_ids: list[int], annotation: dict[str, Any], label: int,
                 stop: float, out: dict[str, Any], seed: int) -> None:  # fmt: skip
     rng = random.Random(seed)
     version = annotation["version"]
@@ -138,7 +68,7 @@ def client_loop(api: Api, image_ids: list[int], annotation: dict[str, Any], labe
         ]
         started = time.perf_counter()
         try:
-            status, body = api.call(
+            status, body, _ = api.call(
                 "PATCH", f"/api/annotations/{annotation['id']}/",
                 {"version": version, "polygons": polygons, "label": label},
             )  # fmt: skip
@@ -151,22 +81,12 @@ def client_loop(api: Api, image_ids: list[int], annotation: dict[str, Any], labe
             out["errors"].append(f"save {status} {body[:120]!r}")
         started = time.perf_counter()
         try:
-            status, body = api.call("GET", f"/api/images/{rng.choice(image_ids)}/embedding")
+            status, body, _ = api.call("GET", f"/api/images/{rng.choice(image_ids)}/embedding")
         except OSError as exc:
             status, body = 0, str(exc).encode()
         out["download"].append(time.perf_counter() - started)
         if status != 200 or len(body) != 1_050_688:
             out["errors"].append(f"download {status} {len(body)}")
-
-
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = current.find(SECTION)
-    if start >= 0:
-        end = current.find("\n## ", start + len(SECTION))
-        current = current[:start] + current[end + 1 :] if end >= 0 else current[:start]
-    path.write_text(current.rstrip() + "\n\n" + text.rstrip() + "\n")
 
 
 def main() -> None:
@@ -179,34 +99,25 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="record in bench/RESULTS.md")
     args = parser.parse_args()
 
-    state = tempfile.mkdtemp(prefix="sam-annotator-bench-")
-    env = {**os.environ, "SAM_VAR_DIR": state, "DJANGO_ENV": "dev", "DJANGO_DEBUG": "true", "LOG_LEVEL": "WARNING",
-           "SAM_ONNX_VERIFY_PROMPTS": "2", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    # The bench measures the embedded defaults; a DATABASE_URL from the shell would point the
-    # server at someone else's database.
-    env.pop("DATABASE_URL", None)
-    token = setup_state(env, args.checkpoint)
+    state, env = fresh_state("sam-annotator-bench-")
+    token = manage_shell(env, SETUP_SCRIPT.format(checkpoint=args.checkpoint))
     log = open(Path(state) / "processes.log", "wb")  # noqa: SIM115 - lives as long as they do
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{args.port}"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,gpu",
-         "--pool=solo", "--loglevel=WARNING", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    worker = start_worker(env, log)
     try:
         wait_http(args.port)
-        api = Api(args.port, token)
-        status, body = api.call("GET", "/api/projects/")
+        api = Http(f"http://127.0.0.1:{args.port}", token, timeout=60)
+        status, body, _ = api.call("GET", "/api/projects/")
         project = json.loads(body)["results"][0]
         label = project["labels"][0]["id"]
         files = [("chelsea.png", (REFERENCE / "chelsea.png").read_bytes()),
                  ("rocket.png", (REFERENCE / "rocket.png").read_bytes())]  # fmt: skip
         files += [(f"synthetic-{i}.png", synthetic_png(i)) for i in range(max(0, args.images - 2))]
         raw, content_type = multipart(files[: args.images])
-        status, body = api.call("POST", f"/api/projects/{project['id']}/images/", raw=raw,
+        status, body, _ = api.call("POST", f"/api/projects/{project['id']}/images/", raw=raw,
                                 content_type=content_type)  # fmt: skip
         assert status == 201, body[:500]
         image_ids = [image["id"] for image in json.loads(body)]
@@ -220,7 +131,7 @@ def main() -> None:
         annotations = []
         for i in range(args.clients):
             polygons = [{"outer": [[1, 1], [9, 1], [9, 9], [1, 9]], "holes": []}]
-            status, body = api.call("POST", f"/api/images/{image_ids[i % len(image_ids)]}/annotations/",
+            status, body, _ = api.call("POST", f"/api/images/{image_ids[i % len(image_ids)]}/annotations/",
                                     {"label": label, "polygons": polygons})  # fmt: skip
             assert status == 201, body
             annotations.append(json.loads(body))
@@ -279,7 +190,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_results(text)
+        write_results(text, SECTION)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ decoder time per image, end-to-end images/s (encoder + decoder + polygons, i.e. 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from annotator.autoannotate.run import read_rgb, segment_boxes, yolo_seg_line
-from annotator.sam import SamPredictor, build_sam
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: find bench.common
 
-REFERENCE = Path(
-    os.environ.get("SAM_REFERENCE_DIR", Path(__file__).parents[2] / "shared" / "reference")
-)
+from annotator.autoannotate.run import read_rgb, segment_boxes, yolo_seg_line  # noqa: E402
+from annotator.sam import SamPredictor, build_sam  # noqa: E402
+from bench.common import REFERENCE  # noqa: E402
 
 
 def random_boxes(rng: np.random.Generator, n: int, h: int, w: int) -> np.ndarray:

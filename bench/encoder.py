@@ -33,6 +33,7 @@ from PIL import Image  # noqa: E402
 
 from annotator.sam import SamPredictor, build_sam  # noqa: E402
 from annotator.sam.build import MODEL_REGISTRY, construct_sam  # noqa: E402
+from bench.common import REFERENCE  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
@@ -255,7 +256,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
         "--reference-dir",
-        default=os.environ.get("SAM_REFERENCE_DIR", str(REPO.parent / "shared" / "reference")),
+        default=str(REFERENCE),
     )
     parser.add_argument("--image", default=None, help="default: the pack's rocket.png (427x640)")
     parser.add_argument(

@@ -17,6 +17,7 @@ Goal: the page's p50 no more than the fast decoder's own p50 (decode time in the
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import statistics
@@ -28,21 +29,17 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.common import REFERENCE, percentile  # noqa: E402
+
 os.environ.setdefault("SAM_VAR_DIR", tempfile.mkdtemp(prefix="sam-bench-page-"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 os.environ.setdefault("DJANGO_ENV", "dev")  # a plain-HTTP server on loopback
 # Playwright's sync API keeps an event loop on this thread; the ORM calls here are synchronous.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 PASSWORD = "bench-pw"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    k = (len(ordered) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+# Linear between ranks, as this bench has always reported its latencies.
+quantile = functools.partial(percentile, interpolate=True)
 
 
 def setup_data(reference_dir: Path) -> int:
@@ -124,7 +121,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-dir",
         type=Path,
-        default=Path(os.environ.get("SAM_REFERENCE_DIR", REPO.parent / "shared" / "reference")),
+        default=REFERENCE,
     )
     parser.add_argument(
         "--threads", type=int, default=0, help="worker WASM threads (0: its default)"
@@ -188,13 +185,13 @@ def main() -> None:
     def row(name: str, r: dict[str, Any]) -> str:
         paint, dec = r["paint"], r["decode"]
         return (
-            f"| {name} | {len(paint)} | {r['dropped']} | {percentile(dec, 0.5):.1f} | "
-            f"{percentile(r['overhead'], 0.5):.1f} | "
-            f"{percentile(paint, 0.5):.1f} | {percentile(paint, 0.9):.1f} |"
+            f"| {name} | {len(paint)} | {r['dropped']} | {quantile(dec, 0.5):.1f} | "
+            f"{quantile(r['overhead'], 0.5):.1f} | "
+            f"{quantile(paint, 0.5):.1f} | {quantile(paint, 0.9):.1f} |"
         )
 
-    goal = percentile(ours["decode"], 0.5) + 16.0
-    p50 = percentile(ours["paint"], 0.5)
+    goal = quantile(ours["decode"], 0.5) + 16.0
+    p50 = quantile(ours["paint"], 0.5)
     print(f"chelsea.png 451x300, sam_vit_small, {args.points} moves every {args.interval_ms} ms")
     print(f"load average before the run: {load_before}")
     print(f"page decoder: {engine}\n")

@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+
+from annotator.sam.digests import sha256_file
 
 from . import wire
 
@@ -139,14 +140,6 @@ def upsample_logits(low_res: np.ndarray, orig_size: tuple[int, int]) -> np.ndarr
     return np.einsum("hy,cyx,wx->chw", ry, low_res.astype(np.float32), rx, optimize=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_manifest(export_dir: str | Path, *, check_files: bool = True) -> dict[str, Any]:
     """Read ``manifest.json`` and (by default) verify every listed file's sha256.
 
@@ -164,7 +157,7 @@ def load_manifest(export_dir: str | Path, *, check_files: bool = True) -> dict[s
     if check_files:
         for name, info in manifest["files"].items():
             file = root / name
-            if not file.is_file() or _sha256(file) != info["sha256"]:
+            if not file.is_file() or sha256_file(file) != info["sha256"]:
                 raise ExportMismatchError(f"{file}: missing or checksum differs from manifest")
     return manifest
 

@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from bench.common import REFERENCE, ROOT, write_results
 from export_onnx import wire
 from export_onnx.devserver import DevServer
 from export_onnx.runtime import prompt_tensors
 
-ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = Path(os.environ.get("SAM_REFERENCE_DIR", ROOT.parent / "shared" / "reference"))
 OUT = ROOT / "bench" / "out" / "decoder"
 HARNESS = ROOT / "tests" / "export_onnx" / "harness"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -204,14 +203,16 @@ def wasm_cpu_bench(export_dir: Path, rounds: int) -> dict[str, Any]:
     return result
 
 
+def row(name: str, s: dict[str, float]) -> str:
+    """A table row of `_stats` figures."""
+    return f"| {name} | {s['p50']:.1f} | {s['p90']:.1f} | {s['min']:.1f} | {s['n']} |"
+
+
 def markdown(res: dict[str, Any], command: str) -> str:
     b, n = res["browser"], res["native"]
     ratio50 = b["reference_ms"]["p50"] / b["decode_ms"]["p50"]
     ratio90 = b["reference_ms"]["p90"] / b["decode_ms"]["p90"]
     nratio = n["reference_ms"]["p50"] / n["decode_ms"]["p50"]
-
-    def row(name: str, s: dict[str, float]) -> str:
-        return f"| {name} | {s['p50']:.1f} | {s['p90']:.1f} | {s['min']:.1f} | {s['n']} |"
 
     return "\n".join(
         [
@@ -259,9 +260,6 @@ def wasm_rows(w: dict[str, Any] | None) -> list[str]:
     if not w:
         return []
 
-    def row(name: str, s: dict[str, float]) -> str:
-        return f"| {name} | {s['p50']:.1f} | {s['p90']:.1f} | {s['min']:.1f} | {s['n']} |"
-
     ratio = w["reference"]["p50"] / w["decode"]["p50"]
     return [
         "| onnxruntime-web wasm, 1 thread, CPU time under Node (ms) | p50 | p90 | min | runs |",
@@ -274,19 +272,6 @@ def wasm_rows(w: dict[str, Any] | None) -> list[str]:
         "of one thread, which other jobs on the machine barely move).",
         "",
     ]
-
-
-def write_results(section: str, head: str = "## Browser decoder (issue 4)") -> None:
-    """Replace (or append) the section of bench/RESULTS.md that starts with `head`."""
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if head in text:
-        start = text.index(head)
-        nxt = text.find("\n## ", start + len(head))
-        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 def main() -> None:

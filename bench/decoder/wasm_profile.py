@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.decoder.bench_decoder import OUT, REFERENCE, ROOT
+from bench.common import REFERENCE, ROOT, write_results
+from bench.decoder.bench_decoder import OUT
 
 HEAD = "## Browser decoder: where the time goes (issues 4 and 6)"
 
@@ -123,8 +124,6 @@ def main() -> None:
     section = markdown(res, command)
     print(section)
     if args.write_results:
-        from bench.decoder.bench_decoder import write_results
-
         write_results(section, head=HEAD)
 
 

@@ -24,6 +24,7 @@ from annotator.sam import (
     checkpoint_sha256,
     resolve_checkpoint,
 )
+from annotator.sam.checkpoints import official
 
 
 class _CreatesAFileWhenUnpickled:
@@ -73,7 +74,7 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_a_known_name_downloads_once_into_the_cache_with_md5_check_and_logged_sha256(
     cache: Path, fake_mobile_sam: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="annotator.sam.build"):
+    with caplog.at_level(logging.INFO, logger="annotator.sam.checkpoints"):
         path = resolve_checkpoint("mobile_sam")
     assert path == cache / "mobile_sam.pt" and path.is_file()
     assert checkpoint_sha256(path) in caplog.text
@@ -120,6 +121,22 @@ def test_a_download_with_the_wrong_md5_is_discarded(
     with pytest.raises(CheckpointUnavailable, match="md5"):
         resolve_checkpoint("mobile_sam")
     assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("correct", [True, False])
+def test_a_new_family_is_a_row_and_its_published_sha256_is_checked(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, reference_dir: Path, correct: bool
+) -> None:
+    source = reference_dir / "mobile_sam.pth"
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest() if correct else "0" * 64
+    row = official("mobile_sam", source.as_uri(), sha256=sha256)
+    monkeypatch.setitem(KNOWN_CHECKPOINTS, "another_family_tiny", row)
+    if correct:
+        assert resolve_checkpoint("another_family_tiny") == cache / "mobile_sam.pth"
+    else:
+        with pytest.raises(CheckpointUnavailable, match=f"sha256 {sha256}"):
+            resolve_checkpoint("another_family_tiny")
+        assert list(cache.iterdir()) == []
 
 
 def test_without_download_a_missing_known_checkpoint_is_reported_not_fetched(cache: Path) -> None:
