@@ -4,6 +4,7 @@ No Django imports. Image mode only: the video memory modules of a checkpoint are
 files load strictly) but never run.
 """
 
+from .automatic import SAM2AutomaticMaskGenerator
 from .build import MODEL_REGISTRY, Sam2Config, build_sam2, construct_sam2, infer_sam2_config
 from .checkpoints import SAM2_CHECKPOINTS, CheckpointError, CheckpointUnavailable
 from .model import SAM2Image
@@ -14,6 +15,7 @@ __all__ = [
     "SAM2_CHECKPOINTS",
     "CheckpointError",
     "CheckpointUnavailable",
+    "SAM2AutomaticMaskGenerator",
     "SAM2Image",
     "SAM2ImagePredictor",
     "Sam2Config",

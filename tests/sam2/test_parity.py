@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from annotator.sam2 import SAM2ImagePredictor
-from annotator.sam2.predictor import Prediction
 
-from .conftest import PACK_IMAGES, tolerance_for, worst_ratio
+from .conftest import PACK_IMAGES, feature_arrays, mask_input_for, tolerance_for, worst_ratio
 
 FEATURES = ("image_embed", "high_res_feats_0", "high_res_feats_1")
 CASES = (
@@ -32,59 +31,6 @@ OUTPUTS = (
     "sparse_embeddings",
     "object_score_logits",
 )
-
-
-def feature_arrays(predictor: SAM2ImagePredictor) -> dict[str, torch.Tensor]:
-    features = predictor._features
-    assert features is not None
-    return {
-        "image_embed": features["image_embed"],
-        "high_res_feats_0": features["high_res_feats"][0],
-        "high_res_feats_1": features["high_res_feats"][1],
-    }
-
-
-def case_by_name(model_meta: dict[str, Any], image: str, name: str) -> dict[str, Any]:
-    case: dict[str, Any] = next(
-        c for c in model_meta["images"][image]["cases"] if c["name"] == name
-    )
-    return case
-
-
-def mask_input_for(case: dict[str, Any], goldens: dict[str, np.ndarray], image: str) -> Any:
-    """The pack's rule: feed the stored low-res logits of an earlier case, not our own."""
-    if "use_mask_input_from" not in case:
-        return None
-    source = goldens[f"{image}/{case['use_mask_input_from']}/low_res_logits"]
-    return source[case["mask_input_index"]][None]
-
-
-def run_case(
-    predictor: SAM2ImagePredictor, case: dict[str, Any], goldens: dict[str, np.ndarray], image: str
-) -> Prediction:
-    """One pack case through the predictor's own prompt preparation and decoding."""
-    prompts = predictor._prep_prompts(
-        case.get("point_coords"),
-        case.get("point_labels"),
-        case.get("box"),
-        mask_input_for(case, goldens, image),
-        normalize_coords=True,
-    )
-    return predictor._predict(
-        *prompts, multimask_output=case["multimask_output"], return_logits=True
-    )
-
-
-def prediction_arrays(prediction: Prediction, *, batched: bool) -> dict[str, np.ndarray]:
-    """Our outputs under the goldens' names and shapes (single cases drop the batch axis)."""
-    pick = (lambda t: t) if batched else (lambda t: t[0])
-    return {
-        "mask_logits": pick(prediction.masks).numpy(),
-        "iou_predictions": pick(prediction.iou_predictions).numpy(),
-        "low_res_logits": pick(prediction.low_res_masks).numpy(),
-        "sparse_embeddings": prediction.sparse_embeddings.numpy(),
-        "object_score_logits": prediction.object_score_logits.numpy(),
-    }
 
 
 @pytest.mark.parametrize("image", PACK_IMAGES)
@@ -111,50 +57,41 @@ def test_original_size_is_recorded_like_the_reference(
 
 
 @pytest.mark.parametrize("image", PACK_IMAGES)
-@pytest.mark.parametrize("case_name", CASES)
+@pytest.mark.parametrize("case_name", [*CASES, "batched_boxes"])
 def test_prompt_case_matches_the_reference(
     image: str,
     case_name: str,
-    sam2_predictors: dict[str, SAM2ImagePredictor],
+    port_outputs: dict[str, np.ndarray],
     sam2_goldens: dict[str, np.ndarray],
     sam2_tolerances: dict[str, Any],
-    sam2_model_meta: dict[str, Any],
 ) -> None:
-    case = case_by_name(sam2_model_meta, image, case_name)
-    arrays = prediction_arrays(
-        run_case(sam2_predictors[image], case, sam2_goldens, image), batched=False
-    )
     for kind in OUTPUTS:
-        golden = sam2_goldens[f"{image}/{case_name}/{kind}"]
-        ratio = worst_ratio(arrays[kind], golden, tolerance_for(sam2_tolerances, kind, golden))
-        assert ratio <= 1.0, f"{image}/{case_name}/{kind}: {ratio:.2f}x the bound"
-    golden_logits = sam2_goldens[f"{image}/{case_name}/mask_logits"]
-    agreement = float(np.mean((arrays["mask_logits"] > 0) == (golden_logits > 0)))
+        key = f"{image}/{case_name}/{kind}"
+        golden = sam2_goldens[key]
+        ratio = worst_ratio(port_outputs[key], golden, tolerance_for(sam2_tolerances, kind, golden))
+        assert ratio <= 1.0, f"{key}: worst |diff| is {ratio:.2f}x the bound"
+    key = f"{image}/{case_name}/mask_logits"
+    agreement = float(np.mean((port_outputs[key] > 0) == (sam2_goldens[key] > 0)))
     assert agreement >= sam2_tolerances["mask_logits"]["sign_agreement_min"]
 
 
-@pytest.mark.parametrize("image", PACK_IMAGES)
-def test_batched_boxes_match_the_reference(
-    image: str,
+def test_public_predict_returns_the_batched_boxes_outputs(
     sam2_predictors: dict[str, SAM2ImagePredictor],
+    port_outputs: dict[str, np.ndarray],
     sam2_goldens: dict[str, np.ndarray],
-    sam2_tolerances: dict[str, Any],
 ) -> None:
-    boxes = sam2_goldens[f"{image}/batched_boxes/boxes"]
-    masks, iou, low_res = sam2_predictors[image].predict(
+    """`predict(box=(3, 4) array)` keeps the batch axis: (3, 1, h, w), (3, 1), (3, 1, 256, 256)."""
+    boxes = sam2_goldens["rocket/batched_boxes/boxes"]
+    masks, iou, low_res = sam2_predictors["rocket"].predict(
         box=boxes, multimask_output=False, return_logits=True
     )
-    public = {"mask_logits": masks, "iou_predictions": iou, "low_res_logits": low_res}
-    prompts = sam2_predictors[image]._prep_prompts(None, None, boxes, None, True)
-    internal = prediction_arrays(
-        sam2_predictors[image]._predict(*prompts, multimask_output=False, return_logits=True),
-        batched=True,
-    )
-    for kind in OUTPUTS:
-        golden = sam2_goldens[f"{image}/batched_boxes/{kind}"]
-        actual = public.get(kind, internal[kind])
-        ratio = worst_ratio(actual, golden, tolerance_for(sam2_tolerances, kind, golden))
-        assert ratio <= 1.0, f"{image}/batched_boxes/{kind}: {ratio:.2f}x the bound"
+    assert masks.shape == (3, 1, 427, 640) and iou.shape == (3, 1)
+    assert low_res.shape == (3, 1, 256, 256) and low_res.dtype == np.float32
+    np.testing.assert_array_equal(masks, port_outputs["rocket/batched_boxes/mask_logits"])
+    np.testing.assert_array_equal(iou, port_outputs["rocket/batched_boxes/iou_predictions"])
+    bits, _, _ = sam2_predictors["rocket"].predict(box=boxes, multimask_output=False)
+    assert bits.dtype == np.bool_
+    np.testing.assert_array_equal(bits, masks > 0.0)
 
 
 @torch.inference_mode()
