@@ -42,7 +42,7 @@ class Prediction:
 
 def _image_array(image: np.ndarray | Image.Image) -> np.ndarray:
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))  # a writable copy, as torch wants
     return to_rgb_uint8(image)
 
 
