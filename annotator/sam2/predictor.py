@@ -156,7 +156,8 @@ class SAM2ImagePredictor:
         Arguments:
           point_coords: (N, 2) XY (or (B, N, 2) for B prompt sets), original pixels.
           point_labels: (N,) (or (B, N)): 1 foreground, 0 background.
-          box: (4,) XYXY in original pixels, or (B, 4) for B objects at once.
+          box: (4,) XYXY in original pixels, or (B, 4) for B objects at once; corners in
+            either order.
           mask_input: (1, 256, 256) (or (B, 1, 256, 256)) low-res logits of an earlier call.
           multimask_output: 3 masks per prompt set; otherwise 1, chosen dynamically (token 0
             if it is stable, else the best-scored multimask token).
@@ -278,9 +279,12 @@ class SAM2ImagePredictor:
             box_t = _finite(box, "box")
             if box_t.shape[-1:] != (4,) or box_t.ndim > 2 or box_t.numel() == 0:
                 raise ValueError(f"box must be (4,) or (B, 4) XYXY, got {tuple(box_t.shape)}")
-            boxes = coords_to_input(
-                box_t.reshape(-1, 2, 2).to(self.device), orig_hw, side, normalize_coords
-            )
+            corners = box_t.reshape(-1, 2, 2)
+            # Corners in either order: SAM 2 labels the first top-left (2), the second
+            # bottom-right (3), so a box drawn from its bottom-right corner is reordered (as
+            # annotator.sam does) rather than encoded upside down.
+            corners = torch.stack([corners.min(dim=1).values, corners.max(dim=1).values], dim=1)
+            boxes = coords_to_input(corners.to(self.device), orig_hw, side, normalize_coords)
         if mask_input is not None:
             masks = _finite(mask_input, "mask_input")
             if masks.ndim == 3:

@@ -106,6 +106,16 @@ def test_normalized_coordinates_are_fractions_of_the_image(
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
 
 
+def test_box_corners_may_come_in_either_order(
+    sam2_predictors: dict[str, SAM2ImagePredictor],
+) -> None:
+    predictor = sam2_predictors["rocket"]
+    ordered = predictor.predict(box=np.array([70.0, 130.0, 220.0, 330.0]), return_logits=True)
+    swapped = predictor.predict(box=np.array([220.0, 330.0, 70.0, 130.0]), return_logits=True)
+    for a, b in zip(ordered, swapped, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_no_prompt_decodes_like_the_reference_empty_query(
     sam2_predictors: dict[str, SAM2ImagePredictor],
 ) -> None:
