@@ -29,7 +29,10 @@ __all__ = [
 
 META_21 = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 META_20 = "https://dl.fbaipublicfiles.com/segment_anything_2/072824/"
-# Ultralytics hosts its aliases as GitHub release assets of ultralytics/assets.
+# Ultralytics hosts its aliases as release assets of ultralytics/assets (the v8.3.0 tag its
+# downloader uses for the SAM 2.1 files; neither the tag nor the files' layout could be checked
+# from here). Its SAM 2 port uses Meta's module names; the builder loads strictly, so a file in
+# another layout is a clear error, never a silent misload.
 ULTRALYTICS = "https://github.com/ultralytics/assets/releases/download/v8.3.0/"
 
 
@@ -44,6 +47,7 @@ class Sam2Checkpoint:
       version: "2.1" or "2.0" (the builder also tells them apart by their keys).
       family: who publishes it ("meta" or "ultralytics").
       alias_of: for an alias, the Meta file it repackages.
+      sha256 / num_bytes: the expected file, where known (see `_META_21_DIGESTS`).
     """
 
     filename: str
@@ -52,12 +56,29 @@ class Sam2Checkpoint:
     version: str
     family: str
     alias_of: str | None = None
+    sha256: str | None = None
+    num_bytes: int | None = None
+
+
+# Meta publishes no checksums. These are the Git LFS digests of the same files re-hosted on
+# Hugging Face (camenduru/sam2-1-hiera; Promethe-us/sam2 agrees for tiny and base_plus), not
+# checked against dl.fbaipublicfiles.com from here (no network): a download that disagrees
+# should be reported, not silently accepted.
+_META_21_DIGESTS = {
+    "tiny": ("7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", 156008466),
+    "small": ("6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", 184416285),
+    "base_plus": ("a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", 323606802),
+    "large": ("2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", 898083611),
+}
 
 
 def _meta(size: str, version: str) -> Sam2Checkpoint:
     prefix, base = ("sam2.1", META_21) if version == "2.1" else ("sam2", META_20)
     filename = f"{prefix}_hiera_{size}.pt"
-    return Sam2Checkpoint(filename, base + filename, size, version, "meta")
+    sha256, num_bytes = _META_21_DIGESTS[size] if version == "2.1" else (None, None)
+    return Sam2Checkpoint(
+        filename, base + filename, size, version, "meta", sha256=sha256, num_bytes=num_bytes
+    )
 
 
 def _ultralytics(short: str, size: str) -> Sam2Checkpoint:
@@ -69,8 +90,7 @@ def _ultralytics(short: str, size: str) -> Sam2Checkpoint:
 
 _SIZES = {"t": "tiny", "s": "small", "b": "base_plus", "l": "large"}
 
-# Meta publishes no checksums for these files, so none is listed; the lead's download machinery
-# can record the sha256 of the first download.
+# SAM 2.0 files and Ultralytics' aliases carry no digest: none is published that we could cite.
 SAM2_CHECKPOINTS: dict[str, Sam2Checkpoint] = {
     entry.filename: entry
     for entry in (

@@ -148,6 +148,7 @@ def test_checkpoint_table_lists_metas_files_and_ultralytics_aliases() -> None:
             f"https://dl.fbaipublicfiles.com/segment_anything_2/092824/sam2.1_hiera_{size}.pt"
         )
         assert (sam21.size, sam21.version, sam21.family) == (size, "2.1", "meta")
+        assert sam21.sha256 is not None and len(sam21.sha256) == 64 and sam21.num_bytes
         sam20 = SAM2_CHECKPOINTS[f"sam2_hiera_{size}.pt"]
         assert sam20.url.endswith(f"/072824/sam2_hiera_{size}.pt") and sam20.version == "2.0"
         assert size in MODEL_REGISTRY
