@@ -56,7 +56,6 @@ def sam2_model_meta(sam2_manifest: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def sam2_model(sam2_pack: Path) -> SAM2Image:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return build_sam2(sam2_pack / f"{PACK_MODEL}.pt")
 
 
