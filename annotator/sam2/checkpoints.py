@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Reading files is shared with SAM 1: `torch.load(weights_only=True)`, `{"model": ...}`
-# unwrapping, and clear `CheckpointError`s (a ValueError) for truncated or hostile files. Keep
-# every import from annotator.sam's checkpoint code in this module so that rewiring it after
-# the split of annotator/sam/build.py is a one-file change.
-from annotator.sam.build import CheckpointError, CheckpointUnavailable, cache_dir, load_state_dict
+# unwrapping, and clear `CheckpointError`s (a ValueError) for truncated or hostile files.
+from annotator.sam.checkpoints import (
+    CheckpointError,
+    CheckpointUnavailable,
+    cache_dir,
+    load_state_dict,
+)
 
 __all__ = [
     "SAM2_CHECKPOINTS",
