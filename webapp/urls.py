@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from annotator import health
+from annotator import health, metrics
 
 # JSON under /api/ for URLs no route matches and for the last-resort 500 (DEBUG off).
 handler404 = "annotator.api.errors.not_found"
@@ -9,6 +9,7 @@ handler500 = "annotator.api.errors.server_error"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("annotator.api.urls")),
