@@ -50,6 +50,7 @@ class Stage:
     def __init__(self, name: str, parent: str) -> None:
         self.name, self.parent = name, parent
         self.args: dict[str, str] = {}
+        self.env: dict[str, str] = {}
         self.runs: list[str] = []
         self.cmd: list[str] | None = None
         self.entrypoint: list[str] | None = None
@@ -77,6 +78,8 @@ def dockerfile() -> dict[str, Stage]:
         elif keyword == "ARG":
             name, _, default = rest.partition("=")
             stage.args[name] = default.strip('"')
+        elif keyword == "ENV":
+            stage.env.update(re.findall(r"(\w+)=(\S+)", rest))
         elif keyword == "RUN":
             stage.runs.append(" ".join(rest.split()))
         elif keyword in {"CMD", "ENTRYPOINT"}:
@@ -203,6 +206,16 @@ def test_compose_sets_only_documented_settings_that_the_settings_read() -> None:
         for variable in service.get("environment", {}):
             assert variable in documented, f"{name}: {variable} is not in README's settings table"
             assert variable in read, f"{name}: webapp/settings.py never reads {variable}"
+
+
+def test_the_images_set_only_documented_settings() -> None:
+    for stage in dockerfile().values():
+        for variable in stage.env:
+            if variable.startswith("PYTHON"):
+                continue  # the interpreter's own
+            assert variable in readme_settings(), f"{stage.name}: {variable} is undocumented"
+            assert variable in settings_reads(), f"{stage.name}: settings never read {variable}"
+    assert dockerfile()["base"].env["SAM_VAR_DIR"] == "/var/lib/sam"
 
 
 def test_compose_runs_production_settings() -> None:
