@@ -324,6 +324,7 @@ def main() -> int:
     report: dict[str, Any] = {"environment": environment(device), "dry_run": args.dry_run}
     report["models"] = []
     print(json.dumps(report["environment"]), flush=True)
+    report["worker"] = {"skipped": "no ViT checkpoint"}
     for name in args.models:
         try:
             result = check_model(name, args, device, out)
@@ -331,11 +332,13 @@ def main() -> int:
             result = {"model": name, "error": f"{type(exc).__name__}: {exc}", "rows": []}
         report["models"].append(result)
         print(json.dumps({k: v for k, v in result.items() if k != "rows"}), flush=True)
-    checkpoints = [m["checkpoint"] for m in report["models"] if "checkpoint" in m]
-    if not checkpoints or time.monotonic() > args.deadline:
-        report["worker"] = {"skipped": "time budget" if checkpoints else "no ViT checkpoint"}
-    else:
-        report["worker"] = worker_check(checkpoints[0], args, device)
+        # The worker stage right after the first ViT, so that the budget never skips it.
+        if "checkpoint" in result and "skipped" in report["worker"]:
+            try:
+                report["worker"] = worker_check(result["checkpoint"], args, device)
+            except Exception as exc:  # noqa: BLE001 - reported with the worker's log tail
+                report["worker"] = {"error": f"{type(exc).__name__}: {exc}"}
+            print("worker: " + json.dumps(report["worker"]), flush=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     report["goals"] = goals(report, device)
     text = summary(report)
