@@ -9,7 +9,7 @@ VENV ?= .venv
 # A CPU build on local disk; a plain `torch` would pull several GB of CUDA. Override with e.g.
 # TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cu124" on a GPU server.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,postgres,redis,s3
+EXTRAS ?= dev,postgres,redis,s3,worker
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 

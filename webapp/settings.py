@@ -424,3 +424,17 @@ for _item in env_list("AUTO_ANNOTATE_DETECTORS", ""):
     if not _sep or not _name.strip() or not _path.strip():
         raise ImproperlyConfigured(f"AUTO_ANNOTATE_DETECTORS entry {_item!r} is not name=path")
     AUTO_ANNOTATE_DETECTORS[_name.strip()] = _path.strip()
+
+# --- Metrics (annotator/metrics.py) -----------------------------------------------------------
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; empty: only staff
+# sessions may read it. A short token would be guessable, and the answer describes the site.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters (or empty)")
+# Several gunicorn processes share their request metrics through files in this folder
+# (prometheus-client's multiprocess mode, which reads the variable itself); empty: one process.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Outermost, so that the requests WhiteNoise answers (static files) are timed too.
+MIDDLEWARE.insert(0, "annotator.metrics.RequestLatencyMiddleware")

@@ -264,8 +264,9 @@ def decomposed_rel_pos_bias(
     # Write the broadcast sum into a contiguous buffer: left to itself the add inherits the
     # einsum outputs' strides and the final reshape then copies the whole (N x N) bias again,
     # 800 MB per global-attention block of ViT-B.
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-        # Exporters do not support `out=`; the graph runtime plans its own buffers anyway.
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+        # Exporters do not support `out=`, and under torch.compile the buffer's strides are not
+        # kept (the view fails); the graph compiler plans its own buffers anyway.
         return (rel_h[..., :, None] + rel_w[..., None, :]).reshape(b, n, q_h * q_w, k_h * k_w)
     bias = torch.empty((b, n, q_h, q_w, k_h, k_w), dtype=q.dtype, device=q.device)
     torch.add(rel_h[..., :, None], rel_w[..., None, :], out=bias)

@@ -139,6 +139,9 @@ TABLE: list[Row] = [
     # Health and the account pages: Django's auth views, whose form views take PUT as POST.
     Row("healthz",                                  "GET",    200,   200,   200,   200,   200,   200,   200,   NA),
     Row("healthz",                                  OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
+    # Operators only: staff (none of these callers) or the METRICS_TOKEN bearer token.
+    Row("metrics",                                  "GET",    403,   403,   403,   403,   403,   403,   403,   NA),
+    Row("metrics",                                  OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
     Row("accounts/login/",                          "GET",    200,   200,   200,   200,   200,   200,   200,   NA),
     Row("accounts/login/",                          "POST",   200,   200,   200,   200,   200,   200,   200,   NA, _bad_login),
     Row("accounts/login/",                          "PUT",    200,   200,   200,   200,   200,   200,   200,   NA),
