@@ -81,7 +81,7 @@ class DetectorThenSam:
         else:
             from transformers import GroundingDinoForObjectDetection as Model  # type: ignore[assignment]
             from transformers import GroundingDinoProcessor as Processor  # type: ignore[assignment]
-        model = Model.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+        model: Any = Model.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
         processor = Processor.from_pretrained(folder, local_files_only=True)
         return cls(
             model.to(device), processor, kind=kind, sam_predictor=sam_predictor, **thresholds

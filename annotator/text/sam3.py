@@ -62,7 +62,7 @@ class Sam3Segmenter:
         require_torchvision()
         from transformers import Sam3Model, Sam3Processor
 
-        model = Sam3Model.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+        model: Any = Sam3Model.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
         processor = Sam3Processor.from_pretrained(folder, local_files_only=True)
         return cls(model.to(device), processor, **thresholds)
 
