@@ -15,7 +15,6 @@ from annotator.sam import SamPredictor
 from annotator.sam.sam import Sam
 from annotator.text import (
     DEFAULT_TEXT_DETECTOR,
-    DETECTOR_SETTING,
     TextSegmenter,
     locate_text_model,
     text_model_kind,
@@ -47,7 +46,8 @@ def build_text_segmenter(
     spec = str(det_model)
     if spec == ULTRALYTICS_DEFAULT:
         spec = DEFAULT_TEXT_DETECTOR
-    folder = locate_text_model(spec, setting=DETECTOR_SETTING)
+    # The message's "set X to that folder": here the caller's own argument.
+    folder = locate_text_model(spec, setting="det_model (--det-model)")
     kind = text_model_kind(folder)
     if kind == "sam3":
         from annotator.text.sam3 import Sam3Segmenter

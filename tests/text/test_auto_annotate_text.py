@@ -23,6 +23,10 @@ def images(reference_dir: Path, tmp_path: Path, image: np.ndarray) -> Path:
     return folder
 
 
+# Each runs a text model and the SAM encoder and decoder on CPU.
+pytestmark = pytest.mark.slow
+
+
 def read_lines(path: Path) -> list[list[float]]:
     return [[float(v) for v in line.split()] for line in path.read_text().splitlines()]
 

@@ -102,6 +102,7 @@ def grounding_phrase_of_each_box(result: dict[str, Any], n: int, threshold: floa
     return np.array(best)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["owlv2", "grounding-dino"])
 def test_sam_masks_come_from_those_boxes_in_the_image_frame(
     kind: str, request: pytest.FixtureRequest, predictor: SamPredictor, image: np.ndarray

@@ -77,6 +77,14 @@ def _image_processor(name: str, **kwargs: Any) -> Any:
 
 
 def save_sam3(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
+    model, processor = build_sam3(full=full, seed=seed)
+    processor.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder
+
+
+def build_sam3(*, full: bool = False, seed: int = 0) -> tuple[Any, Any]:
+    """(Sam3Model, Sam3Processor) with random weights."""
     from transformers import Sam3Config, Sam3ImageProcessor, Sam3Model, Sam3Processor
 
     torch.manual_seed(seed)
@@ -121,12 +129,18 @@ def save_sam3(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
         )  # fmt: skip
     model = Sam3Model(config).eval()
     image_processor = Sam3ImageProcessor(size={"height": size, "width": size})
-    Sam3Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return model, Sam3Processor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def save_owlv2(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
+    model, processor = build_owlv2(full=full, seed=seed)
+    processor.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder
 
 
-def save_owlv2(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
+def build_owlv2(*, full: bool = False, seed: int = 0) -> tuple[Any, Any]:
+    """(Owlv2ForObjectDetection, Owlv2Processor) with random weights."""
     from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2Processor
 
     torch.manual_seed(seed)
@@ -153,12 +167,18 @@ def save_owlv2(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
         )  # fmt: skip
     model = Owlv2ForObjectDetection(config).eval()
     image_processor = _image_processor("Owlv2ImageProcessor", size={"height": size, "width": size})
-    Owlv2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return model, Owlv2Processor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def save_grounding_dino(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
+    model, processor = build_grounding_dino(full=full, seed=seed)
+    processor.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder
 
 
-def save_grounding_dino(folder: Path, *, full: bool = False, seed: int = 0) -> Path:
+def build_grounding_dino(*, full: bool = False, seed: int = 0) -> tuple[Any, Any]:
+    """(GroundingDinoForObjectDetection, GroundingDinoProcessor) with random weights."""
     from transformers import (
         GroundingDinoConfig,
         GroundingDinoForObjectDetection,
@@ -196,8 +216,4 @@ def save_grounding_dino(folder: Path, *, full: bool = False, seed: int = 0) -> P
         size = {"shortest_edge": 96, "longest_edge": 128}
     model = GroundingDinoForObjectDetection(config).eval()
     image_processor = _image_processor("GroundingDinoImageProcessor", size=size)
-    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(
-        folder
-    )
-    model.save_pretrained(folder)
-    return folder
+    return model, GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
