@@ -60,7 +60,7 @@ def run_size(size: str, image: np.ndarray, repeats: int) -> list[dict[str, Any]]
     full = size == "full"
     torch.manual_seed(0)
     sam = (
-        construct_sam(MODEL_REGISTRY["sam_vit_b"]).eval()
+        construct_sam(MODEL_REGISTRY["vit_b"], "vit_b").eval()
         if full
         else build_sam(REFERENCE / "sam_vit_small.pth", device="cpu")
     )

@@ -75,6 +75,9 @@ class DetectorThenSam:
         **thresholds: Any,
     ) -> DetectorThenSam:
         """Load model and processor from a local folder (a HF cache snapshot or save_pretrained)."""
+        from annotator.text.models import require_torchvision
+
+        require_torchvision(optional=True)
         if kind == "owlv2":
             from transformers import Owlv2ForObjectDetection as Model
             from transformers import Owlv2Processor as Processor

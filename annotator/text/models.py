@@ -135,10 +135,16 @@ def text_model_kind(folder: Path) -> str:
     return KINDS[model_type]
 
 
-def require_torchvision() -> None:
+def require_torchvision(*, optional: bool = False) -> None:
     """transformers' SAM 3 image processor and box-exemplar encoder run on torchvision's
     compiled ops; a torchvision built for another torch fails at import with a cryptic
-    "operator torchvision::nms does not exist", so say what is wrong instead."""
+    "operator torchvision::nms does not exist", so say what is wrong instead. ``optional``:
+    the detectors' processors fall back to PIL without torchvision, but not with a broken one.
+    """
+    import importlib.util
+
+    if optional and importlib.util.find_spec("torchvision") is None:
+        return
     try:
         import torchvision  # noqa: F401
     except (ImportError, RuntimeError) as exc:

@@ -122,3 +122,12 @@ def test_importing_the_package_imports_neither_torch_nor_transformers() -> None:
         " annotator.text.locate_text_model.__name__"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_sam3_without_a_usable_torchvision_says_so(
+    sam3_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when torchvision is missing; a build for another torch fails the same import.
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    with pytest.raises(ImportError, match="needs torchvision built for the installed torch"):
+        load_text_model(sam3_folder)
