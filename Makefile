@@ -13,14 +13,21 @@ EXTRAS ?= dev,postgres,redis,s3,worker
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
+# Text prompts (SAM 3's processor) run on torchvision's compiled ops, which need the torch they were
+# built for; PyPI pairs torchvision 0.29.1 with its CUDA torch 2.14.1 (about 5 GB, and it runs on a
+# CPU). Their tests get a venv of their own so the rest of the suite keeps the CPU build.
+TEXT_VENV ?= .venv-text
+TEXT_TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 INSTALLED := $(VENV)/.installed
+TEXT_INSTALLED := $(TEXT_VENV)/.installed
 NODE_MODULES := frontend/node_modules/.installed
 FRONTEND_BUILT := frontend/dist/.built
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs
 
-.PHONY: demo test install frontend chromium lint types pytest test-integration bench clean
+.PHONY: demo test install frontend chromium lint types pytest test-text test-integration bench clean
 
 # Development mode: plain HTTP and a fixed secret key, fine on loopback and nowhere else
 # (DEBUG stays off; DJANGO_DEBUG=true make demo turns Django's debug pages on).
@@ -28,7 +35,7 @@ demo: install frontend
 	DJANGO_ENV=dev $(PY) manage.py migrate --noinput
 	DJANGO_ENV=dev $(PY) manage.py demo --host $(DEMO_HOST) --port $(DEMO_PORT)
 
-test: install frontend chromium lint types pytest test-integration
+test: install frontend chromium lint types pytest test-text test-integration
 
 install: $(INSTALLED)
 
@@ -66,6 +73,16 @@ pytest: install frontend chromium
 	$(BIN)/pytest
 	@if ls frontend/tests/*.test.js >/dev/null 2>&1; then cd frontend && npm test; fi
 
+$(TEXT_INSTALLED): pyproject.toml
+	test -x $(TEXT_VENV)/bin/python || $(PYTHON) -m venv $(TEXT_VENV)
+	$(TEXT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TEXT_VENV)/bin/python -m pip install --quiet $(TEXT_TORCH_SPEC)
+	$(TEXT_VENV)/bin/python -m pip install --quiet -e ".[dev,worker,text]"
+	touch $@
+
+test-text: $(TEXT_INSTALLED)
+	$(TEXT_VENV)/bin/pytest tests/text -p no:randomly
+
 # The tests marked `integration` once more, on PostgreSQL and Redis instead of SQLite and the
 # embedded broker (pytest exits 5 when none is marked, which is not a failure).
 test-integration: install
@@ -76,4 +93,4 @@ bench: install frontend chromium
 	@echo "See bench/RESULTS.md for each benchmark's command."
 
 clean:
-	rm -rf $(VENV) frontend/node_modules frontend/dist var artifacts
+	rm -rf $(VENV) $(TEXT_VENV) frontend/node_modules frontend/dist var artifacts

@@ -34,6 +34,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=None, help="default: <data>_auto_annotate_labels")
     p.add_argument("--overwrite", action="store_true", help="redo images that have labels")
     p.add_argument("--batch-size", type=int, default=8, help="images per encoder call on CUDA")
+    p.add_argument(
+        "--text",
+        action="extend",
+        nargs="+",
+        default=None,
+        metavar="PHRASE",
+        help="phrases to find instead of detector classes (--text cup --text 'red mug'); "
+        "--det-model then names SAM 3, OWLv2 or Grounding DINO: a model id in the local "
+        "Hugging Face cache or a folder",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed options; 0 on success, 2 (after printing why) on bad input."""
     from annotator.autoannotate.run import auto_annotate
     from annotator.sam import CheckpointError, CheckpointUnavailable
+    from annotator.text import TextModelUnavailable
 
     try:
         auto_annotate(
@@ -60,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             output_dir=args.output_dir,
             overwrite=args.overwrite,
             batch_size=args.batch_size,
+            text=args.text,
         )
     except (
         ValueError,
@@ -67,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         FileNotFoundError,
         CheckpointError,
         CheckpointUnavailable,
+        TextModelUnavailable,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

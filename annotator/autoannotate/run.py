@@ -1,7 +1,8 @@
 """``auto_annotate``: detector boxes prompt SAM; one YOLO-seg label file per image.
 
 Same signature and output as ``ultralytics.data.annotator.auto_annotate``, plus ``overwrite``,
-``batch_size`` and ``return_masks``. Imports torch, so only workers and CLIs import this module.
+``batch_size``, ``return_masks`` and ``text`` (phrases, the keyword of Ultralytics' SAM 3
+predictor). Imports torch, so only workers and CLIs import this module.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import torch
 from tqdm import tqdm
 
 from annotator.autoannotate.detectors import Detection, Detector, build_detector
+from annotator.autoannotate.text import build_text_segmenter, segment_phrases
 from annotator.geometry import mask_to_polygons
 from annotator.sam import SamPredictor, build_sam, embed_images
 from annotator.sam.sam import Sam
+from annotator.text import TextSegmenter, check_phrases
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +139,7 @@ def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
 
 def auto_annotate(
     data: str | Path | Sequence[str | Path],
-    det_model: str | Path | Detector = "yolo11x.pt",
+    det_model: str | Path | Detector | TextSegmenter = "yolo11x.pt",
     sam_model: str | Path | Sam = "sam_vit_b",
     device: str = "",
     conf: float = 0.25,
@@ -148,6 +151,7 @@ def auto_annotate(
     overwrite: bool = False,
     batch_size: int = 8,
     return_masks: bool = False,
+    text: Sequence[str] | None = None,
 ) -> Masks | None:
     """Annotate images with a detector and SAM, writing YOLO-seg labels (Ultralytics' format).
 
@@ -155,7 +159,8 @@ def auto_annotate(
       data: a folder of images, one image file, or a list of them.
       det_model: ``*.pt`` / a name -> Ultralytics YOLO (optional, AGPL); ``*.onnx`` -> a YOLO
         exported to ONNX; ``*.json`` (COCO boxes) or a folder of YOLO ``<stem>.txt`` boxes ->
-        no model; or a ``Detector`` object.
+        no model; or a ``Detector`` object. With ``text``: a text model (below) or a
+        ``TextSegmenter`` object.
       sam_model: SAM checkpoint path or name (``sam_vit_b``, ``mobile_sam``...; Ultralytics'
         ``sam_b.pt`` is accepted), or a built ``Sam``.
       device: "" (CUDA when available), "cpu", "cuda", "cuda:N" or "N".
@@ -168,6 +173,14 @@ def auto_annotate(
         one at a time, which is as fast and uses less memory.
       return_masks: also return ``{image path: (detections, (N, H, W) bool masks)}`` for the
         images processed in this run.
+      text: phrases to find ("cup", "red mug") instead of a detector's classes: the keyword
+        Ultralytics' SAM 3 predictor takes (``SAM3SemanticPredictor(...)(text=[...])``). The
+        class id of each label is the index of its phrase in ``text``, and ``classes`` selects
+        phrase indices. ``det_model`` then names the text model, a model id in the local
+        Hugging Face cache or a folder (never downloaded): SAM 3 gives the masks itself
+        (``sam_model`` is not loaded); OWLv2 or Grounding DINO give boxes that prompt
+        ``sam_model``. The default ``yolo11x.pt`` means the default text detector (OWLv2).
+        ``conf`` is the score threshold, ``iou`` the per-phrase NMS IoU; ``imgsz`` is unused.
 
     Output: ``<output_dir>/<stem>.txt`` with one line per object, ``class x1 y1 x2 y2 ...``, the
     largest polygon of its mask in pixel-corner coordinates divided by the image width/height.
@@ -175,6 +188,8 @@ def auto_annotate(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    # Checked before any model loads, so a bad phrase fails at once.
+    phrases = check_phrases(text) if text is not None else []
     images = list_images(data)
     out = Path(output_dir) if output_dir is not None else default_output_dir(data, images)
     out.mkdir(parents=True, exist_ok=True)
@@ -195,48 +210,75 @@ def auto_annotate(
         return {} if return_masks else None
 
     torch_device = resolve_device(device)
-    detector = build_detector(
-        det_model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, classes=classes, device=device
-    )
-    if isinstance(sam_model, Sam):
-        model = sam_model
-    else:
+
+    def load_sam() -> Sam:
+        if isinstance(sam_model, Sam):
+            return sam_model
         name = str(sam_model)
-        model = build_sam(
+        return build_sam(
             name if Path(name).is_file() else SAM_ALIASES.get(name, name), device=torch_device
         )
-    predictor = SamPredictor(model)
-    batched = use_batched_encoder(model)
+
+    segmenter: TextSegmenter | None = None
+    detector: Detector | None = None
+    predictor: SamPredictor | None = None
+    if text is not None:
+        segmenter = build_text_segmenter(
+            det_model,  # type: ignore[arg-type]  # a Detector object is refused there
+            sam=load_sam, device=str(torch_device), conf=conf, iou=iou, max_det=max_det,
+        )  # fmt: skip
+        batched = False
+    elif isinstance(det_model, TextSegmenter):
+        raise ValueError("a text model finds phrases: pass them as text=[...]")
+    else:
+        detector = build_detector(
+            det_model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, classes=classes,
+            device=device,
+        )  # fmt: skip
+        model = load_sam()
+        predictor = SamPredictor(model)
+        batched = use_batched_encoder(model)
     results: Masks = {}
     with tqdm(total=len(todo), desc="auto_annotate", unit="img") as bar:
         for chunk in _chunks(todo, batch_size if batched else 1):
-            found: list[tuple[Path, np.ndarray, list[Detection]]] = []
+            found: list[tuple[Path, np.ndarray, list[Detection], np.ndarray | None]] = []
             for path in chunk:
                 image = read_rgb(path)
                 if image is None:
                     logger.warning("auto_annotate: cannot read %s, skipped", path)
                     bar.update(1)
                     continue
-                detections = detector.detect(image, name=path.name)
+                text_masks = None
+                if segmenter is not None:
+                    detections, text_masks = segment_phrases(
+                        segmenter, image, phrases, classes=classes, max_det=max_det
+                    )
+                else:
+                    assert detector is not None
+                    detections = detector.detect(image, name=path.name)
                 if not detections:
                     with empty_path.open("a") as f:
                         f.write(path.stem + "\n")
                     bar.update(1)
                     continue
-                found.append((path, image, detections))
+                found.append((path, image, detections, text_masks))
             embeddings = (
-                embed_images(model, [image for _, image, _ in found], batch_size=len(found))
+                embed_images(model, [image for _, image, _, _ in found], batch_size=len(found))
                 if batched and found
                 else None
             )
-            for i, (path, image, detections) in enumerate(found):
-                if embeddings is not None:
-                    assert isinstance(embeddings, torch.Tensor)
-                    predictor.set_image_embedding(embeddings[i : i + 1], image.shape[:2])
+            for i, (path, image, detections, text_masks) in enumerate(found):
+                if text_masks is not None:
+                    masks = text_masks
                 else:
-                    predictor.set_image(image)
-                boxes = np.array([d.box_xyxy for d in detections], dtype=np.float32)
-                masks = segment_boxes(predictor, boxes)
+                    assert predictor is not None
+                    if embeddings is not None:
+                        assert isinstance(embeddings, torch.Tensor)
+                        predictor.set_image_embedding(embeddings[i : i + 1], image.shape[:2])
+                    else:
+                        predictor.set_image(image)
+                    boxes = np.array([d.box_xyxy for d in detections], dtype=np.float32)
+                    masks = segment_boxes(predictor, boxes)
                 lines = [
                     line
                     for d, mask in zip(detections, masks, strict=True)
