@@ -7,6 +7,7 @@ so they are in original pixels, the frame ``SamPredictor`` takes boxes in.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,14 +79,17 @@ class DetectorThenSam:
         from annotator.text.models import require_torchvision
 
         require_torchvision(optional=True)
+        # Looked up by name, typed Any: mypy sees transformers in the text venv and not in the
+        # main one, and the two families' classes are unrelated types.
+        transformers: Any = importlib.import_module("transformers")
         if kind == "owlv2":
-            from transformers import Owlv2ForObjectDetection as Model
-            from transformers import Owlv2Processor as Processor
+            model_cls = transformers.Owlv2ForObjectDetection
+            processor_cls = transformers.Owlv2Processor
         else:
-            from transformers import GroundingDinoForObjectDetection as Model  # type: ignore[assignment]
-            from transformers import GroundingDinoProcessor as Processor  # type: ignore[assignment]
-        model: Any = Model.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
-        processor = Processor.from_pretrained(folder, local_files_only=True)
+            model_cls = transformers.GroundingDinoForObjectDetection
+            processor_cls = transformers.GroundingDinoProcessor
+        model: Any = model_cls.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+        processor = processor_cls.from_pretrained(folder, local_files_only=True)
         return cls(
             model.to(device), processor, kind=kind, sam_predictor=sam_predictor, **thresholds
         )
