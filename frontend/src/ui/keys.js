@@ -2,18 +2,22 @@
 // entries, so the help can never list a key that does not work.
 
 export const KEYS = [
-  { keys: "Click", what: "positive point (refines the current object)" },
-  { keys: "Right-click / Alt+click", what: "negative point" },
-  { keys: "Drag", what: "box prompt" },
-  { keys: "Enter", action: "accept", what: "accept the mask as polygons with the current label" },
-  { keys: "Tab / Shift+Tab", action: "cycleCandidate", what: "cycle the multimask candidates (scores shown)" },
+  { keys: "Click", what: "SAM: positive point (a second one refines the chosen candidate)" },
+  { keys: "Right-click / Alt+click", what: "SAM: negative point" },
+  { keys: "Drag", what: "SAM: box prompt" },
+  { keys: "Enter", action: "accept", what: "accept the mask as polygons with the current label; Polygon: close the shape" },
+  { keys: "Tab / Shift+Tab", action: "cycleCandidate", what: "next / previous of the prompt's three candidates (predicted IoU shown)" },
   { keys: "1 – 9", action: "label", what: "pick a label" },
-  { keys: "Esc", action: "clear", what: "clear prompts, or deselect" },
+  { keys: "Esc", action: "clear", what: "clear prompts, drop the polygon being drawn, or deselect" },
   { keys: "Ctrl+Z", action: "undo", what: "undo" },
   { keys: "Ctrl+Shift+Z / Ctrl+Y", action: "redo", what: "redo" },
   { keys: "N / P", action: "nextImage", what: "next / previous image" },
-  { keys: "Delete", action: "delete", what: "delete the selected vertex or annotation" },
-  { keys: "S / V / B / E", action: "mode", what: "SAM, select & edit vertices, brush, eraser" },
+  { keys: "Delete", action: "delete", what: "delete the vertex under the mouse, else the selected annotation" },
+  { keys: "Backspace", action: "delete", what: "Polygon: remove the last vertex drawn (else as Delete)" },
+  { keys: "S / V / G / B / E", action: "mode", what: "SAM, select & edit, polygon, brush, eraser" },
+  { keys: "G: click, click first vertex", what: "Polygon: add vertices, close the shape (right-click: undo a vertex)" },
+  { keys: "V: drag vertex / edge / inside", what: "Edit: move a vertex, insert one on the edge, move the whole shape" },
+  { keys: "V: Alt+click / right-click vertex", what: "Edit: delete that vertex" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
@@ -21,7 +25,7 @@ export const KEYS = [
   { keys: "?", action: "help", what: "this help" },
 ];
 
-const MODES = { s: "sam", v: "select", b: "brush", e: "eraser" };
+const MODES = { s: "sam", v: "select", g: "polygon", b: "brush", e: "eraser" };
 
 // KeyboardEvent -> {action, arg} or null. Typing in a form field is never a shortcut.
 export function actionFor(event) {
