@@ -272,3 +272,12 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
         f"window.annotator.state().imageId === {image.pk} && window.annotator.state().ready"
     )
     assert state(page)["annotations"] == [saved["id"]]
+    assert page.locator("#candidates li").count() == 0  # the SAM object stayed with its image
+
+    # ? lists the tools' keys and gestures; Esc closes it.
+    page.keyboard.press("?")
+    help_text = page.inner_text("#help")
+    assert "Polygon" in help_text and "Tab / Shift+Tab" in help_text and "Alt+click" in help_text
+    shot(page, "annotate-help.png")
+    page.keyboard.press("Escape")
+    assert page.locator("#help").is_hidden()

@@ -170,10 +170,12 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     drawing.redraw();
   }
 
-  // Another image: its object starts from nothing.
+  // Another image: its object starts from nothing, and the side panel says so.
   function reset() {
     Object.assign(state, { prompts: P.EMPTY, hover: null, preview: null });
     hover.reset();
+    showVertexCount();
+    renderCandidates(null);
   }
 
   // Leaving SAM for another tool drops the hover mask (a started object stays on screen).
