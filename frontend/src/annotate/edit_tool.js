@@ -1,8 +1,8 @@
 // The Edit tool ("select" mode), with the gestures of CVAT's and Label Studio's polygon editors:
 // a click selects the annotation under it; on the selected one, a drag moves a vertex, a click on
 // an edge inserts a vertex there (and drags it), Alt+click or right-click deletes a vertex, and a
-// drag inside moves the whole shape. Every change is saved on release, with undo. Delete removes
-// the vertex under the mouse or else the whole selected annotation.
+// drag inside (or the arrow keys) moves the whole shape. Every change is saved, with undo. Delete
+// removes the vertex under the mouse or else the whole selected annotation.
 import { clampToImage, deleteVertex, hitEdge, hitVertex, insertVertex, moveVertex, translatePolygons, vertexIndex, vertices } from "../ui/editing.js";
 import { polygonsPath } from "../ui/render.js";
 import { $ } from "./dom.js";
@@ -55,6 +55,27 @@ export function createEditTool({ state, store, view, drawing, saving, panels, no
       if (next) return saving.saveEdit(a.id, next);
     }
     await saving.deleteAnnotation(a);
+  }
+
+  // Arrow keys move the selected shape. Presses that come while its save is on the way add up
+  // and go in the next save: two PATCHes with the same version would conflict with each other.
+  let nudged = null; // {id, dx, dy} waiting for the save in flight, or null
+  async function nudge([dx, dy]) {
+    const a = store.get(state.selectedId);
+    if (state.mode !== "select" || state.readOnly || !a) return;
+    if (nudged) {
+      if (nudged.id === a.id) Object.assign(nudged, { dx: nudged.dx + dx, dy: nudged.dy + dy });
+      return;
+    }
+    nudged = { id: a.id, dx, dy };
+    while (nudged.dx || nudged.dy) {
+      const { id, dx: x, dy: y } = nudged;
+      Object.assign(nudged, { dx: 0, dy: 0 });
+      const polygons = store.get(id)?.polygons;
+      if (!polygons || !(await saving.saveEdit(id, translatePolygons(polygons, x, y, state.image.width, state.image.height)))) break;
+      drawing.drawUi();
+    }
+    nudged = null;
   }
 
   // What a press at xy on the selected annotation would do, for the press and for the cursor.
@@ -147,7 +168,7 @@ export function createEditTool({ state, store, view, drawing, saving, panels, no
     },
 
     modeChanged: () => (state.vertexHover = -1),
-    actions: { delete: () => deleteSelected() },
+    actions: { delete: () => deleteSelected(), nudge: (step) => nudge(step) },
   };
 }
 

@@ -18,6 +18,7 @@ export const KEYS = [
   { keys: "G, then click", what: "Polygon: add a vertex; click the first one (or Enter) to close; right-click undoes one" },
   { keys: "V, then drag", what: "Edit: a vertex moves it, an edge inserts one there, the inside moves the whole shape" },
   { keys: "V, then Alt+click", what: "Edit: delete the vertex clicked (right-click too)" },
+  { keys: "V, then arrows", action: "nudge", what: "Edit: move the selected shape 1 px (with Shift 10 px)" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
@@ -46,6 +47,8 @@ export function actionFor(event) {
   if (key === "n" || key === "N") return { action: "nextImage", arg: 1 };
   if (key === "p" || key === "P") return { action: "nextImage", arg: -1 };
   if (MODES[key.toLowerCase()]) return { action: "mode", arg: MODES[key.toLowerCase()] };
+  const arrow = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+  if (arrow) return { action: "nudge", arg: arrow.map((d) => d * (event.shiftKey ? 10 : 1)) };
   if (key === "[" || key === "]") return { action: "brushSize", arg: key === "]" ? 1.25 : 0.8 };
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
   if (key === "f" || key === "F") return { action: "fit" };
