@@ -5,7 +5,7 @@ import * as P from "../ui/prompts.js";
 import { actionFor, helpTable } from "../ui/keys.js";
 import { $ } from "./dom.js";
 
-export function createControls({ state, root, view, drawing, prompting, panels, undo, notices }) {
+export function createControls({ state, root, view, tools, drawing, prompting, panels, undo, notices }) {
   function toggleHelp() {
     const help = $("help");
     if (!$("help-table").firstChild) $("help-table").appendChild(helpTable());
@@ -50,16 +50,22 @@ export function createControls({ state, root, view, drawing, prompting, panels, 
     help: () => toggleHelp(),
   };
 
+  // The active tool gets the first say (annotate/tools.js, `keys`), then the page.
+  function run(name, arg) {
+    if (tools.active()?.keys?.[name]?.(arg)) return;
+    actions[name]?.(arg);
+  }
+
   window.addEventListener("keydown", (e) => {
     const hit = actionFor(e);
-    if (!hit || !actions[hit.action]) return;
+    if (!hit || !(actions[hit.action] || tools.active()?.keys?.[hit.action])) return;
     e.preventDefault();
-    actions[hit.action](hit.arg);
+    run(hit.action, hit.arg);
   });
 
   root.addEventListener("click", (e) => {
     const button = e.target.closest("button[data-action]");
-    if (button && actions[button.dataset.action]) actions[button.dataset.action]();
+    if (button) run(button.dataset.action);
     const mode = e.target.closest("button[data-mode]");
     if (mode) actions.mode?.(mode.dataset.mode);
   });

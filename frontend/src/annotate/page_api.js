@@ -3,7 +3,7 @@
 import * as P from "../ui/prompts.js";
 import { $ } from "./dom.js";
 
-export function pageApi({ ready, state, store, undo, view, stage, drawing, prompting, saving }) {
+export function pageApi({ ready, state, store, undo, view, stage, decoder, drawing, prompting, saving }) {
   const hover = prompting.hover;
   return {
     ready,
@@ -11,8 +11,26 @@ export function pageApi({ ready, state, store, undo, view, stage, drawing, promp
       imageId: state.imageId, ready: state.ready, readOnly: state.readOnly, mode: state.mode, prompts: P.promptsRecord(state.prompts),
       hasResult: Boolean(state.prompts.result || state.hover?.reply), annotations: store.list.map((a) => a.id),
       canUndo: undo.canUndo, tolerance: state.tolerance, status: state.image?.status, decodeMs: state.prompts.result?.ms ?? null,
-      chosen: state.prompts.result?.chosen ?? null,
+      chosen: state.prompts.result?.chosen ?? null, scores: state.prompts.result ? Array.from(state.prompts.result.scores) : null,
+      // The decode of the latest prompt change is back and traced: what Enter would save now.
+      settled: P.isCurrent(state.prompts) && state.preview?.state === state.prompts,
+      labelIndex: state.labelIndex, selectedId: state.selectedId, polygon: state.polygon?.map((p) => [...p]) ?? null,
     }),
+    // Decode requests sent to the worker so far, hover included: Tab must not add any.
+    decodeCount: () => decoder.decodes,
+    // Per prompt decode: which candidate's logits went in as mask_input, and their sum.
+    decodeLog: () => prompting.log.map((entry) => ({ ...entry })),
+    // Sum of each candidate's low-res logits of the current result (null where it has none).
+    candidateSums: () => {
+      const masks = state.prompts.result?.masks;
+      const n = 256 * 256;
+      return masks ? [0, 1, 2, 3].map((k) => masks.subarray(k * n, (k + 1) * n).reduce((a, v) => a + v, 0)) : null;
+    },
+    // The current object's low-res logits, summed, and how many are positive (the mask's size).
+    resultSummary: () => {
+      const lowRes = state.prompts.result?.lowRes;
+      return lowRes ? { sum: lowRes.reduce((a, v) => a + v, 0), positive: lowRes.filter((v) => v > 0).length } : null;
+    },
     latencies: () => ({ paint: [...hover.latencies], decode: [...hover.decodeMs], overhead: [...hover.overheadMs], dropped: hover.dropped }),
     // The benchmark swaps the hover decoder for Meta's reference one (pages/bench_reference.js).
     setHoverEngine: ({ decode, paint }) => {

@@ -8,6 +8,8 @@ import * as sidebar from "../ui/sidebar.js";
 import { $ } from "./dom.js";
 
 export function createPrompting({ state, decoder, drawing, undo, notices }) {
+  const log = []; // per prompt decode: {maskInputFrom: candidate index or null, maskInputSum}
+  const sum = (values) => values.reduce((a, v) => a + v, 0);
   const hover = new HoverLoop({
     decode: (x, y) => decoder.decode(state.imageId, P.hoverRequest(x, y)),
     paint: (reply) => paintHover(reply),
@@ -18,11 +20,12 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     if (!P.isEmpty(state.prompts) || state.mode !== "sam" || state.drag) return;
     state.hover = { ...state.hover, reply };
     drawing.drawMaskData(drawing.logitsImage(reply.lowRes));
-    renderCandidates(reply);
+    sidebar.candidates($("candidates"), reply);
   }
 
+  // The current object's candidates; a click on one shows it, as Tab does.
   function renderCandidates(reply) {
-    sidebar.candidates($("candidates"), reply);
+    sidebar.candidates($("candidates"), reply, (i) => pickCandidate(i));
   }
 
   // A mouse position over the image while no object is started: decode it, latest wins.
@@ -50,10 +53,14 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     renderCandidates(snapshot.result);
   }
 
-  async function decodePrompts({ multimask, pick } = {}) {
+  // Decodes the current prompts. Refining (a result is there) feeds the chosen candidate's low-res
+  // logits back as mask_input; `log` keeps which candidate that was, for the tests to check.
+  async function decodePrompts({ multimask } = {}) {
     const asked = state.prompts;
     if (P.isEmpty(asked)) return null;
-    const request = { ...P.decodeRequest(asked, { multimask }), pick };
+    const request = P.decodeRequest(asked, { multimask });
+    if (log.length >= 50) log.shift();
+    log.push({ maskInputFrom: request.maskInput ? asked.result.chosen : null, maskInputSum: request.maskInput ? sum(request.maskInput) : null });
     let reply;
     try {
       reply = await decoder.decode(state.imageId, request);
@@ -64,13 +71,16 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     // Dropped by a newer click, or the prompts changed while it ran: the newer answer will come.
     if (reply.type !== "decoded" || state.prompts !== asked) return null;
     notices.clear("decode");
-    const result = { lowRes: reply.lowRes, scores: reply.scores, chosen: reply.chosen, multimask: request.multimask, ms: reply.ms };
+    const result = {
+      lowRes: reply.lowRes, masks: reply.masks ?? null, scores: reply.scores, chosen: reply.chosen, multimask: request.multimask, ms: reply.ms,
+      points: asked.points, box: asked.box, // what it was decoded for (P.isCurrent)
+    };
     state.prompts = { ...asked, result };
     // The undo entry recorded `asked` without its result; keep the decoded one for redo.
     const top = undo.done.at(-1);
     if (top?.kind === "prompt") top.redo = ((s) => () => restorePrompts(s))(state.prompts);
     drawing.drawMaskData(drawing.logitsImage(reply.lowRes));
-    renderCandidates({ ...reply, multimask: request.multimask });
+    renderCandidates(result);
     await updatePreview(state.prompts);
     return state.prompts;
   }
@@ -125,14 +135,21 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     await track(decodePrompts());
   }
 
-  // Tab: the next of SAM's three candidates for an ambiguous prompt, by asking the worker for it.
-  async function cycleCandidate(step) {
-    const r = state.prompts.result;
-    if (!r || !r.multimask) return;
-    const order = [1, 2, 3];
-    const next = order[(order.indexOf(r.chosen) + step + 3) % 3];
-    await decodePrompts({ multimask: true, pick: next });
+  // Tab: another of the three candidates the last decode gave for this prompt. No new decode: a
+  // decode would feed the current mask back and answer with different candidates and scores.
+  async function showCandidate(next) {
+    if (next === state.prompts) return;
+    // Not an undo step of its own: the next click refines whichever candidate is showing.
+    state.prompts = next;
+    const top = undo.done.at(-1);
+    if (top?.kind === "prompt") top.redo = ((s) => () => restorePrompts(s))(next);
+    drawing.drawMaskData(drawing.logitsImage(next.result.lowRes));
+    renderCandidates(next.result);
+    await updatePreview(next);
   }
+
+  const cycleCandidate = (step) => showCandidate(P.cycleCandidate(state.prompts, step));
+  const pickCandidate = (index) => showCandidate(P.withCandidate(state.prompts, index));
 
   // For tests and the benchmark: prompts as the reference pack states them, decoded once (no mask
   // feedback), exactly what POST /predict computes on the server.
@@ -153,10 +170,12 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     drawing.redraw();
   }
 
-  // Another image: its object starts from nothing.
+  // Another image: its object starts from nothing, and the side panel says so.
   function reset() {
     Object.assign(state, { prompts: P.EMPTY, hover: null, preview: null });
     hover.reset();
+    showVertexCount();
+    renderCandidates(null);
   }
 
   // Leaving SAM for another tool drops the hover mask (a started object stays on screen).
@@ -173,7 +192,7 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
   });
 
   return {
-    hover, hoverAt, addPoint, setBox, cycleCandidate, setPromptCase, clearPrompts, updatePreview, reset, modeChanged,
+    hover, log, hoverAt, addPoint, setBox, cycleCandidate, pickCandidate, setPromptCase, clearPrompts, updatePreview, reset, modeChanged,
     // The object's mask, shown whatever the tool: the decoded prompts, else the hover.
     mask: () => {
       const lowRes = state.prompts.result?.lowRes ?? state.hover?.reply?.lowRes;

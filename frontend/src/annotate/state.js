@@ -31,12 +31,13 @@ export function createState({ projectId }) {
 
     // Tools and the gesture in progress (annotate/tools.js, annotate/pointer.js).
     mode: "sam", // the active tool's name
-    drag: null, // the gesture in progress: {kind: "pan" | "press" | "box" | "vertex" | "brush", ...}
+    drag: null, // the gesture in progress: {kind: "pan" | "press" | "box" | "vertex" | "move" | "brush", ...}
     cursor: null, // [x, y] image pixels under the mouse, for the brush outline
     spaceDown: false, // Space held over the stage: a left drag pans
     brushRadius: 12, // image pixels
     selectedId: null, // the annotation being edited or highlighted
     vertexHover: -1, // index in vertices(selected.polygons) under the mouse, or -1
+    polygon: null, // [[x, y], ...] image pixels: the polygon being drawn (annotate/polygon_tool.js)
 
     // What is shown.
     show: true, // saved annotations drawn (H)

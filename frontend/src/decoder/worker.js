@@ -7,11 +7,13 @@
 //   {type: "embed", id, buffer (ArrayBuffer, wire format), origSize?: [h, w]}
 //       runs prepare.onnx once and caches the result under `id`
 //       -> {type: "embedded", id, ms, modelKey}
-//   {type: "decode", id, seq, points, labels, box, maskInput, multimask}
+//   {type: "decode", id, seq, points, labels, box, maskInput, multimask, pick?, candidates?}
 //       latest wins: a decode still queued when a newer one arrives is dropped and answered
 //       {type: "dropped", id, seq}; otherwise
 //       -> {type: "decoded", id, seq, lowRes (Float32Array 256*256, transferred, the chosen
-//           mask's logits), scores (Float32Array 4), chosen, ms}
+//           mask's logits), scores (Float32Array 4), chosen, ms, masks?}
+//       with `candidates: true`, masks is every mask token's logits (Float32Array 4*256*256,
+//       transferred, token k at k*256*256), so the page can switch candidates without a decode
 //   {type: "fullmask", id, seq, lowRes, origSize} -> {type: "fullmask", id, seq, mask (Uint8Array
 //       origH*origW, 1 = inside, transferred), logits?: none}
 //   {type: "forget", id} drops a cached image.
@@ -118,7 +120,7 @@ function disposeAll(outputs) {
 }
 
 // `pick`: a candidate index chosen by the user (Tab cycles them); otherwise SAM's own choice.
-async function decode({ id, seq, points = [], labels = [], box = null, maskInput = null, multimask = false, origSize, pick = null }) {
+async function decode({ id, seq, points = [], labels = [], box = null, maskInput = null, multimask = false, origSize, pick = null, candidates = false }) {
   const t0 = performance.now();
   const image = state.images.get(id);
   if (!image) throw new Error(`image ${id} has no embedding here; send {type: "embed"} first`);
@@ -140,8 +142,10 @@ async function decode({ id, seq, points = [], labels = [], box = null, maskInput
   const all = out.low_res_masks.data;
   const n = 256 * 256;
   const lowRes = all.slice(chosen * n, (chosen + 1) * n);
+  // Hover asks for one mask at mouse speed; only a clicked prompt keeps all four (1 MB).
+  const masks = candidates ? all.slice(0, 4 * n) : undefined;
   disposeAll(out);
-  return { type: "decoded", id, seq, lowRes, scores, chosen, ms: performance.now() - t0 };
+  return { type: "decoded", id, seq, lowRes, masks, scores, chosen, ms: performance.now() - t0 };
 }
 
 function fullmask({ id, seq, lowRes, origSize }) {
@@ -176,7 +180,7 @@ const handlers = { load, profile, embed, decode, fullmask, bench, forget: ({ id 
 
 function transferables(msg) {
   const list = [];
-  for (const key of ["lowRes", "mask"]) if (msg[key]?.buffer) list.push(msg[key].buffer);
+  for (const key of ["lowRes", "masks", "mask"]) if (msg[key]?.buffer) list.push(msg[key].buffer);
   return list;
 }
 

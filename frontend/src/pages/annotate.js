@@ -28,6 +28,7 @@ import { createOpening } from "../annotate/opening.js";
 import { pageApi } from "../annotate/page_api.js";
 import { createPanels } from "../annotate/panels.js";
 import { createPointer } from "../annotate/pointer.js";
+import { createPolygonTool } from "../annotate/polygon_tool.js";
 import { createPrompting } from "../annotate/prompting.js";
 import { createSamTool } from "../annotate/sam_tool.js";
 import { createSaving } from "../annotate/saving.js";
@@ -59,24 +60,29 @@ const panels = createPanels({ state, store, drawing, tools, saving });
 const workflow = createWorkflow({ state, notices });
 const opening = createOpening({ state, root, decoder, store, undo, view, drawing, workflow, notices });
 const navigation = createNavigation({ state, notices, opening });
-const controls = createControls({ state, root, view, drawing, prompting, panels, undo, notices });
+const controls = createControls({ state, root, view, tools, drawing, prompting, panels, undo, notices });
 const proposals = new Proposals({ notices, store, reject: (a) => saving.deleteAnnotation(a), select: (id) => panels.highlight(id) });
 
 const sam = createSamTool({ state, prompting, drawing });
-const edit = createEditTool({ state, store, view, drawing, saving, panels });
+const edit = createEditTool({ state, store, view, drawing, saving, panels, notices });
+const polygon = createPolygonTool({ state, view, drawing, saving, panels, notices });
 const brush = createBrushTool({ state, store, drawing, saving, notices });
 tools.register("sam", sam);
 tools.register("select", edit);
+tools.register("polygon", polygon);
 tools.register("brush", brush);
 tools.register("eraser", brush);
 tools.onModeChange(prompting.modeChanged);
 tools.onModeChange(edit.modeChanged);
+tools.onModeChange(polygon.modeChanged);
 createPointer({ state, stage, view, tools, drawing });
 
 // Mask sources added later lie on top: a brush stroke shows over the SAM object's mask.
 drawing.addMaskSource(prompting.mask);
 drawing.addMaskSource(brush.mask);
 for (const part of [prompting, sam, edit, brush]) drawing.addUiSource(part.ui);
+drawing.addOverlay(edit.overlay);
+drawing.addOverlay(polygon.overlay);
 
 for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush]) controls.addActions(part.actions);
 controls.addActions({
@@ -86,6 +92,7 @@ controls.addActions({
 });
 
 opening.onSwitch(prompting.reset);
+opening.onSwitch(polygon.reset);
 opening.onSwitch(() => proposals.forget());
 opening.onOpened(navigation.prefetchAfter);
 
@@ -104,4 +111,4 @@ async function main() {
   navigation.trackHistory();
 }
 
-window.annotator = pageApi({ ready: main(), state, store, undo, view, stage, drawing, prompting, saving });
+window.annotator = pageApi({ ready: main(), state, store, undo, view, stage, decoder, drawing, prompting, saving });

@@ -7,6 +7,7 @@ export class DecoderClient {
     this.worker = new Worker(workerUrl, { type: "module" });
     this.pending = new Map();
     this.seq = 0;
+    this.decodes = 0; // decode requests sent, hover included (the page tests count them)
     this.onDown = onDown;
     this.worker.onmessage = (e) => this.receive(e.data);
     // An uncaught error in the worker fails whatever was waiting; the worker itself may live on,
@@ -59,6 +60,7 @@ export class DecoderClient {
   // the worker's queue. The caller compares `seq` to drop results that arrive after newer ones.
   decode(id, prompt) {
     const seq = ++this.seq;
+    this.decodes += 1;
     const msg = { type: "decode", id, seq, ...prompt };
     return this.call(`decode:${seq}`, msg);
   }

@@ -55,3 +55,55 @@ export function deleteVertex(polygons, v) {
 export function clampToImage(x, y, w, h) {
   return [Math.min(w, Math.max(0, x)), Math.min(h, Math.max(0, y))];
 }
+
+// The edge of any ring nearest to (x, y) within `radius` (image pixels), as {p, r, i, x, y}: the
+// edge runs from vertex i to vertex i + 1 (wrapping), and (x, y) is the nearest point on it. Null
+// when no edge is that close.
+export function hitEdge(polygons, x, y, radius) {
+  let best = null;
+  let bestD = radius;
+  polygons.forEach((poly, p) => {
+    [poly.outer, ...poly.holes].forEach((ring, r) => {
+      ring.forEach(([ax, ay], i) => {
+        const [bx, by] = ring[(i + 1) % ring.length];
+        const len2 = (bx - ax) ** 2 + (by - ay) ** 2;
+        const t = len2 ? Math.max(0, Math.min(1, ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / len2)) : 0;
+        const [qx, qy] = [ax + t * (bx - ax), ay + t * (by - ay)];
+        const d = Math.hypot(qx - x, qy - y);
+        if (d <= bestD) {
+          best = { p, r, i, x: qx, y: qy };
+          bestD = d;
+        }
+      });
+    });
+  });
+  return best;
+}
+
+// Inserts (x, y) after vertex edge.i of the edge's ring. Returns the new polygons and the new
+// vertex, as vertices() lists it, so it can be dragged at once.
+export function insertVertex(polygons, edge, x, y) {
+  const out = clonePolygons(polygons);
+  ringOf(out, edge).splice(edge.i + 1, 0, [x, y]);
+  return { polygons: out, vertex: { p: edge.p, r: edge.r, i: edge.i + 1, x, y } };
+}
+
+// The index of v in vertices(polygons), or -1.
+export function vertexIndex(polygons, v) {
+  return vertices(polygons).findIndex((w) => w.p === v.p && w.r === v.r && w.i === v.i);
+}
+
+// Every vertex shifted by (dx, dy), the shift first cut short so that the shape stays inside the
+// w x h image: a shape dragged against the border stops there instead of losing its form.
+export function translatePolygons(polygons, dx, dy, w, h) {
+  const all = vertices(polygons);
+  if (!all.length) return clonePolygons(polygons);
+  const xs = all.map((v) => v.x);
+  const ys = all.map((v) => v.y);
+  const sx = Math.max(-Math.min(...xs), Math.min(w - Math.max(...xs), dx));
+  const sy = Math.max(-Math.min(...ys), Math.min(h - Math.max(...ys), dy));
+  return polygons.map((poly) => ({
+    outer: poly.outer.map(([x, y]) => [x + sx, y + sy]),
+    holes: poly.holes.map((ring) => ring.map(([x, y]) => [x + sx, y + sy])),
+  }));
+}

@@ -2,18 +2,23 @@
 // entries, so the help can never list a key that does not work.
 
 export const KEYS = [
-  { keys: "Click", what: "positive point (refines the current object)" },
-  { keys: "Right-click / Alt+click", what: "negative point" },
-  { keys: "Drag", what: "box prompt" },
-  { keys: "Enter", action: "accept", what: "accept the mask as polygons with the current label" },
-  { keys: "Tab / Shift+Tab", action: "cycleCandidate", what: "cycle the multimask candidates (scores shown)" },
+  { keys: "Click", what: "SAM: positive point (a second one refines the chosen candidate)" },
+  { keys: "Right-click / Alt+click", what: "SAM: negative point" },
+  { keys: "Drag", what: "SAM: box prompt" },
+  { keys: "Enter", action: "accept", what: "accept the mask as polygons with the current label; Polygon: close the shape" },
+  { keys: "Tab / Shift+Tab", action: "cycleCandidate", what: "next / previous of the prompt's three candidates (predicted IoU shown)" },
   { keys: "1 – 9", action: "label", what: "pick a label" },
-  { keys: "Esc", action: "clear", what: "clear prompts, or deselect" },
+  { keys: "Esc", action: "clear", what: "clear prompts, drop the polygon being drawn, or deselect" },
   { keys: "Ctrl+Z", action: "undo", what: "undo" },
   { keys: "Ctrl+Shift+Z / Ctrl+Y", action: "redo", what: "redo" },
   { keys: "N / P", action: "nextImage", what: "next / previous image" },
-  { keys: "Delete", action: "delete", what: "delete the selected vertex or annotation" },
-  { keys: "S / V / B / E", action: "mode", what: "SAM, select & edit vertices, brush, eraser" },
+  { keys: "Delete", action: "delete", what: "delete the vertex under the mouse, else the selected annotation" },
+  { keys: "Backspace", action: "delete", what: "Polygon: remove the last vertex drawn (else as Delete)" },
+  { keys: "S / V / G / B / E", action: "mode", what: "SAM, select & edit, polygon, brush, eraser" },
+  { keys: "G, then click", what: "Polygon: add a vertex; click the first one (or Enter) to close; right-click undoes one" },
+  { keys: "V, then drag", what: "Edit: a vertex moves it, an edge inserts one there, the inside moves the whole shape" },
+  { keys: "V, then Alt+click", what: "Edit: delete the vertex clicked (right-click too)" },
+  { keys: "V, then arrows", action: "nudge", what: "Edit: move the selected shape 1 px (with Shift 10 px)" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
@@ -21,7 +26,7 @@ export const KEYS = [
   { keys: "?", action: "help", what: "this help" },
 ];
 
-const MODES = { s: "sam", v: "select", b: "brush", e: "eraser" };
+const MODES = { s: "sam", v: "select", g: "polygon", b: "brush", e: "eraser" };
 
 // KeyboardEvent -> {action, arg} or null. Typing in a form field is never a shortcut.
 export function actionFor(event) {
@@ -42,6 +47,8 @@ export function actionFor(event) {
   if (key === "n" || key === "N") return { action: "nextImage", arg: 1 };
   if (key === "p" || key === "P") return { action: "nextImage", arg: -1 };
   if (MODES[key.toLowerCase()]) return { action: "mode", arg: MODES[key.toLowerCase()] };
+  const arrow = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+  if (arrow) return { action: "nudge", arg: arrow.map((d) => d * (event.shiftKey ? 10 : 1)) };
   if (key === "[" || key === "]") return { action: "brushSize", arg: key === "]" ? 1.25 : 0.8 };
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
   if (key === "f" || key === "F") return { action: "fit" };

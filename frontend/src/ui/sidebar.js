@@ -1,15 +1,19 @@
 // The annotation page's side panels as plain renderers: data and callbacks in, DOM out.
 
 // SAM's candidates for the current prompt with their predicted IoU; the chosen one is marked.
-export function candidates(list, reply) {
+// pick(index) shows another one (as Tab does); hover replies have no pick.
+export function candidates(list, reply, pick) {
   list.replaceChildren();
   if (!reply) return;
   const indices = reply.multimask === false ? [0] : [1, 2, 3];
   for (const i of indices) {
     const li = document.createElement("li");
-    li.textContent = `mask ${i}: score ${reply.scores[i].toFixed(3)}`;
+    li.textContent = `mask ${i}: IoU ${reply.scores[i].toFixed(3)}`;
+    li.title = "the decoder's predicted IoU of this candidate";
     li.dataset.candidate = String(i);
+    li.dataset.score = String(reply.scores[i]);
     li.setAttribute("aria-current", String(i === reply.chosen));
+    if (pick && indices.length > 1) li.addEventListener("click", () => pick(i));
     list.appendChild(li);
   }
 }
