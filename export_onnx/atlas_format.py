@@ -1,0 +1,225 @@
+"""The hover-atlas format: how the server stores and sends one image's hover atlas.
+
+Numpy and zlib only, so the Django web process (which never imports torch) can read, check and
+serve it, as it does the embedding (`export_onnx.wire`). The atlas itself is computed by
+`annotator.sam.atlas`; frontend/src/decoder/atlas.js reads this format in the browser.
+
+Why this layout: the payload is one zlib stream (RFC 1950, what the browser's
+``DecompressionStream("deflate")`` inflates natively), so its Adler-32 catches corruption of every
+byte after the header, and the header alone says how big the inflated payload must be, so a
+reader never inflates more than that (no zip bomb). Masks are bit-packed before deflate: of the
+encodings bench/atlas.py measured (bytes + deflate, run lengths + deflate, PNG), bits + deflate
+was the smallest or within a few percent of it, and it is the simplest to paint from.
+
+Byte layout (little-endian):
+
+=======  =============  ===================================================================
+offset   type           meaning
+=======  =============  ===================================================================
+0        4 bytes        magic ``b"SAMA"``
+4        uint16         format version (1)
+6        uint16         code: 1 = bit-packed masks, zlib payload
+8        16 bytes       model key: first 16 bytes of the checkpoint's sha256 (as the wire format)
+24       uint32 x 2     original image height, width in pixels
+32       uint16 x 2     grid rows, cols
+36       uint16 x 2     stored mask height, width in pixels
+40       uint32         N, the number of unique masks
+44       uint32         payload size after inflating
+48       uint32         payload size compressed (the file is exactly 64 + this)
+52       12 bytes       reserved, zero
+64       zlib stream    the payload
+=======  =============  ===================================================================
+
+Payload: ``uint16 index[rows * cols]`` (row-major, the mask of each cell, 0xFFFF = no mask), zero
+padding to a multiple of 4, ``float32 predicted_iou[N]``, ``float32 stability[N]``, ``uint16
+boxes[N * 4]`` (XYXY in stored-mask pixels, end exclusive), then ``N * ceil(h * w / 8)`` bytes of
+masks: each mask's pixels row-major, 8 to a byte, most significant bit first.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+MAGIC = b"SAMA"
+VERSION = 1
+CODE_BITS_ZLIB = 1
+HEADER_SIZE = 64
+NO_MASK = 0xFFFF
+MAX_GRID = 256
+MAX_MASK_SIDE = 1024
+#: Refuse anything bigger: 64 MiB inflated is far above any atlas the worker writes.
+MAX_PAYLOAD = 64 << 20
+_HEADER = struct.Struct("<4sHH16s2I4H3I12s")
+assert _HEADER.size == HEADER_SIZE
+
+
+class AtlasFormatError(ValueError):
+    """The bytes are not a hover atlas in this format, or not one for this model."""
+
+
+class AtlasLike(Protocol):
+    """What `encode_atlas` needs (`annotator.sam.atlas.HoverAtlas` has it)."""
+
+    original_size: tuple[int, int]
+    index: np.ndarray
+    masks: np.ndarray
+    predicted_iou: np.ndarray
+    stability: np.ndarray
+    boxes: np.ndarray
+
+
+@dataclass(frozen=True)
+class DecodedAtlas:
+    """A parsed atlas; the fields of `annotator.sam.atlas.HoverAtlas` plus the model key.
+
+    Attributes:
+        model_key: 16 bytes, the checkpoint the masks came from.
+        original_size: (H, W) of the image in pixels.
+        index: (rows, cols) uint16, `NO_MASK` for an empty cell.
+        masks: (N, h, w) bool in the stored frame.
+        predicted_iou, stability: (N,) float32.
+        boxes: (N, 4) uint16 XYXY in stored-mask pixels, end exclusive.
+    """
+
+    model_key: bytes
+    original_size: tuple[int, int]
+    index: np.ndarray
+    masks: np.ndarray
+    predicted_iou: np.ndarray
+    stability: np.ndarray
+    boxes: np.ndarray
+
+
+def _payload_layout(rows: int, cols: int, n: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """Offsets of the scores, boxes and masks in the payload, and its total size."""
+    index_bytes = 2 * rows * cols
+    scores = index_bytes + (-index_bytes) % 4
+    boxes = scores + 8 * n
+    masks = boxes + 8 * n
+    return scores, boxes, masks, masks + n * ((h * w + 7) // 8)
+
+
+def encode_atlas(atlas: AtlasLike, *, model_key: bytes, level: int = 9) -> bytes:
+    """Encode an atlas.
+
+    Arguments:
+        atlas: unique masks, index and scores (see `DecodedAtlas` for shapes and dtypes).
+        model_key: 16 bytes tying the atlas to its checkpoint (`wire.model_key_from_sha256`).
+        level: zlib level; 9 costs milliseconds here and shrinks the file.
+    Returns:
+        The encoded bytes.
+    """
+    if len(model_key) != 16:
+        raise ValueError("model_key must be 16 bytes")
+    masks = np.asarray(atlas.masks, dtype=bool)
+    n, h, w = masks.shape
+    index = np.asarray(atlas.index)
+    rows, cols = index.shape
+    height, width = (int(v) for v in atlas.original_size)
+    _check_shapes(rows, cols, h, w, n, height, width)
+    if index.size and not np.all((index < n) | (index == NO_MASK)):
+        raise ValueError("index points past the masks")
+    iou = np.asarray(atlas.predicted_iou, dtype="<f4").reshape(n)
+    stability = np.asarray(atlas.stability, dtype="<f4").reshape(n)
+    boxes = np.asarray(atlas.boxes, dtype="<u2").reshape(n, 4)
+    scores_at, _, _, size = _payload_layout(rows, cols, n, h, w)
+    padding = b"\x00" * (scores_at - 2 * rows * cols)
+    bits = np.packbits(masks.reshape(n, -1), axis=1) if n else np.zeros((0, 0), np.uint8)
+    payload = b"".join(
+        [
+            index.astype("<u2").tobytes(),
+            padding,
+            iou.tobytes(),
+            stability.tobytes(),
+            boxes.tobytes(),
+            bits.tobytes(),
+        ]
+    )
+    assert len(payload) == size
+    packed = zlib.compress(payload, level)
+    header = _HEADER.pack(
+        MAGIC, VERSION, CODE_BITS_ZLIB, model_key, height, width, rows, cols, h, w, n, size,
+        len(packed), b"",
+    )  # fmt: skip
+    return header + packed
+
+
+def _check_shapes(rows: int, cols: int, h: int, w: int, n: int, height: int, width: int) -> None:
+    if not (1 <= rows <= MAX_GRID and 1 <= cols <= MAX_GRID):
+        raise AtlasFormatError(f"grid {rows}x{cols} is outside 1..{MAX_GRID}")
+    if not (1 <= h <= MAX_MASK_SIDE and 1 <= w <= MAX_MASK_SIDE):
+        raise AtlasFormatError(f"mask size {h}x{w} is outside 1..{MAX_MASK_SIDE}")
+    if n > rows * cols or n >= NO_MASK:
+        raise AtlasFormatError(f"{n} masks for {rows * cols} cells")
+    if height < 1 or width < 1:
+        raise AtlasFormatError(f"image size {height}x{width} must be positive")
+
+
+def decode_atlas(
+    data: bytes | bytearray | memoryview, *, model_key: bytes | None = None
+) -> DecodedAtlas:
+    """Parse and check an encoded atlas.
+
+    Arguments:
+        data: the encoded bytes.
+        model_key: if given, the atlas must have been computed by this checkpoint.
+    Raises:
+        AtlasFormatError: not an atlas, another version or model, a size that does not add up,
+            a corrupt payload, an index past the masks or a box outside the mask.
+    """
+    view = memoryview(data).cast("B")
+    if len(view) < HEADER_SIZE:
+        raise AtlasFormatError(f"{len(view)} bytes is too short for an atlas header")
+    magic, version, code, key, height, width, rows, cols, h, w, n, size, packed, _ = (
+        _HEADER.unpack_from(view)
+    )
+    if magic != MAGIC:
+        raise AtlasFormatError(f"not a hover atlas (magic {bytes(magic)!r})")
+    if version != VERSION or code != CODE_BITS_ZLIB:
+        raise AtlasFormatError(f"unsupported atlas version {version} code {code}")
+    if model_key is not None and bytes(key) != model_key:
+        raise AtlasFormatError(
+            f"atlas was computed by another model (key {bytes(key).hex()}, "
+            f"expected {model_key.hex()})"
+        )
+    _check_shapes(rows, cols, h, w, n, height, width)
+    scores_at, boxes_at, masks_at, expected = _payload_layout(rows, cols, n, h, w)
+    if size != expected or size > MAX_PAYLOAD:
+        raise AtlasFormatError(f"payload of {size} bytes, the header's shapes need {expected}")
+    if len(view) != HEADER_SIZE + packed:
+        raise AtlasFormatError(f"atlas has {len(view)} bytes, header says {HEADER_SIZE + packed}")
+    payload = _inflate(view[HEADER_SIZE:], size)
+    index = np.frombuffer(payload, "<u2", rows * cols).reshape(rows, cols)
+    if not np.all((index < n) | (index == NO_MASK)):
+        raise AtlasFormatError("index points past the masks")
+    boxes = np.frombuffer(payload, "<u2", 4 * n, boxes_at).reshape(n, 4)
+    if n and not (np.all(boxes[:, :2] < boxes[:, 2:]) and np.all(boxes[:, 2:] <= (w, h))):
+        raise AtlasFormatError("a mask box lies outside the mask")
+    bits = np.frombuffer(payload, np.uint8, size - masks_at, masks_at).reshape(n, (h * w + 7) // 8)
+    masks = np.unpackbits(bits, axis=1, count=h * w).reshape(n, h, w).astype(bool)
+    return DecodedAtlas(
+        model_key=bytes(key),
+        original_size=(height, width),
+        index=index,
+        masks=masks,
+        predicted_iou=np.frombuffer(payload, "<f4", n, scores_at),
+        stability=np.frombuffer(payload, "<f4", n, scores_at + 4 * n),
+        boxes=boxes,
+    )
+
+
+def _inflate(packed: memoryview, size: int) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        # At most one byte more than promised: enough to tell "too long" from "exact".
+        payload = inflater.decompress(packed, size + 1)
+    except zlib.error as err:
+        raise AtlasFormatError(f"corrupt atlas payload ({err})") from err
+    if len(payload) != size or not inflater.eof or inflater.unused_data:
+        raise AtlasFormatError(f"atlas payload inflates to other than {size} bytes")
+    return payload
