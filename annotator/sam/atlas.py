@@ -182,16 +182,16 @@ def compute_atlases(
         for k in all_ids[batch].unique().tolist():
             chosen = all_ids[batch] == k
             logits = stored_logits(model, low_res[chosen], sizes[k], mask_size)
-            stability = _stability(logits, model.mask_threshold)
-            masks = logits > model.mask_threshold
-            results[k].append((masks.cpu(), iou[chosen].float().cpu(), stability.cpu()))
+            inside = logits > model.mask_threshold
+            scores = iou[chosen].float().cpu()
+            results[k].append(
+                (inside.cpu(), scores, _stability(logits, model.mask_threshold).cpu())
+            )
     atlases = []
     for k, size in enumerate(sizes):
-        masks = torch.cat([r[0] for r in results[k]]).numpy()
-        iou = torch.cat([r[1] for r in results[k]]).numpy()
-        stability = torch.cat([r[2] for r in results[k]]).numpy()
+        masks, ious, stability = (torch.cat([r[i] for r in results[k]]).numpy() for i in range(3))
         shape = grid_shape(size, grid)
-        atlases.append(deduplicate(masks, iou, stability, shape, size, dedup_iou=dedup_iou))
+        atlases.append(deduplicate(masks, ious, stability, shape, size, dedup_iou=dedup_iou))
     return atlases
 
 
