@@ -12,20 +12,50 @@ export const ATLAS_MAGIC = "SAMA";
 export const ATLAS_VERSION = 1;
 export const ATLAS_HEADER = 64;
 export const NO_MASK = 0xffff;
-const CODE_BITS_ZLIB = 1;
+const CODE_RUNS_ZLIB = 1;
 const MAX_GRID = 256;
 const MAX_MASK_SIDE = 1024;
 const MAX_PAYLOAD = 64 << 20;
 
 export class AtlasError extends Error {}
 
-// Offsets of the scores, boxes and masks in the inflated payload, and its size.
+// Offsets of the scores, boxes and runs in the inflated payload, and its largest possible size
+// (at most h * w + 1 runs a mask, 3 bytes each).
 function payloadLayout(rows, cols, n, h, w) {
   const indexBytes = 2 * rows * cols;
   const scores = indexBytes + ((4 - (indexBytes % 4)) % 4);
   const boxes = scores + 8 * n;
-  const masks = boxes + 8 * n;
-  return { scores, boxes, masks, size: masks + n * Math.ceil((h * w) / 8) };
+  const runs = boxes + 8 * n;
+  return { scores, boxes, runs, largest: runs + n * 3 * (h * w + 1) };
+}
+
+// The masks' LEB128 run lengths -> one Uint32Array of runs per mask, checked as the Python reader
+// checks them: each mask's runs cover exactly h * w pixels, only a first run may be 0, no varint
+// is longer than 3 bytes and no byte is left over.
+function splitRuns(bytes, n, pixels) {
+  const masks = [];
+  let at = 0;
+  for (let k = 0; k < n; k++) {
+    const runs = [];
+    let total = 0;
+    while (total < pixels) {
+      let value = 0;
+      for (let i = 0; ; i++) {
+        if (at >= bytes.length) throw new AtlasError(`mask ${k}'s runs end early`);
+        if (i === 3) throw new AtlasError("a mask run is longer than 3 bytes");
+        const b = bytes[at++];
+        value |= (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) break;
+      }
+      if (value === 0 && runs.length) throw new AtlasError("a mask run is empty");
+      runs.push(value);
+      total += value;
+    }
+    if (total !== pixels) throw new AtlasError(`mask ${k}'s runs cover ${total} pixels, not ${pixels}`);
+    masks.push(Uint32Array.from(runs));
+  }
+  if (at !== bytes.length) throw new AtlasError("bytes after the last mask's runs");
+  return masks;
 }
 
 function hex(bytes) {
@@ -42,7 +72,7 @@ export function readAtlasHeader(buffer, { modelKey = null } = {}) {
   if (magic !== ATLAS_MAGIC) throw new AtlasError(`not a hover atlas (magic ${JSON.stringify(magic)})`);
   const version = view.getUint16(4, true);
   const code = view.getUint16(6, true);
-  if (version !== ATLAS_VERSION || code !== CODE_BITS_ZLIB) throw new AtlasError(`unsupported atlas version ${version} code ${code}`);
+  if (version !== ATLAS_VERSION || code !== CODE_RUNS_ZLIB) throw new AtlasError(`unsupported atlas version ${version} code ${code}`);
   const key = hex(new Uint8Array(buffer, 8, 16));
   if (modelKey !== null && key !== modelKey.toLowerCase()) {
     throw new AtlasError(`atlas was computed by another model (key ${key}, expected ${modelKey})`);
@@ -66,8 +96,9 @@ export function readAtlasHeader(buffer, { modelKey = null } = {}) {
   if (n > rows * cols || n >= NO_MASK) throw new AtlasError(`${n} masks for ${rows * cols} cells`);
   if (header.originalSize[0] < 1 || header.originalSize[1] < 1) throw new AtlasError("image size must be positive");
   header.layout = payloadLayout(rows, cols, n, h, w);
-  if (header.payloadSize !== header.layout.size || header.payloadSize > MAX_PAYLOAD) {
-    throw new AtlasError(`payload of ${header.payloadSize} bytes, the header's shapes need ${header.layout.size}`);
+  const { runs, largest } = header.layout;
+  if (header.payloadSize < runs + n || header.payloadSize > Math.min(largest, MAX_PAYLOAD)) {
+    throw new AtlasError(`payload of ${header.payloadSize} bytes cannot hold ${n} masks of ${h}x${w}`);
   }
   if (buffer.byteLength !== ATLAS_HEADER + header.packedSize) {
     throw new AtlasError(`atlas has ${buffer.byteLength} bytes, header says ${ATLAS_HEADER + header.packedSize}`);
@@ -130,8 +161,8 @@ export class Atlas {
     this.predictedIou = new Float32Array(payload, layout.scores, n);
     this.stability = new Float32Array(payload, layout.scores + 4 * n, n);
     this.boxes = new Uint16Array(payload, layout.boxes, 4 * n);
-    this.bits = new Uint8Array(payload, layout.masks);
-    this.stride = Math.ceil((h * w) / 8);
+    this.runs = splitRuns(new Uint8Array(payload, layout.runs), n, h * w);
+    this.bitmaps = new Map();
     for (const id of this.index) if (id !== NO_MASK && id >= n) throw new AtlasError("index points past the masks");
     for (let i = 0; i < n; i++) {
       const [x0, y0, x1, y1] = this.boxes.subarray(4 * i, 4 * i + 4);
@@ -155,25 +186,27 @@ export class Atlas {
     return id === NO_MASK ? -1 : id;
   }
 
-  // Whether stored-mask pixel (mx, my) of mask `id` is inside.
-  inside(id, mx, my) {
-    const bit = my * this.maskSize[1] + mx;
-    return (this.bits[id * this.stride + (bit >> 3)] >> (7 - (bit & 7))) & 1;
-  }
-
-  // Mask `id` as a Uint8Array(h * w) of 0/1 in the stored frame.
+  // Mask `id` as a Uint8Array(h * w) of 0/1 in the stored frame (cached: proposals reuse it).
   mask(id) {
     this.#check(id);
-    const [h, w] = this.maskSize;
-    const out = new Uint8Array(h * w);
-    const base = id * this.stride;
-    for (let i = 0; i < out.length; i++) out[i] = (this.bits[base + (i >> 3)] >> (7 - (i & 7))) & 1;
+    let out = this.bitmaps.get(id);
+    if (!out) {
+      const [h, w] = this.maskSize;
+      out = new Uint8Array(h * w);
+      let at = 0;
+      const runs = this.runs[id];
+      for (let i = 0; i < runs.length; i++) {
+        if (i & 1) out.fill(1, at, at + runs[i]);
+        at += runs[i];
+      }
+      this.bitmaps.set(id, out);
+    }
     return out;
   }
 
   // Mask `id` painted in `rgba` ([r, g, b, a] 0..255) as RGBA bytes for
-  // `new ImageData(data, w, h)` at maskSize [h, w]; the canvas scales it over the image. Only the
-  // mask's box is visited; `out` (a previous result) is cleared and reused when given.
+  // `new ImageData(data, w, h)` at maskSize [h, w]; the canvas scales it over the image. Filling
+  // the inside runs is the whole cost. `out` (a previous result) is cleared and reused.
   paint(id, rgba, out = null) {
     this.#check(id);
     const [h, w] = this.maskSize;
@@ -183,12 +216,11 @@ export class Atlas {
     if (out) px.fill(0);
     const [r, g, b, a] = rgba;
     const colour = ((a << 24) | (b << 16) | (g << 8) | r) >>> 0;
-    const [x0, y0, x1, y1] = this.boxes.subarray(4 * id, 4 * id + 4);
-    const base = id * this.stride;
-    for (let y = y0; y < y1; y++) {
-      for (let x = x0, bit = y * w + x0; x < x1; x++, bit++) {
-        if ((this.bits[base + (bit >> 3)] >> (7 - (bit & 7))) & 1) px[bit] = colour;
-      }
+    let at = 0;
+    const runs = this.runs[id];
+    for (let i = 0; i < runs.length; i++) {
+      if (i & 1) px.fill(colour, at, at + runs[i]);
+      at += runs[i];
     }
     return data;
   }
@@ -222,29 +254,34 @@ export class Atlas {
   #area(id, areas) {
     if (!areas.has(id)) {
       let count = 0;
-      const base = id * this.stride;
-      for (let i = 0; i < this.stride; i++) count += popcount(this.bits[base + i]);
+      const runs = this.runs[id];
+      for (let i = 1; i < runs.length; i += 2) count += runs[i];
       areas.set(id, count);
     }
     return areas.get(id);
   }
 
   #iou(a, b, areas) {
+    if (!this.#boxesMeet(a, b)) return 0;
+    const mb = this.mask(b);
     let inter = 0;
-    const ba = a * this.stride;
-    const bb = b * this.stride;
-    for (let i = 0; i < this.stride; i++) inter += popcount(this.bits[ba + i] & this.bits[bb + i]);
+    let at = 0;
+    const runs = this.runs[a];
+    for (let i = 0; i < runs.length; i++) {
+      if (i & 1) for (let p = at; p < at + runs[i]; p++) inter += mb[p];
+      at += runs[i];
+    }
     const union = this.#area(a, areas) + this.#area(b, areas) - inter;
     return union > 0 ? inter / union : 0;
+  }
+
+  #boxesMeet(a, b) {
+    const A = this.boxes.subarray(4 * a, 4 * a + 4);
+    const B = this.boxes.subarray(4 * b, 4 * b + 4);
+    return A[0] < B[2] && B[0] < A[2] && A[1] < B[3] && B[1] < A[3];
   }
 
   #check(id) {
     if (!Number.isInteger(id) || id < 0 || id >= this.count) throw new AtlasError(`no mask ${id} in this atlas`);
   }
-}
-
-function popcount(byte) {
-  let v = byte - ((byte >> 1) & 0x55);
-  v = (v & 0x33) + ((v >> 2) & 0x33);
-  return (v + (v >> 4)) & 0x0f;
 }
