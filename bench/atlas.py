@@ -180,17 +180,46 @@ def object_like_cells(
     return fields > 0.5 + jitter, (hi / np.maximum(lo, 1)).astype(np.float32)
 
 
+def object_like_agreement(
+    atlas: HoverAtlas,
+    regions: np.ndarray,
+    stored: np.ndarray,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    probes: int = 200,
+) -> float:
+    """Mean IoU of the cell's atlas mask and the exact (jittered) mask at random points."""
+    h, w = size
+    lh, lw = regions.shape
+    xy = rng.uniform((0, 0), (w, h), size=(probes, 2))
+    low = ResizeLongestSide(1024).apply_coords(xy, size) / 4
+    region = regions[
+        np.clip(low[:, 1].astype(int), 0, lh - 1), np.clip(low[:, 0].astype(int), 0, lw - 1)
+    ]
+    exact = stored[region] > (0.5 + rng.uniform(-0.2, 0.2, size=probes))[:, None, None]
+    rows, cols = atlas.index.shape
+    scores = []
+    for (x, y), mask in zip(xy, exact, strict=True):
+        k = atlas.index[int(y * rows / h), int(x * cols / w)]
+        cell = atlas.masks[k] if k != NO_MASK else np.zeros_like(mask)
+        union = np.count_nonzero(cell | mask)
+        scores.append(np.count_nonzero(cell & mask) / union if union else 1.0)
+    return float(np.mean(scores))
+
+
 def bench_object_like(model: Sam, grids: list[int], sizes: list[int], dedups: list[float]) -> None:
     print("\n## Object-like masks: atlas bytes per image (KB = 1000 bytes), mean over images")
     print(f"images: {', '.join(IMAGES)}; sources: smooth random fields, photo colour segments")
     header = "| source | grid | mask px | unique masks (dedup 1.0) |"
     header += "".join(f" KB dedup {d} |" for d in dedups) + " max KB dedup 1.0 |"
+    header += " IoU at random points |"
     encodings: dict[str, list[int]] = {
         "format": [], "masks only": [], "bits+zlib": [], "bytes+zlib": [], "rle16+zlib": [],
         "png": [],
     }  # fmt: skip
     kb: dict[tuple[str, int, int, float], list[float]] = {}
     uniques: dict[tuple[str, int, int], list[int]] = {}
+    agreement: dict[tuple[str, int, int], list[float]] = {}
     for name in IMAGES:
         image = load(name)
         size = image.shape[:2]
@@ -212,6 +241,8 @@ def bench_object_like(model: Sam, grids: list[int], sizes: list[int], dedups: li
                         )
                         if d != 1.0:
                             continue
+                        agree = object_like_agreement(atlas, regions, stored, size, rng)
+                        agreement.setdefault((source, grid, mask_size), []).append(agree)
                         uniques.setdefault((source, grid, mask_size), []).append(len(atlas.masks))
                         if grid == 32 and mask_size == 128:
                             encodings["format"].append(atlas_bytes(atlas))
@@ -222,13 +253,14 @@ def bench_object_like(model: Sam, grids: list[int], sizes: list[int], dedups: li
                             encodings["rle16+zlib"].append(enc_rle16_zlib(atlas.masks))
                             encodings["png"].append(enc_png(atlas.masks))
     print(header)
-    print("|---" * (5 + len(dedups)) + "|")
+    print("|---" * (6 + len(dedups)) + "|")
     for source, grid, mask_size in sorted(uniques):
         row = (
             f"| {source} | {grid} | {mask_size} | {np.mean(uniques[source, grid, mask_size]):.0f} |"
         )
         row += "".join(f" {np.mean(kb[source, grid, mask_size, d]):.1f} |" for d in dedups)
-        print(row + f" {max(kb[source, grid, mask_size, 1.0]):.1f} |")
+        row += f" {max(kb[source, grid, mask_size, 1.0]):.1f} |"
+        print(row + f" {np.mean(agreement[source, grid, mask_size]):.3f} |")
     if encodings["format"]:
         print(
             "\nMask encodings (the format = varint runs + zlib), object-like, grid 32, 128 px, dedup 1.0 (bytes, all images and sources):"

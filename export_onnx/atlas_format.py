@@ -8,9 +8,9 @@ Why this layout: the payload is one zlib stream (RFC 1950, what the browser's
 ``DecompressionStream("deflate")`` inflates natively), so its Adler-32 catches corruption of every
 byte after the header, and the header caps how big the inflated payload may be, so a reader never
 inflates more than that (no zip bomb). Masks are run lengths (COCO's convention) as LEB128
-varints: on object-like masks bench/atlas.py measured this at 0.43x the size of bit-packed masks
-under the same deflate (0.71x of uint16 runs; PNG was larger still), and painting a run-length
-mask is filling spans.
+varints: on object-like masks bench/atlas.py measured this at 0.41x the size of bit-packed masks
+under the same deflate, 0.68x of uint16 runs and 0.31x of PNG (bench/RESULTS.md), and painting a
+run-length mask is filling spans.
 
 Byte layout (little-endian):
 

@@ -16,6 +16,9 @@ Frames (stated once for every function below):
   with the stored size as the output size, i.e. the exact pipeline of `SamPredictor.predict`
   sampled at the stored pixels.
 - ``boxes`` are XYXY in stored-mask pixels, end exclusive.
+
+The defaults (a grid of 32, masks of 128 pixels, only identical masks shared) come from
+bench/atlas.py; the figures and the reasoning are in bench/RESULTS.md ("Hover atlas").
 """
 
 from __future__ import annotations
