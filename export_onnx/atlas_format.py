@@ -214,18 +214,35 @@ def _check_shapes(rows: int, cols: int, h: int, w: int, n: int, height: int, wid
         raise AtlasFormatError(f"image size {height}x{width} must be positive")
 
 
-def decode_atlas(
-    data: bytes | bytearray | memoryview, *, model_key: bytes | None = None
-) -> DecodedAtlas:
-    """Parse and check an encoded atlas.
+@dataclass(frozen=True)
+class AtlasHeader:
+    """Header fields of one encoded atlas (checked by `read_header`).
 
-    Arguments:
-        data: the encoded bytes.
-        model_key: if given, the atlas must have been computed by this checkpoint.
+    Attributes:
+        model_key: 16 bytes, the checkpoint the masks came from.
+        original_size: (H, W) of the image in pixels.
+        grid: (rows, cols) of cells.
+        mask_size: (h, w) of the stored masks.
+        count: N, the number of unique masks.
+        payload_size, packed_size: the payload's bytes inflated and as stored.
+    """
+
+    model_key: bytes
+    original_size: tuple[int, int]
+    grid: tuple[int, int]
+    mask_size: tuple[int, int]
+    count: int
+    payload_size: int
+    packed_size: int
+
+
+def read_header(
+    data: bytes | bytearray | memoryview, *, model_key: bytes | None = None
+) -> AtlasHeader:
+    """Parse and check an atlas's header without inflating it (cheap: for serving).
+
     Raises:
-        AtlasFormatError: not an atlas, another version or model, a size that does not add up,
-            a corrupt payload, an index past the masks, runs that do not cover the masks, or a
-            box that is not its mask's.
+        AtlasFormatError: not an atlas, another version or model, or sizes that do not add up.
     """
     view = memoryview(data).cast("B")
     if len(view) < HEADER_SIZE:
@@ -243,12 +260,31 @@ def decode_atlas(
             f"expected {model_key.hex()})"
         )
     _check_shapes(rows, cols, h, w, n, height, width)
-    scores_at, boxes_at, runs_at, largest = _payload_layout(rows, cols, n, h, w)
+    _, _, runs_at, largest = _payload_layout(rows, cols, n, h, w)
     if not runs_at + n <= size <= min(largest, MAX_PAYLOAD):
         raise AtlasFormatError(f"payload of {size} bytes cannot hold {n} masks of {h}x{w}")
     if len(view) != HEADER_SIZE + packed:
         raise AtlasFormatError(f"atlas has {len(view)} bytes, header says {HEADER_SIZE + packed}")
-    payload = _inflate(view[HEADER_SIZE:], size)
+    return AtlasHeader(bytes(key), (height, width), (rows, cols), (h, w), n, size, packed)
+
+
+def decode_atlas(
+    data: bytes | bytearray | memoryview, *, model_key: bytes | None = None
+) -> DecodedAtlas:
+    """Parse and check an encoded atlas.
+
+    Arguments:
+        data: the encoded bytes.
+        model_key: if given, the atlas must have been computed by this checkpoint.
+    Raises:
+        AtlasFormatError: everything `read_header` refuses, a corrupt payload, an index past the
+            masks, runs that do not cover the masks, or a box that is not its mask's.
+    """
+    header = read_header(data, model_key=model_key)
+    (rows, cols), (h, w), n = header.grid, header.mask_size, header.count
+    size = header.payload_size
+    scores_at, boxes_at, runs_at, _ = _payload_layout(rows, cols, n, h, w)
+    payload = _inflate(memoryview(data).cast("B")[HEADER_SIZE:], size)
     index = np.frombuffer(payload, "<u2", rows * cols).reshape(rows, cols)
     if not np.all((index < n) | (index == NO_MASK)):
         raise AtlasFormatError("index points past the masks")
@@ -257,8 +293,8 @@ def decode_atlas(
     if not np.array_equal(boxes, _boxes(masks)):
         raise AtlasFormatError("a mask box is not its mask's")
     return DecodedAtlas(
-        model_key=bytes(key),
-        original_size=(height, width),
+        model_key=header.model_key,
+        original_size=header.original_size,
         index=index,
         masks=masks,
         predicted_iou=np.frombuffer(payload, "<f4", n, scores_at),

@@ -156,6 +156,17 @@ def test_an_atlas_of_another_model_is_refused() -> None:
     data = encode_atlas(fixture_atlas(), model_key=KEY)
     with pytest.raises(AtlasFormatError, match="another model"):
         decode_atlas(data, model_key=bytes(16))
+    with pytest.raises(AtlasFormatError, match="another model"):
+        fmt.read_header(data, model_key=bytes(16))
+
+
+def test_the_header_alone_says_what_the_atlas_holds() -> None:
+    data = encode_atlas(fixture_atlas(), model_key=KEY)
+    header = fmt.read_header(data, model_key=KEY)
+    assert (header.original_size, header.grid, header.mask_size, header.count) == (
+        (30, 45), (2, 3), (10, 15), 4
+    )  # fmt: skip
+    assert header.packed_size == len(data) - fmt.HEADER_SIZE
 
 
 def test_format_imports_without_torch() -> None:
