@@ -1,7 +1,7 @@
 """Hover atlas: bytes per image and compute time, to choose its grid and stored mask resolution.
 
-    .venv/bin/python bench/atlas.py                     # everything (CPU, ~30 min on 2 cores)
-    .venv/bin/python bench/atlas.py --skip-models       # object-like masks only (~2 min)
+    .venv/bin/python bench/atlas.py                     # everything (CPU: hours on 2 busy cores)
+    .venv/bin/python bench/atlas.py --skip-models       # object-like masks only (~20 min on 2 busy cores)
 
 Two kinds of masks:
 - the pack models (random weights) on the pack and demo photos: the real decoder through the
