@@ -2,8 +2,7 @@
 
 `export_onnx.export.run_export` (CLI: ``python -m export_onnx``) writes an export directory;
 `export_onnx.runtime.OnnxDecoder` decodes with it using numpy + onnxruntime only;
-`export_onnx.wire` is the embedding wire format and `export_onnx.atlas_format` the hover-atlas
-format (both numpy only). Only `export` and `verify` import torch.
+`export_onnx.wire` is the embedding wire format. Only `export` and `verify` import torch.
 """
 
 __version__ = "0.1.0"
