@@ -30,8 +30,10 @@ from annotator.geometry import MAX_POLYGONS, Polygon, mask_to_polygons
 
 # Vertex pairs compared at once when looking for the nearest vertices of two parts (memory).
 _PAIR_CHUNK = 1_000_000
-# Edge tests spent nesting the loops of one imported line; real outlines need a tiny fraction.
-MAX_NESTING_TESTS = 20_000_000
+# Work spent nesting the loops of one imported line (loop pairs whose boxes overlap, and edges
+# tested for them); real outlines need a tiny fraction, a crafted line is refused.
+MAX_NESTING_PAIRS = 100_000
+MAX_NESTING_EDGES = 20_000_000
 
 
 def outer_rings(
@@ -47,11 +49,12 @@ def outer_rings(
     Returns:
       One (N, 2) float64 array of ``[x, y]`` pixel corners per part, none inside another.
     """
-    polygons = ann.to_polygons(height, width, tolerance)
-    if len(polygons) > 1:
-        # Several parts may include one inside another's hole; with the holes filled it is
-        # covered, and kept it would cut a hole under the even-odd fill. Tracing the filled
-        # mask drops it, as Ultralytics' RETR_EXTERNAL tracing does.
+    if ann.polygons is not None and ann.mask is None and ann.rle is None and len(ann.polygons) < 2:
+        polygons = ann.polygons  # drawn: kept exactly, less its holes
+    else:
+        # A part inside another's hole is covered once the holes are filled, and kept it would
+        # cut a hole under the even-odd fill: tracing the filled mask drops it, as Ultralytics'
+        # RETR_EXTERNAL tracing does.
         polygons = mask_to_polygons(_fill_holes(ann.to_mask(height, width)), tolerance)
     return [np.asarray(p["outer"], dtype=np.float64) for p in polygons]
 
@@ -67,17 +70,19 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 # --- Join ----------------------------------------------------------------------------------------
 
 
-def _nearest(a: np.ndarray, b: np.ndarray) -> tuple[float, int, int]:
-    """Squared distance and indices of the nearest pair of vertices of ``a`` and ``b``."""
-    best = (np.inf, 0, 0)
-    step = max(1, _PAIR_CHUNK // max(1, len(b)))
-    for start in range(0, len(a), step):
-        block = a[start : start + step]
-        d = ((block[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        if d[i, j] < best[0]:
-            best = (float(d[i, j]), start + int(i), int(j))
-    return best
+def _nearest_in(points: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``points``: the squared distance to the nearest vertex of ``ring``, and the
+    index of that vertex."""
+    dist = np.empty(len(points))
+    index = np.empty(len(points), dtype=np.int64)
+    step = max(1, _PAIR_CHUNK // max(1, len(ring)))
+    for start in range(0, len(points), step):
+        block = points[start : start + step]
+        d = ((block[:, None, :] - ring[None, :, :]) ** 2).sum(-1)
+        best = d.argmin(axis=1)
+        dist[start : start + step] = d[np.arange(len(block)), best]
+        index[start : start + step] = best
+    return dist, index
 
 
 def join_rings(rings: list[np.ndarray]) -> np.ndarray:
@@ -88,30 +93,56 @@ def join_rings(rings: list[np.ndarray]) -> np.ndarray:
         no vertex with another.
 
     Returns:
-      (M, 2) array: the first ring, with every other ring spliced in after the joined vertex
-      ``a`` nearest to it as ``a, b, <the ring from b around>, b, a``; the rings' own vertices
-      are kept, so a lone ring comes back unchanged.
+      (M, 2) array: the first ring, with every other ring spliced in after the vertex ``a``
+      nearest to it as ``a, b, <the ring from b around>, b, a``; the rings' own vertices are
+      kept, so a lone ring comes back unchanged.
     """
     if not rings:
         raise ValueError("no rings to join")
-    joined = rings[0]
-    # Prim's order: for each ring not joined yet, the squared distance to its nearest joined
-    # vertex, that vertex (by value: splicing moves indices) and its own nearest vertex.
-    best: dict[int, tuple[float, np.ndarray, int]] = {}
-    for k in range(1, len(rings)):
-        d, i, j = _nearest(joined, rings[k])
-        best[k] = (d, joined[i], j)
-    while best:
-        k = min(best, key=lambda r: best[r][0])
-        _, anchor, start = best.pop(k)
-        at = int(np.flatnonzero((joined == anchor).all(axis=1))[0])
-        ring = np.roll(rings[k], -start, axis=0)
-        joined = np.concatenate([joined[: at + 1], ring, ring[:1], joined[at:]])
-        for r, (old, _, _) in best.items():
-            d, i, j = _nearest(rings[k], rings[r])
-            if d < old:
-                best[r] = (d, rings[k][i], j)
-    return joined
+    # Prim's order: the ring owning the vertex nearest to anything joined is joined next, and
+    # only its vertices can bring the others closer. Per vertex not joined yet: its ring, its
+    # index there, the squared distance to the nearest joined vertex and where that one is.
+    rest = np.concatenate(rings[1:]) if len(rings) > 1 else np.zeros((0, 2))
+    owner = np.repeat(np.arange(1, len(rings)), [len(r) for r in rings[1:]])
+    local = np.concatenate([np.arange(len(r)) for r in rings[1:]]) if len(rings) > 1 else owner
+    dist, near = _nearest_in(rest, rings[0])
+    near_ring = np.zeros(len(rest), dtype=np.int64)
+    # (ring, vertex) -> the (ring, start vertex) spliced in after it, emitted at the end.
+    spliced: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    while len(rest):
+        v = int(dist.argmin())
+        k = int(owner[v])
+        spliced.setdefault((int(near_ring[v]), int(near[v])), []).append((k, int(local[v])))
+        keep = owner != k
+        rest, owner, local = rest[keep], owner[keep], local[keep]
+        dist, near, near_ring = dist[keep], near[keep], near_ring[keep]
+        closer, via = _nearest_in(rest, rings[k])
+        better = closer < dist
+        dist[better], near[better], near_ring[better] = closer[better], via[better], k
+    return np.asarray(_walk(rings, spliced), dtype=np.float64)
+
+
+def _walk(
+    rings: list[np.ndarray], spliced: dict[tuple[int, int], list[tuple[int, int]]]
+) -> list[list[float]]:
+    """The joined ring's vertices: each ring from its start vertex around, detouring through
+    the rings spliced after a vertex and back (an explicit stack: chains can be long)."""
+    out: list[list[float]] = []
+    # Frames: (ring, start, steps taken, the vertex to return to after it, or None).
+    stack: list[tuple[int, int, int, list[float] | None]] = [(0, 0, 0, None)]
+    while stack:
+        r, start, step, back = stack.pop()
+        ring = rings[r]
+        if step == len(ring):
+            if back is not None:  # a detour: close its ring, then cross the bridge back
+                out += [ring[start].tolist(), back]
+            continue
+        vertex = (start + step) % len(ring)
+        out.append(ring[vertex].tolist())
+        stack.append((r, start, step + 1, back))
+        for child, child_start in reversed(spliced.get((r, vertex), [])):
+            stack.append((child, child_start, 0, ring[vertex].tolist()))
+    return out
 
 
 # --- Split ---------------------------------------------------------------------------------------
@@ -186,14 +217,15 @@ def nest_loops(loops: list[np.ndarray]) -> list[Polygon]:
     areas = [_area(loop) for loop in loops]
     sizes = np.array([len(loop) for loop in loops])
     containers: list[list[int]] = []
-    spent = 0
+    pairs = edges = 0
     for k, loop in enumerate(loops):
         p = _probe(loop, shared)
         candidates = np.flatnonzero((lo <= p).all(axis=1) & (p <= hi).all(axis=1))
         candidates = candidates[candidates != k]
-        spent += int(sizes[candidates].sum())
-        if spent > MAX_NESTING_TESTS:
-            raise FormatError("the polygon has too many overlapping parts to read")
+        pairs += len(candidates)
+        edges += int(sizes[candidates].sum())
+        if pairs > MAX_NESTING_PAIRS or edges > MAX_NESTING_EDGES:
+            raise FormatError("the polygon has too many parts inside one another to read")
         containers.append([int(c) for c in candidates if _inside(p, loops[c])])
     polygons: dict[int, Polygon] = {}
     for k in range(len(loops)):
@@ -201,9 +233,14 @@ def nest_loops(loops: list[np.ndarray]) -> list[Polygon]:
             polygons[k] = {"outer": loops[k].tolist(), "holes": []}
     for k in range(len(loops)):
         if len(containers[k]) % 2 == 1:
-            # The nearest container (smallest area) is at the depth one less: an outer ring.
-            parent = min(containers[k], key=lambda c: areas[c])
-            polygons[parent]["holes"].append(loops[k].tolist())
+            # The nearest outer container (smallest area) holds it; loops that touch or cross
+            # (not from a join) may leave none, and the loop is then read as a part of its own.
+            outers = [c for c in containers[k] if c in polygons]
+            if outers:
+                parent = min(outers, key=lambda c: areas[c])
+                polygons[parent]["holes"].append(loops[k].tolist())
+            else:
+                polygons[k] = {"outer": loops[k].tolist(), "holes": []}
     return list(polygons.values())
 
 
