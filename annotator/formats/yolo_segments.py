@@ -60,9 +60,10 @@ def outer_rings(
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    pixels = mask.astype(np.uint8)
+    # Decoded RLE is column-major, which OpenCV refuses to draw into.
+    pixels = np.ascontiguousarray(mask, dtype=np.uint8)
     contours, _ = cv2.findContours(pixels, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    filled = np.zeros_like(pixels)
+    filled = np.zeros(pixels.shape, dtype=np.uint8)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
     return filled.astype(bool)
 

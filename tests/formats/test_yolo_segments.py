@@ -7,7 +7,7 @@ import pytest
 
 from annotator.formats import DatasetAnnotation, FormatError
 from annotator.formats.yolo_segments import join_rings, outer_rings, split_line
-from annotator.geometry import Polygon, polygons_to_mask
+from annotator.geometry import Polygon, mask_to_rle, polygons_to_mask
 from tests.formats.helpers import disc, iou
 
 
@@ -75,3 +75,13 @@ def test_outer_rings_fill_holes_and_drop_a_part_inside_a_hole() -> None:
     polygons: list[Polygon] = [{"outer": r.tolist(), "holes": []} for r in rings]
     filled = disc(100, 100, 50, 50, 40) | apart
     assert iou(polygons_to_mask(polygons, 100, 100), filled) >= 0.99
+
+
+def test_outer_rings_of_an_rle_annotation_in_several_parts() -> None:
+    # Decoded RLE is column-major (what the export service passes for stored masks).
+    mask = disc(60, 80, 20, 20, 12) | disc(60, 80, 60, 40, 10)
+    rle = mask_to_rle(mask)
+    rings = outer_rings(DatasetAnnotation("cat", rle=rle), 60, 80)
+    assert len(rings) == 2
+    polygons: list[Polygon] = [{"outer": r.tolist(), "holes": []} for r in rings]
+    assert iou(polygons_to_mask(polygons, 60, 80), mask) >= 0.99

@@ -21,7 +21,7 @@ from PIL import Image
 from annotator.formats import Dataset, DatasetAnnotation, DatasetImage
 from annotator.formats.yolo import export_yolo_seg, import_yolo_seg
 from annotator.formats.yolo_segments import outer_rings, split_line
-from annotator.geometry import polygons_to_mask
+from annotator.geometry import mask_to_rle, polygons_to_mask
 from tests.formats.helpers import disc, iou
 
 LABELS = ["cat", "dog", "tree", "bird", "unused"]
@@ -86,7 +86,8 @@ def project_dataset() -> tuple[Dataset, dict[str, bytes]]:
                 h1,
                 [
                     DatasetAnnotation("cat", mask=ring),
-                    DatasetAnnotation("dog", mask=two_parts, score=0.9),
+                    # Stored masks reach the export as RLE (services._project_dataset).
+                    DatasetAnnotation("dog", rle=mask_to_rle(two_parts), score=0.9),
                     DatasetAnnotation(
                         "tree",
                         polygons=[{"outer": [[120, 160], [210, 150], [165, 236]], "holes": []}],
