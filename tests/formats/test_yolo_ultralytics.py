@@ -24,7 +24,8 @@ from annotator.formats.yolo_segments import outer_rings, split_line
 from annotator.geometry import mask_to_rle, polygons_to_mask
 from tests.formats.helpers import disc, iou
 
-LABELS = ["cat", "dog", "tree", "bird", "unused"]
+# YAML would read a bare `no` as false; one label is unused, one not ASCII.
+LABELS = ["cat", "dog", "tree", "no", "unused", "oiseau été"]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,11 @@ def project_dataset() -> tuple[Dataset, dict[str, bytes]]:
                 "000002-park.png",
                 w2,
                 h2,
-                [DatasetAnnotation("dog", mask=three_parts), DatasetAnnotation("bird", mask=bird)],
+                [
+                    DatasetAnnotation("dog", mask=three_parts),
+                    DatasetAnnotation("no", mask=bird),
+                    DatasetAnnotation("oiseau été", mask=disc(h2, w2, 222, 40, 30)),
+                ],
             ),
             DatasetImage("000003-empty.png", 64, 48, []),
         ],
@@ -173,8 +178,8 @@ def test_ultralytics_loads_the_export_from_another_working_directory(
 
     # The training path proper: a sample's masks, one per object.
     sample: dict[str, Any] = loaded[[Path(f).stem for f in loaded.im_files].index("000002-park")]
-    assert sample["cls"].ravel().tolist() == [1, 3]
-    assert sample["masks"].shape[0] == 2
+    assert sample["cls"].ravel().tolist() == [1, 3, 5]
+    assert sample["masks"].shape[0] == 3
 
 
 def test_a_line_joined_by_ultralytics_converter_imports_as_one_object(
