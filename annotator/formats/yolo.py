@@ -48,15 +48,16 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 _NORM_TOLERANCE = 0.01
 MAX_IMAGE_PIXELS = 2**28
 SPLITS = ("train", "val", "test")
-# Ultralytics finds images by suffix: an image is written under a suffix of its real format.
-_SUFFIXES_BY_FORMAT = {
-    "JPEG": (".jpg", ".jpeg"),
-    "PNG": (".png",),
-    "BMP": (".bmp",),
-    "TIFF": (".tif", ".tiff"),
-    "WEBP": (".webp",),
-    "MPO": (".jpg", ".mpo"),
-}
+# Ultralytics finds images by suffix, so an image is written under a suffix of its real format,
+# told by its first bytes (not PIL: opening checks the pixel count against a limit that the
+# upload already applied, and the export has no business refusing a stored image).
+_MAGIC = (
+    (b"\xff\xd8\xff", (".jpg", ".jpeg", ".mpo")),
+    (b"\x89PNG\r\n\x1a\n", (".png",)),
+    (b"BM", (".bmp",)),
+    (b"II*\x00", (".tif", ".tiff")),
+    (b"MM\x00*", (".tif", ".tiff")),
+)
 
 ImageSource = bytes | str | Path
 
@@ -122,13 +123,18 @@ def _safe_name(file_name: str) -> PurePosixPath:
 def _image_name(file_name: str, source: ImageSource) -> PurePosixPath:
     """``file_name`` with a suffix Ultralytics reads as the image's real format."""
     path = _safe_name(file_name)
-    try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-            suffixes = _SUFFIXES_BY_FORMAT.get(img.format or "")
-    except OSError as exc:
-        raise ValueError(f"{file_name} is not a readable image: {exc}") from None
-    if suffixes is None:
-        raise ValueError(f"{file_name}: Ultralytics cannot read {img.format} images")
+    if isinstance(source, bytes):
+        head = source[:12]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        suffixes: tuple[str, ...] = (".webp",)
+    else:
+        found = [s for magic, s in _MAGIC if head.startswith(magic)]
+        if not found:
+            raise ValueError(f"{file_name} is not a JPEG, PNG, WebP, BMP or TIFF image")
+        suffixes = found[0]
     return path if path.suffix.lower() in suffixes else path.with_suffix(suffixes[0])
 
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from annotator.formats import Dataset, FormatError
 from annotator.formats.yolo import export_yolo_seg, import_yolo_seg, read_yolo_boxes
@@ -99,6 +100,9 @@ def test_images_get_a_suffix_of_their_real_format_and_splits_their_folders() -> 
     dataset = sample_dataset()
     images = image_bytes(dataset)
     images["a.png"] = jpeg_bytes(160, 120)
+    webp = io.BytesIO()
+    Image.new("RGB", (100, 90)).save(webp, format="WEBP")
+    images["sub/b.png"] = webp.getvalue()
     images["renamed.gif"] = images.pop("empty.png")
     dataset.images[2].file_name = "renamed.gif"
     buf = io.BytesIO()
@@ -107,7 +111,7 @@ def test_images_get_a_suffix_of_their_real_format_and_splits_their_folders() -> 
         names = set(archive.namelist())
         doc = yaml.safe_load(archive.read("data.yaml"))
     assert {"images/train/a.jpg", "labels/train/a.txt"} <= names
-    assert {"images/val/sub/b.png", "labels/val/sub/b.txt"} <= names
+    assert {"images/val/sub/b.webp", "labels/val/sub/b.txt"} <= names
     assert {"images/train/renamed.png", "labels/train/renamed.txt"} <= names
     assert (doc["train"], doc["val"]) == ("images/train", "images/val")
 
@@ -118,7 +122,7 @@ def test_images_get_a_suffix_of_their_real_format_and_splits_their_folders() -> 
         ({"missing": True}, "no image file given"),
         ({"name": "../evil.png"}, "relative path inside the zip"),
         ({"split": "holdout"}, "split 'holdout'"),
-        ({"bytes": b"not an image"}, "not a readable image"),
+        ({"bytes": b"GIF89a not ours"}, "not a JPEG, PNG, WebP, BMP or TIFF image"),
     ],
 )
 def test_export_refuses_what_would_not_be_a_usable_dataset(
