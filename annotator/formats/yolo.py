@@ -150,8 +150,9 @@ def export_yolo_seg(
     Arguments:
       dataset: the annotations; labels give the class ids (index in ``dataset.labels``).
       destination: zip path or writable binary file object.
-      images: ``file_name -> bytes or path`` of every image ("include images"); None writes
-        labels only, with a README saying the images must be added before training.
+      images: ``file_name -> bytes or path`` of every image ("include images"), looked up once
+        per image as the zip is written, so a lazy mapping holds one image in memory at a
+        time; None writes labels only, with a README saying the images must be added.
       tolerance: polygon simplification in pixels (``geometry.mask_to_polygons``).
       splits: ``file_name -> "train" | "val" | "test"``; images not in it go to ``train``.
 
@@ -171,9 +172,10 @@ def export_yolo_seg(
             used_splits.add(split)
             name = _safe_name(image.file_name)
             if images is not None:
-                if image.file_name not in images:
-                    raise ValueError(f"{image.file_name}: no image file given")
-                source = images[image.file_name]
+                try:  # one lookup: a lazy mapping may read the file from storage in it
+                    source = images[image.file_name]
+                except KeyError:
+                    raise ValueError(f"{image.file_name}: no image file given") from None
                 name = _image_name(image.file_name, source)
                 if isinstance(source, bytes):
                     archive.writestr(f"images/{split}/{name}", source)

@@ -207,3 +207,20 @@ def test_detection_labels_become_xyxy_pixel_boxes(tmp_path: Path) -> None:
     assert boxes[1][0] == 0 and boxes[1][2] == 0.9
     with pytest.raises(FormatError, match="line 1"):
         read_yolo_boxes("0 0.5 0.5 0.1\n", 10, 10)
+
+
+class CountingImages(dict[str, bytes]):
+    """A mapping that counts reads, as a lazy one reading from storage would."""
+
+    reads = 0
+
+    def __getitem__(self, key: str) -> bytes:
+        self.reads += 1
+        return super().__getitem__(key)
+
+
+def test_each_image_is_read_once_while_the_zip_is_written() -> None:
+    dataset = sample_dataset()
+    images = CountingImages(image_bytes(dataset))
+    export_yolo_seg(dataset, io.BytesIO(), images=images)
+    assert images.reads == len(dataset.images)
