@@ -27,7 +27,8 @@ NODE_MODULES := frontend/node_modules/.installed
 FRONTEND_BUILT := frontend/dist/.built
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs
 
-.PHONY: demo test install frontend chromium lint types pytest test-text test-integration bench clean
+.PHONY: demo test install frontend chromium lint types pytest test-text test-integration bench clean \
+	test-ultralytics
 
 # Development mode: plain HTTP and a fixed secret key, fine on loopback and nowhere else
 # (DEBUG stays off; DJANGO_DEBUG=true make demo turns Django's debug pages on).
@@ -44,6 +45,20 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+# Ultralytics (AGPL) for one test only, tests/formats/test_yolo_ultralytics.py: never a dependency
+# of the product. --no-deps because its requirements would pull another torch and torchvision
+# build and opencv-python beside our headless OpenCV; its dataset loader needs only matplotlib
+# more, and torchvision's version metadata (its compiled ops, built for another torch, never load).
+ULTRALYTICS_SPEC ?= ultralytics==8.4.*
+ULTRALYTICS := $(VENV)/.ultralytics
+
+test-ultralytics: $(ULTRALYTICS)
+
+$(ULTRALYTICS): $(INSTALLED)
+	$(PY) -m pip install --quiet "matplotlib>=3.3"
+	$(PY) -m pip install --quiet --no-deps "$(ULTRALYTICS_SPEC)" torchvision
 	touch $@
 
 frontend: $(FRONTEND_BUILT)
@@ -69,7 +84,7 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-pytest: install frontend chromium
+pytest: install frontend chromium test-ultralytics
 	$(BIN)/pytest
 	@if ls frontend/tests/*.test.js >/dev/null 2>&1; then cd frontend && npm test; fi
 

@@ -1,18 +1,28 @@
 """YOLO-seg (Ultralytics) export and import, and YOLO detection boxes for SAM prompts.
 
-Layout (what ``yolo train data=data.yaml`` reads)::
+Layout (what ``yolo segment train data=<folder>/data.yaml`` reads, from any working directory)::
 
-    data.yaml          path: ., train: images, val: images, names: {0: cat, 1: dog}
-    images/<name>      the image files (when given)
-    labels/<stem>.txt  one object part per line: ``class x1 y1 x2 y2 ...``, normalised to [0, 1]
+    data.yaml                   train: images/train, val: images/train, names: {0: cat, 1: dog}
+    images/<split>/<name>       the image files ("include images")
+    labels/<split>/<stem>.txt   one object per line: ``class x1 y1 x2 y2 ...``, normalised
+    README.txt                  what the export holds, and how to train on it
+
+``data.yaml`` has no ``path`` key on purpose: Ultralytics' ``check_det_dataset`` resolves a
+relative ``path`` (``path: .``) against the caller's working directory, and without one it takes
+the folder of the yaml file itself, wherever the zip was extracted. ``<split>`` is ``train``
+unless the caller assigns images to ``val`` or ``test``; with no validation images ``val`` is the
+training set, which Ultralytics requires to be set.
 
 Coordinates are the pixel-corner polygon vertices divided by the image width and height.
 
 Choices forced by the format (documented in the tests):
-  * A line is one simple polygon, so a mask in several parts is written as one line per part,
-    and importing gives one annotation per line (YOLO has no instance grouping).
-  * There are no holes: they are filled on export (the outer ring only is written).
+  * A line is one instance and one polygon: a mask in several parts is joined into one ring by
+    zero-width bridges, and importing a line gives one annotation (``yolo_segments``).
+  * There are no holes: they are filled on export (the outer rings only), as Ultralytics'
+    own converter does.
   * Images without objects get an empty label file, the Ultralytics convention for background.
+  * Without the images (no "include images") Ultralytics cannot train: the zip says so in
+    ``README.txt`` and ``data.yaml``, and still imports here (image sizes from the project).
 """
 
 from __future__ import annotations
@@ -24,17 +34,30 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+import numpy as np
 import yaml
 from PIL import Image
 
 from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, FormatError
 from annotator.formats.safe_zip import ZipLimits, ZipSource, as_directory
+from annotator.formats.yolo_segments import join_rings, outer_rings, split_line
 from annotator.geometry import GeometryError, Polygon, validate_polygons
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 # Normalised coordinates this far outside [0, 1] are rounding, beyond it a broken file.
 _NORM_TOLERANCE = 0.01
 MAX_IMAGE_PIXELS = 2**28
+SPLITS = ("train", "val", "test")
+# Ultralytics finds images by suffix, so an image is written under a suffix of its real format,
+# told by its first bytes (not PIL: opening checks the pixel count against a limit that the
+# upload already applied, and the export has no business refusing a stored image).
+_MAGIC = (
+    (b"\xff\xd8\xff", (".jpg", ".jpeg", ".mpo")),
+    (b"\x89PNG\r\n\x1a\n", (".png",)),
+    (b"BM", (".bmp",)),
+    (b"II*\x00", (".tif", ".tiff")),
+    (b"MM\x00*", (".tif", ".tiff")),
+)
 
 ImageSource = bytes | str | Path
 
@@ -43,21 +66,76 @@ def _fmt(v: float) -> str:
     return f"{v:.6f}".rstrip("0").rstrip(".") if v else "0"
 
 
-def seg_lines(
+def seg_line(
     ann: DatasetAnnotation, class_id: int, height: int, width: int, tolerance: float = 0.5
-) -> list[str]:
-    """The YOLO-seg lines of one annotation: one per part, outer rings only."""
-    lines = []
-    for polygon in ann.to_polygons(height, width, tolerance):
-        coords = [_fmt(v) for x, y in polygon["outer"] for v in (x / width, y / height)]
-        lines.append(" ".join([str(class_id), *coords]))
-    return lines
+) -> str | None:
+    """The YOLO-seg line of one annotation (its parts joined, holes filled); None if empty."""
+    rings = outer_rings(ann, height, width, tolerance)
+    if not rings:
+        return None
+    ring = join_rings(rings)
+    coords = [_fmt(v) for x, y in ring.tolist() for v in (x / width, y / height)]
+    return " ".join([str(class_id), *coords])
 
 
-def data_yaml(labels: list[str]) -> str:
-    """``data.yaml`` that Ultralytics trains from, relative to the archive root."""
-    doc = {"path": ".", "train": "images", "val": "images", "names": dict(enumerate(labels))}
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+def data_yaml(labels: list[str], splits: set[str], with_images: bool) -> str:
+    """``data.yaml`` with paths relative to its own folder (module doc: no ``path`` key)."""
+    doc: dict[str, Any] = {"train": "images/train"}
+    doc["val"] = "images/val" if "val" in splits else "images/train"
+    if "test" in splits:
+        doc["test"] = "images/test"
+    doc["names"] = dict(enumerate(labels))
+    header = "# SAM Annotator export. Paths are relative to this file's folder (no 'path' key).\n"
+    if not with_images:
+        header += (
+            "# The images are NOT in this export: put each one under images/<split>/ as named by\n"
+            "# its label file (see README.txt), or export again with 'include images'.\n"
+        )
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def _readme(with_images: bool, count: int) -> str:
+    text = (
+        f"YOLO-seg dataset exported by SAM Annotator: {count} images, one label file each under\n"
+        "labels/<split>/ (one object per line: class id, then its outline as normalised x y\n"
+        "pairs; the parts of an object are joined into one outline and holes are filled).\n\n"
+    )
+    if with_images:
+        return text + (
+            "Train from any folder with Ultralytics:\n\n"
+            "    yolo segment train data=<path to this folder>/data.yaml model=yolo11n-seg.pt\n\n"
+            "data.yaml sets no 'path', so the dataset is found next to data.yaml.\n"
+        )
+    return text + (
+        "The images are NOT included. Ultralytics needs them to train: export again with\n"
+        "'include images', or copy each image to images/<split>/ under the name its label file\n"
+        "has (labels/train/000012-cat.txt -> images/train/000012-cat.jpg).\n"
+    )
+
+
+def _safe_name(file_name: str) -> PurePosixPath:
+    path = PurePosixPath(file_name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"image file name {file_name!r} must be a relative path inside the zip")
+    return path
+
+
+def _image_name(file_name: str, source: ImageSource) -> PurePosixPath:
+    """``file_name`` with a suffix Ultralytics reads as the image's real format."""
+    path = _safe_name(file_name)
+    if isinstance(source, bytes):
+        head = source[:12]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        suffixes: tuple[str, ...] = (".webp",)
+    else:
+        found = [s for magic, s in _MAGIC if head.startswith(magic)]
+        if not found:
+            raise ValueError(f"{file_name} is not a JPEG, PNG, WebP, BMP or TIFF image")
+        suffixes = found[0]
+    return path if path.suffix.lower() in suffixes else path.with_suffix(suffixes[0])
 
 
 def export_yolo_seg(
@@ -65,30 +143,59 @@ def export_yolo_seg(
     destination: str | Path | BinaryIO,
     images: Mapping[str, ImageSource] | None = None,
     tolerance: float = 0.5,
+    splits: Mapping[str, str] | None = None,
 ) -> None:
-    """Write a YOLO-seg zip.
+    """Write a YOLO-seg zip that ``yolo segment train data=<folder>/data.yaml`` trains on.
 
     Arguments:
       dataset: the annotations; labels give the class ids (index in ``dataset.labels``).
       destination: zip path or writable binary file object.
-      images: ``file_name -> bytes or path`` of the images to include under ``images/``.
+      images: ``file_name -> bytes or path`` of every image ("include images"), looked up once
+        per image as the zip is written, so a lazy mapping holds one image in memory at a
+        time; None writes labels only, with a README saying the images must be added.
       tolerance: polygon simplification in pixels (``geometry.mask_to_polygons``).
+      splits: ``file_name -> "train" | "val" | "test"``; images not in it go to ``train``.
+
+    Raises:
+      ValueError: an image without its file when ``images`` is given, an image Ultralytics
+        cannot read, a name outside the zip, two images with one label file, an unknown split.
     """
     index = dataset.label_index()
     dataset.check_labels()
+    used_splits = set()
+    written: set[PurePosixPath] = set()
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("data.yaml", data_yaml(dataset.labels))
         for image in dataset.images:
-            lines = []
-            for ann in image.annotations:
-                lines += seg_lines(ann, index[ann.label], image.height, image.width, tolerance)
-            stem = PurePosixPath(image.file_name).with_suffix("")
-            archive.writestr(f"labels/{stem}.txt", "".join(line + "\n" for line in lines))
-            source = (images or {}).get(image.file_name)
-            if isinstance(source, bytes):
-                archive.writestr(f"images/{image.file_name}", source)
-            elif source is not None:
-                archive.write(source, f"images/{image.file_name}")
+            split = (splits or {}).get(image.file_name, "train")
+            if split not in SPLITS:
+                raise ValueError(f"{image.file_name}: split {split!r} is not one of {SPLITS}")
+            used_splits.add(split)
+            name = _safe_name(image.file_name)
+            if images is not None:
+                try:  # one lookup: a lazy mapping may read the file from storage in it
+                    source = images[image.file_name]
+                except KeyError:
+                    raise ValueError(f"{image.file_name}: no image file given") from None
+                name = _image_name(image.file_name, source)
+                if isinstance(source, bytes):
+                    archive.writestr(f"images/{split}/{name}", source)
+                else:
+                    archive.write(source, f"images/{split}/{name}")
+            label_path = PurePosixPath("labels", split, name.with_suffix(".txt"))
+            if label_path in written:
+                raise ValueError(
+                    f"{image.file_name}: another image has the label file {label_path}"
+                )
+            written.add(label_path)
+            lines = [
+                line
+                for ann in image.annotations
+                if (line := seg_line(ann, index[ann.label], image.height, image.width, tolerance))
+            ]
+            archive.writestr(str(label_path), "".join(line + "\n" for line in lines))
+        with_images = images is not None
+        archive.writestr("data.yaml", data_yaml(dataset.labels, used_splits, with_images))
+        archive.writestr("README.txt", _readme(with_images, len(dataset.images)))
 
 
 # --- Import --------------------------------------------------------------------------------------
@@ -170,10 +277,12 @@ def _parse_label_file(
             continue
         if len(values) < 6 or len(values) % 2:
             raise FormatError(f"{loc}: a polygon needs an even number (>= 6) of coordinates")
-        ring = [[values[i] * width, values[i + 1] * height] for i in range(0, len(values), 2)]
+        points = np.asarray(values, dtype=np.float64).reshape(-1, 2) * (width, height)
         try:
-            polygons: list[Polygon] = validate_polygons([{"outer": ring}], width, height)
-        except GeometryError as exc:
+            # One line is one object: its joined parts are split apart again (yolo_segments).
+            parts = split_line(points)
+            polygons: list[Polygon] = validate_polygons(parts, width, height)
+        except (GeometryError, FormatError) as exc:
             raise FormatError(f"{loc}: {exc}") from None
         annotations.append(DatasetAnnotation(names[class_id], polygons=polygons))
     return annotations
@@ -229,9 +338,13 @@ def read_yolo_seg_folder(
 
 
 def _relative_image_name(path: Path, root: Path) -> str:
+    """The image's name below ``images/`` and its split folder (``images/train/sub/a.png`` is
+    ``sub/a.png``): the split is where Ultralytics reads it from, not part of its name."""
     rel = path.relative_to(root).parts
     if "images" in rel:
         rel = rel[len(rel) - rel[::-1].index("images") :]
+        if len(rel) > 1 and rel[0] in (*SPLITS, "valid"):
+            rel = rel[1:]
     return str(PurePosixPath(*rel))
 
 

@@ -69,5 +69,11 @@ def png_bytes(width: int, height: int) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_bytes(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 160, 90)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
 def image_bytes(dataset: Dataset) -> dict[str, bytes]:
     return {img.file_name: png_bytes(img.width, img.height) for img in dataset.images}
