@@ -363,10 +363,27 @@ def mask_area(mask: np.ndarray) -> int:
 # --- Untrusted polygons --------------------------------------------------------------------------
 
 
-def _bounds_tolerance(width: int, height: int) -> float:
-    # Clicks just past the image edge are normal when drawing by hand in the browser; anything
-    # further out is a frame mix-up (normalised or resized coordinates) and is refused.
+def bounds_tolerance(width: int, height: int) -> float:
+    """How far past the image edge a point may lie and still count as on the image.
+
+    Clicks just past the edge are normal when drawing by hand in the browser (and rounding in
+    other tools' files); anything further out is a frame mix-up (normalised or resized
+    coordinates, another image's box) and is refused. One tolerance for drawn polygons, prompt
+    points and boxes, auto-annotation boxes and imported COCO boxes.
+    """
     return max(4.0, 0.02 * max(width, height))
+
+
+def point_on_image(x: float, y: float, width: int, height: int) -> bool:
+    tol = bounds_tolerance(width, height)
+    return -tol <= x <= width + tol and -tol <= y <= height + tol
+
+
+def box_on_image(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> bool:
+    """Whether the box from corner (x0, y0) to corner (x1, y1) (XYXY, original pixels, the
+    first corner the top left) lies on the image, within bounds_tolerance."""
+    tol = bounds_tolerance(width, height)
+    return -tol <= x0 and -tol <= y0 and x1 <= width + tol and y1 <= height + tol
 
 
 def _parse_ring(
@@ -379,7 +396,6 @@ def _parse_ring(
     budget[0] += len(ring)
     if budget[0] > MAX_TOTAL_POINTS:
         raise GeometryError(f"more than {MAX_TOTAL_POINTS} points in total")
-    tol = _bounds_tolerance(width, height)
     out: list[list[float]] = []
     for j, point in enumerate(ring):
         if not isinstance(point, list | tuple) or len(point) != 2:
@@ -396,7 +412,7 @@ def _parse_ring(
                 raise GeometryError(f"{where}[{j}] has a non-finite coordinate")
             coords.append(f)
         x, y = coords
-        if not (-tol <= x <= width + tol and -tol <= y <= height + tol):
+        if not point_on_image(x, y, width, height):
             raise GeometryError(f"{where}[{j}] = [{x}, {y}] is outside the {width}x{height} image")
         out.append([min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))])
     if _ring_area(out) == 0.0:

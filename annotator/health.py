@@ -7,68 +7,26 @@ must keep the web servers in rotation. The body says `"status": "degraded"` and 
 
 from __future__ import annotations
 
-import os
-
-from celery.exceptions import TimeoutError as CeleryTimeoutError
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from annotator.tasks import healthcheck_task
+from annotator.services import health
 
 WORKER_TIMEOUT_SECONDS = 10.0
-
-
-def _database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
-    except Exception:  # noqa: BLE001 - any database failure means "not ready"
-        return False
-
-
-def _broker_status() -> dict[str, object]:
-    """Whether a task could be enqueued now, within the broker timeout of the settings."""
-    from webapp.celery import app
-
-    if app.conf.broker_url.startswith("filesystem://"):
-        folder = str(app.conf.broker_transport_options.get("data_folder_out", ""))
-        if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
-            return {"status": "error", "detail": f"queue folder {folder} is not writable"}
-        return {"status": "ok"}
-    try:
-        with app.connection_for_write() as conn:
-            # One try: a load balancer polls this, and a retry doubles a hung broker's cost.
-            conn.ensure_connection(max_retries=0)
-    except Exception as exc:  # noqa: BLE001 - whatever the transport raises, it is down
-        return {"status": "error", "detail": f"broker error: {exc}"}
-    return {"status": "ok"}
-
-
-def _worker_status(timeout: float) -> dict[str, object]:
-    try:
-        result = healthcheck_task.apply_async(queue="default")
-        answer = result.get(timeout=timeout)
-    except CeleryTimeoutError:
-        return {"status": "timeout", "detail": f"no worker answered within {timeout:.0f} s"}
-    except Exception as exc:  # noqa: BLE001 - the broker itself may be down
-        return {"status": "unreachable", "detail": f"broker error: {exc}"}
-    return {"status": "ok", **answer}
 
 
 @never_cache
 @require_safe  # GET, and HEAD, which some load balancers probe with
 def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "ok", "database": "ok", "broker": "ok"}
-    broker = _broker_status()
+    broker = health.broker_status()
     if broker["status"] != "ok":
         body.update(status="degraded", broker="error", broker_detail=broker["detail"])
-    if not _database_ok():
+    if not health.database_ok():
         body.update(status="error", database="error")
     if request.GET.get("worker") in {"1", "true"}:
-        worker = _worker_status(WORKER_TIMEOUT_SECONDS)
+        worker = health.worker_status(timeout=WORKER_TIMEOUT_SECONDS)
         body["worker"] = worker
         if worker["status"] != "ok":
             body["status"] = "error"

@@ -347,13 +347,12 @@ class PredictSerializer(serializers.Serializer):
         if image is not None:
             # Checked here, before the view looks at (or requests) the embedding: a prompt far
             # off the image is a caller's mistake (normalised or resized coordinates), not work.
-            tolerance = max(4.0, 0.02 * max(image.width, image.height))
+            # OpenCV and pycocotools: loaded with the first prompt, not at web process start.
+            from annotator.geometry import point_on_image
+
             corners = [*attrs["point_coords"], *([box[:2], box[2:]] if box else [])]
             for x, y in corners:
-                if not (
-                    -tolerance <= x <= image.width + tolerance
-                    and -tolerance <= y <= image.height + tolerance
-                ):
+                if not point_on_image(x, y, image.width, image.height):
                     raise serializers.ValidationError(
                         f"[{x}, {y}] is outside the {image.width}x{image.height} image "
                         "(prompts are in original image pixels)."
