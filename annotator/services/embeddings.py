@@ -15,10 +15,11 @@ unacknowledged message after its visibility timeout; but the folder broker delet
 when it hands it out, so a solo worker killed mid-task takes its task with it. The rows
 themselves therefore say who holds them (`worker`, "hostname:pid") and until when
 (`lease_expires_at`, renewed by a heartbeat thread while the batch runs). Every worker sweeps
-(embedding_sweep, run by annotator.worker: at start and every EMBEDDING_SWEEP_SECONDS) for rows whose holder is gone,
-on this host by its pid and elsewhere by the lapsed lease, puts them back to pending (or fails
-them once EMBEDDING_MAX_ATTEMPTS attempts were lost) and enqueues them again, along with
-pending rows that no queued task covers because the broker was down when they were requested.
+(embedding_sweep, run by annotator.worker at start and every EMBEDDING_SWEEP_SECONDS) for rows
+whose holder is gone, on this host by its pid and elsewhere by the lapsed lease, puts them back
+to pending (or fails them once EMBEDDING_MAX_ATTEMPTS attempts were lost) and enqueues them
+again, along with pending rows that no queued task covers because the broker was down when
+they were requested.
 """
 
 from __future__ import annotations
