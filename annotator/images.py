@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
 import struct
+import unicodedata
 import warnings
 from dataclasses import dataclass
 
@@ -35,10 +37,47 @@ KEEP_AS_IS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
 
 
+# What ext4, XFS, APFS and NTFS allow for one path component. A name from a request, an archive
+# or an import file longer than this could never have been a real file's name, and used in a
+# path it raises OSError (ENAMETOOLONG); it is refused, not silently cut, because a cut name
+# would no longer match the same name in a later annotation import.
+MAX_NAME_BYTES = 255
+
+
 class ImageRejected(ValueError):
     def __init__(self, message: str, *, code: str = "invalid") -> None:
         super().__init__(message)
         self.code = code
+
+
+def file_name_of(name: str) -> str:
+    """The name a project keeps for an uploaded file or archive entry: the base name (either
+    slash), without unprintable characters, in Unicode NFC, so that the same name typed on
+    macOS (NFD) and on Linux or Windows (NFC) is one name. ImageRejected when it is over
+    MAX_NAME_BYTES in UTF-8."""
+    base = posixpath.basename(name.replace("\\", "/"))
+    base = unicodedata.normalize("NFC", "".join(c for c in base if c.isprintable())).strip()
+    size = len(base.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise ImageRejected(
+            f"{base[:40]}...: the file name is {size} bytes in UTF-8, over the {MAX_NAME_BYTES}"
+            " a file system allows; rename the file."
+        )
+    return base or "image"
+
+
+def name_within(name: str, *, max_bytes: int) -> str:
+    """`name` with its stem shortened at a character boundary until its UTF-8 form fits in
+    `max_bytes`; the extension is kept. For names this server writes (export entries), which
+    a user's file system has to accept when the archive is unpacked."""
+    if len(name.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return name
+    stem, ext = posixpath.splitext(name)
+    if len(ext.encode("utf-8", "surrogatepass")) > max_bytes // 2:
+        stem, ext = name, ""
+    budget = max_bytes - len(ext.encode("utf-8", "surrogatepass"))
+    cut = stem.encode("utf-8", "surrogatepass")[:budget].decode("utf-8", "ignore")
+    return cut + ext
 
 
 @dataclass(frozen=True)

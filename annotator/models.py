@@ -41,6 +41,13 @@ class SamModel(models.Model):
         return f"{self.checkpoint} ({self.sha256[:12] or 'unresolved'})"
 
 
+# Bounds on what a project carries, so one request cannot store megabytes or run thousands of
+# inserts (LVIS, among the largest vocabularies, has 1203 categories). One home for each: the
+# API's serializers and the services (annotation imports included) check the same numbers.
+MAX_DESCRIPTION = 100_000
+MAX_LABELS = 2_000
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)

@@ -230,6 +230,13 @@ IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 100_000_000, minimum=1)
 IMAGE_MAX_UPLOAD_BYTES = env_int("IMAGE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+# Django's temporary-file handler names the file after the client's extension, which can be
+# longer than the file system allows, and both cut long names silently
+# (annotator/api/upload_handlers.py).
+FILE_UPLOAD_HANDLERS = [
+    "annotator.api.upload_handlers.NamedMemoryFileUploadHandler",
+    "annotator.api.upload_handlers.BoundedTemporaryFileUploadHandler",
+]
 
 # --- SAM --------------------------------------------------------------------------------------
 # A known name (sam_vit_b, sam_vit_l, sam_vit_h, mobile_sam), downloaded into SAM_CACHE_DIR on

@@ -142,8 +142,20 @@ def _int(record: dict[str, Any], key: str, where: str) -> int:
     return value
 
 
+def _archive_file(root: Path, name: str) -> Path | None:
+    """The extracted file `name` names, or None: outside the archive, absent, or a name no
+    file system holds (over 255 bytes, a NUL), where stat raises instead of answering no."""
+    try:
+        path = (root / name).resolve()
+        if path.is_relative_to(root.resolve()) and path.is_file():
+            return path
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _read_image(
-    root: Path, record: object, where: str, mode: str, labels: list[str]
+    root: Path, record: object, where: str, mode: str, labels: list[str], known: frozenset[str]
 ) -> DatasetImage:
     if not isinstance(record, dict):
         raise FormatError(f"{where} must be an object")
@@ -151,8 +163,8 @@ def _read_image(
     if not isinstance(file_name, str) or not isinstance(mask_name, str):
         raise FormatError(f"{where} needs 'file_name' and 'mask' strings")
     width, height = _int(record, "width", where), _int(record, "height", where)
-    path = (root / mask_name).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
+    path = _archive_file(root, mask_name)
+    if path is None:
         raise FormatError(f"{where}.mask {mask_name!r} is not a file in the archive")
     values = _load_png(path, width, height, f"{where}.mask")
     image = DatasetImage(file_name, width, height)
@@ -175,7 +187,8 @@ def _read_image(
         iid, label, score = inst.get("id"), inst.get("label"), inst.get("score")
         if isinstance(iid, bool) or not isinstance(iid, int) or not 0 < iid <= 65535 or iid in ids:
             raise FormatError(f"{loc}.id must be a unique integer in 1..65535")
-        if label not in labels:
+        # A set, built once per file: `in` on the list was instances x labels.
+        if not isinstance(label, str) or label not in known:
             raise FormatError(f"{loc}.label {label!r} is not in labels")
         # json.loads takes NaN and Infinity; a stored NaN score would break every JSON answer
         # that lists the annotation.
@@ -223,5 +236,8 @@ def import_masks(source: ZipSource, limits: ZipLimits | None = None) -> Dataset:
             raise FormatError("labels.json 'images' must be a list")
         if mode == "semantic" and labels[:1] != [BACKGROUND]:
             raise FormatError("semantic labels must start with 'background'")
-        images = [_read_image(root, r, f"images[{i}]", mode, labels) for i, r in enumerate(records)]
+        known = frozenset(labels)
+        images = [
+            _read_image(root, r, f"images[{i}]", mode, labels, known) for i, r in enumerate(records)
+        ]
     return Dataset(labels=labels[1:] if mode == "semantic" else labels, images=images)

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.db.models import QuerySet
 
 from annotator import selectors
+from annotator.images import MAX_NAME_BYTES, name_within
 from annotator.models import Image, Job, Project
 from annotator.services.errors import Invalid
 from annotator.services.progress import Progress
@@ -68,6 +69,17 @@ def dataset_write(
     return EXPORT_WRITERS[fmt], out.getvalue()
 
 
+# An export's entries are `<id>-<original name>` and, in YOLO and mask exports, the same stem
+# with `.txt` or `.png`: kept under what a file system allows (images.MAX_NAME_BYTES) with room
+# for the swapped suffix, so the archive unpacks anywhere and imports back.
+EXPORT_NAME_BYTES = MAX_NAME_BYTES - 15
+
+
+def export_name(image: Image) -> str:
+    prefix = f"{image.pk:06d}-"
+    return prefix + name_within(image.original_name, max_bytes=EXPORT_NAME_BYTES - len(prefix))
+
+
 def _project_dataset(
     *, project: Project, images: list[Image], progress: Progress | None = None
 ) -> Dataset:
@@ -81,7 +93,7 @@ def _project_dataset(
     for done, image in enumerate(images, start=1):
         # The id prefix keeps names unique: two uploads may share an original name.
         item = DatasetImage(
-            file_name=f"{image.pk:06d}-{image.original_name}",
+            file_name=export_name(image),
             width=image.width,
             height=image.height,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from annotator.images import name_within
 from annotator.models import Annotation, Image, Job, Label, Project
 from annotator.services.annotations import annotation_create
 from annotator.services.errors import Invalid, User
+from annotator.services.exports import EXPORT_NAME_BYTES
 from annotator.services.jobs import job_create
-from annotator.services.projects import label_create
+from annotator.services.projects import label_create, labels_check_room
 
 IMPORT_FORMATS = ("coco", "yolo_seg", "masks", "yolo_boxes")
 # New labels created by an import get this colour; a manager can recolour them afterwards.
@@ -41,18 +44,27 @@ class ImportResult:
     labels_created: list[str] = field(default_factory=list)
 
 
+def _nfc(name: str) -> str:
+    # A name typed on macOS arrives decomposed (NFD), the same name from Linux or Windows
+    # composed (NFC): one name, so both sides are compared in NFC (uploads store NFC).
+    return unicodedata.normalize("NFC", name)
+
+
 class _ImageIndex:
-    """The project's images by original name and by stem (the first upload wins a tie)."""
+    """The project's images by original name and by stem (the first upload wins a tie), and by
+    the shortened name an export gives a long one (services/exports.export_name)."""
 
     def __init__(self, project: Project) -> None:
         self.by_name: dict[str, Image] = {}
         for image in project.images.order_by("id"):
-            name = posixpath.basename(image.original_name)
-            self.by_name.setdefault(name, image)
-            self.by_name.setdefault(posixpath.splitext(name)[0], image)
+            name = _nfc(posixpath.basename(image.original_name))
+            short = name_within(name, max_bytes=EXPORT_NAME_BYTES - len("000000-"))
+            for key in (name, short):
+                self.by_name.setdefault(key, image)
+                self.by_name.setdefault(posixpath.splitext(key)[0], image)
 
     def find(self, file_name: str) -> Image | None:
-        name = posixpath.basename(file_name.replace("\\", "/"))
+        name = _nfc(posixpath.basename(file_name.replace("\\", "/")))
         candidates = [name]
         if match := _EXPORT_PREFIX.match(name):
             candidates.append(match.group(1))
@@ -145,11 +157,15 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
 def _labels_for(project: Project, dataset: Any) -> tuple[dict[str, Label], list[str]]:
     labels = {label.name: label for label in project.labels.all()}
     wanted = list(dataset.labels) + [a.label for i in dataset.images for a in i.annotations]
-    created = []
-    for name in dict.fromkeys(wanted):
-        if name not in labels:
-            labels[name] = label_create(project=project, name=name, color=DEFAULT_LABEL_COLOR)
-            created.append(name)
+    # The API's limits hold for an import too (services/projects.py): the count is checked
+    # once for all new names before the first insert; each name by label_create, which strips
+    # it, so " cat" in a file is the project's "cat", not a second label that conflicts.
+    created = list(dict.fromkeys(n.strip() for n in wanted if n.strip() not in labels))
+    labels_check_room(project=project, adding=len(created))
+    for name in created:
+        labels[name] = label_create(project=project, name=name, color=DEFAULT_LABEL_COLOR)
+    for name in wanted:
+        labels.setdefault(name, labels[name.strip()])
     return labels, created
 
 

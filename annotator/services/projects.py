@@ -8,7 +8,15 @@ from typing import Any
 from django.db import transaction
 
 from annotator import selectors
-from annotator.models import Annotation, Label, Membership, Project, Role
+from annotator.models import (
+    MAX_DESCRIPTION,
+    MAX_LABELS,
+    Annotation,
+    Label,
+    Membership,
+    Project,
+    Role,
+)
 from annotator.services.errors import Conflict, Invalid, User
 from annotator.services.sam_models import sam_model_get_or_create
 
@@ -25,6 +33,8 @@ def project_create(
     """Create a project; its creator becomes its owner."""
     if not name.strip():
         raise Invalid("A project needs a name.")
+    _check_description(description)
+    labels_check_room(project=None, adding=len(labels or []))
     project = Project.objects.create(
         name=name.strip(),
         description=description,
@@ -45,6 +55,7 @@ def project_update(
             raise Invalid("A project needs a name.")
         project.name = name.strip()
     if description is not None:
+        _check_description(description)
         project.description = description
     project.save(update_fields=["name", "description"])
     return project
@@ -99,6 +110,22 @@ def _ensure_another_owner(*, project: Project, user: User) -> None:
         raise Conflict("A project must keep at least one owner.")
 
 
+def _check_description(description: str) -> None:
+    if len(description) > MAX_DESCRIPTION:
+        raise Invalid(f"A description has no more than {MAX_DESCRIPTION} characters.")
+
+
+def labels_check_room(*, project: Project | None, adding: int) -> None:
+    """Invalid when `adding` new labels would take the project past MAX_LABELS. Callers that
+    add many (project creation, annotation imports) ask once, before the first insert, so a
+    file with 50,000 categories is refused without 50,000 queries."""
+    existing = project.labels.count() if project is not None else 0
+    if existing + adding > MAX_LABELS:
+        raise Invalid(
+            f"A project has no more than {MAX_LABELS} labels; this would make {existing + adding}."
+        )
+
+
 def _check_color(color: str) -> str:
     value = color.strip().lower()
     if len(value) != 7 or value[0] != "#" or any(c not in "0123456789abcdef" for c in value[1:]):
@@ -119,6 +146,7 @@ def _check_label_name(name: str) -> str:
 
 def label_create(*, project: Project, name: str, color: str = "#ff0000") -> Label:
     _check_label_name(name)
+    labels_check_room(project=project, adding=1)
     if project.labels.filter(name=name.strip()).exists():
         raise Conflict(f"The project already has a label {name.strip()!r}.")
     return Label.objects.create(project=project, name=name.strip(), color=_check_color(color))

@@ -14,7 +14,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
-from annotator.images import ImageRejected, is_zip_archive, normalise_image
+from annotator.images import ImageRejected, file_name_of, is_zip_archive, normalise_image
 from annotator.models import Image, Project
 from annotator.services.embeddings import embedding_request
 from annotator.services.errors import (
@@ -33,7 +33,7 @@ def image_create(*, project: Project, file: File, uploaded_by: User) -> Image:
     """Validate, normalise and store one image; its embedding is enqueued when the transaction
     commits (so the worker never looks for a row that is not there yet)."""
     data = upload_read(file)
-    name = os.path.basename(getattr(file, "name", "") or "image")
+    name = _name_of(_client_name(file) or "image")
     with transaction.atomic():
         image = _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
         embedding_request(images=[image])
@@ -51,7 +51,7 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
     try:
         with transaction.atomic():
             for upload in files:
-                name = os.path.basename(getattr(upload, "name", "") or "upload")
+                name = _name_of(_client_name(upload) or "upload")
                 data = upload_read(upload)
                 # By the leading bytes: an image with a zip appended is a polyglot, refused by
                 # normalise_image, not an archive to unpack.
@@ -70,6 +70,19 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
             image.file.delete(save=False)
         raise
     return images
+
+
+def _client_name(file: File) -> str:
+    # The name as the client sent it (annotator/api/upload_handlers.py); Django's own `name`
+    # is cut to 255 characters.
+    return str(getattr(file, "client_name", None) or getattr(file, "name", "") or "")
+
+
+def _name_of(name: str) -> str:
+    try:
+        return file_name_of(name)
+    except ImageRejected as exc:
+        raise Invalid(str(exc)) from None
 
 
 def upload_read(file: File) -> bytes:
@@ -122,6 +135,9 @@ def _zip_entries(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
 
 
 def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User) -> Image:
+    # The file is stored under its sha256 (models.image_upload_to): the name only labels the
+    # row, so it never meets a path; it is checked for length and normalised to NFC here.
+    name = _name_of(name)
     try:
         normal = normalise_image(data, name=name)
     except ImageRejected as exc:
@@ -131,7 +147,7 @@ def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User)
         raise Conflict(f"{name}: the project already has this image (id {duplicate.pk}).")
     image = Image(
         project=project,
-        original_name=name[:255],
+        original_name=name,
         width=normal.width,
         height=normal.height,
         sha256=normal.sha256,

@@ -835,8 +835,236 @@ def _checkpoint_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+# --- harden2: names longer than a file system allows (Hardening, round two, class 1) ----------
+# 300 ASCII characters, and 100 characters of three bytes each: both are 300 bytes in UTF-8,
+# over images.MAX_NAME_BYTES (255), on every route and format where a name meets a path.
+LONG_NAMES = {"ascii-300": "a" * 300, "multibyte-100": "\u6f22" * 100}
+
+
+def upload_raw(name: str, data: bytes) -> Callable[[World], dict[str, Any]]:
+    """An upload whose name is sent as is: SimpleUploadedFile would cut it to 255 characters
+    on the client's side, as Django does on the server's."""
+
+    def send(world: World) -> dict[str, Any]:
+        file = io.BytesIO(data)
+        file.name = name
+        return {"data": {"files": [file]}, "format": "multipart"}
+
+    return send
+
+
+def _long_name_cases() -> list[Case]:
+    png, cases = _photo(seed=31), []
+    mask = _encode(PILImage.fromarray(np.ones((HEIGHT, WIDTH), np.uint8), "L"), "PNG")
+    for tag, stem in LONG_NAMES.items():
+
+        def masks_doc(file_name: str, mask_name: str) -> bytes:
+            doc = {
+                "mode": "instance",
+                "labels": ["cat"],
+                "images": [
+                    {
+                        "file_name": file_name,
+                        "mask": mask_name,
+                        "width": WIDTH,
+                        "height": HEIGHT,
+                        "instances": [{"id": 1, "label": "cat"}],
+                    }
+                ],
+            }
+            return json_bytes(doc)
+
+        cases += [
+            Case(
+                f"upload-name-{tag}",
+                M,
+                "post",
+                IMAGES,
+                upload_raw(stem + ".png", png),
+                400,
+                "bytes in UTF-8",
+            ),
+            # Over FILE_UPLOAD_MAX_MEMORY_SIZE the upload is spooled to a temporary file,
+            # which Django names after the client's extension.
+            Case(
+                f"upload-extension-{tag}-spooled",
+                M,
+                "post",
+                IMAGES,
+                upload_raw("x." + stem, png),
+                400,
+                "bytes in UTF-8",
+                {"FILE_UPLOAD_MAX_MEMORY_SIZE": 100},
+            ),
+            Case(
+                f"zip-entry-{tag}",
+                M,
+                "post",
+                IMAGES,
+                upload(("z.zip", zip_of({"ok.png": _photo(seed=32), stem + ".png": png}))),
+                400,
+                "bytes in UTF-8",
+            ),
+            Case(
+                f"coco-file-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file(
+                    "coco",
+                    json_bytes(
+                        coco(
+                            images=[
+                                {
+                                    "id": 1,
+                                    "file_name": stem + ".png",
+                                    "width": WIDTH,
+                                    "height": HEIGHT,
+                                }
+                            ]
+                        )
+                    ),
+                    "c.json",
+                ),
+                400,
+                "not in the project",
+            ),
+            Case(
+                f"coco-zip-json-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file("coco", zip_of({stem + ".json": json_bytes(coco())})),
+                400,
+                "cannot be extracted",
+            ),
+            Case(
+                f"yolo-label-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file(
+                    "yolo_seg",
+                    zip_of(
+                        {
+                            "data.yaml": b"names: [cat]",
+                            f"labels/{stem}.txt": b"0 0.1 0.1 0.5 0.1 0.5 0.5\n",
+                        }
+                    ),
+                ),
+                400,
+                "cannot be extracted",
+            ),
+            Case(
+                f"yolo-image-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file(
+                    "yolo_seg",
+                    zip_of(
+                        {
+                            "data.yaml": b"names: [cat]",
+                            "labels/a.txt": b"0 0.1 0.1 0.5 0.1 0.5 0.5\n",
+                            f"images/{stem}.png": png,
+                        }
+                    ),
+                ),
+                400,
+                "cannot be extracted",
+            ),
+            Case(
+                f"yolo-boxes-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file("yolo_boxes", zip_of({stem + ".txt": b"0 0.5 0.5 0.2 0.2\n"})),
+                400,
+                "cannot be extracted",
+            ),
+            Case(
+                f"masks-mask-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file(
+                    "masks",
+                    zip_of(
+                        {
+                            "labels.json": masks_doc("a.png", f"masks/{stem}.png"),
+                            "masks/a.png": mask,
+                        }
+                    ),
+                ),
+                400,
+                "not a file",
+            ),
+            Case(
+                f"masks-file-name-{tag}",
+                M,
+                "post",
+                IMPORTS,
+                import_file(
+                    "masks",
+                    zip_of(
+                        {
+                            "labels.json": masks_doc(stem + ".png", "masks/a.png"),
+                            "masks/a.png": mask,
+                        }
+                    ),
+                ),
+                400,
+                "not in the project",
+            ),
+        ]
+    return cases  # fmt: skip
+
+
+# --- end harden2 class 1 -------------------------------------------------------------------------
+
+
+# --- harden2: imports go through the API's limits (Hardening, round two, class 3) -------------
+
+
+def _coco_categories(names: list[str]) -> bytes:
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(names)]
+    return json_bytes(coco(categories=categories))
+
+
+def _import_limit_cases() -> list[Case]:
+    return [
+        # The project has cat and dog: 1999 new names would make 2001 labels.
+        Case("coco-labels-past-the-project-cap", M, "post", IMPORTS,
+             import_file("coco", _coco_categories(["cat"] + [f"l{i}" for i in range(1999)]),
+                         "c.json"), 400, "no more than 2000 labels"),
+        Case("coco-16000-categories", M, "post", IMPORTS,
+             import_file("coco", _coco_categories([f"l{i}" for i in range(16_000)]), "c.json"),
+             400, "no more than 2000 labels"),
+        Case("masks-labels-past-the-project-cap", M, "post", IMPORTS,
+             import_file("masks", zip_of({"labels.json": json_bytes({
+                 "mode": "instance", "labels": ["cat"] + [f"l{i}" for i in range(1999)],
+                 "images": []})})), 400, "no more than 2000 labels"),
+        Case("yolo-labels-past-the-project-cap", M, "post", IMPORTS,
+             import_file("yolo_seg", zip_of({
+                 "data.yaml": ("names: [" + ", ".join(f"l{i}" for i in range(1999)) + "]").encode(),
+                 "labels/a.txt": b"0 0.1 0.1 0.5 0.1 0.5 0.5\n"})),
+             400, "no more than 2000 labels"),
+        Case("coco-label-name-of-101-characters", M, "post", IMPORTS,
+             import_file("coco", _coco_categories(["x" * 101]), "c.json"), 400, "over 100"),
+        Case("coco-blank-label-name", M, "post", IMPORTS,
+             import_file("coco", _coco_categories(["   "]), "c.json"), 400, "needs a name"),
+        Case("masks-label-is-a-list", M, "post", IMPORTS,
+             import_file("masks", masks_zip([{"id": 1, "label": ["cat"]}])), 400, "not in labels"),
+    ]  # fmt: skip
+
+
+# --- end harden2 class 3 -------------------------------------------------------------------------
+
+
 CASES = (
-    _upload_cases()
+    _long_name_cases()
+    + _import_limit_cases()
+    + _upload_cases()
     + _import_cases()
     + _geometry_cases()
     + _prompt_cases()

@@ -10,7 +10,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotator.models import Label, Membership, Project, Role, SamModel
+from annotator.models import MAX_DESCRIPTION, MAX_LABELS, Label, Membership, Project, Role, SamModel
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -57,10 +57,8 @@ class LabelInputSerializer(serializers.Serializer):
 KNOWN_CHECKPOINT_NAMES = ("mobile_sam", "sam_vit_b", "sam_vit_h", "sam_vit_l")
 
 
-# Bounds on what a project carries, so one request cannot store megabytes or run thousands of
-# inserts (LVIS, among the largest vocabularies, has 1203 categories).
-MAX_DESCRIPTION = 100_000
-MAX_LABELS = 2_000
+# MAX_DESCRIPTION and MAX_LABELS, the bounds on what a project carries, live with the models:
+# the services check the same numbers for callers that are not this API (annotation imports).
 
 
 class ProjectCreateSerializer(serializers.Serializer):
