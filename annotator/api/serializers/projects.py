@@ -20,10 +20,20 @@ class LabelSerializer(serializers.ModelSerializer):
 
 
 class SamModelSerializer(serializers.Serializer):
-    checkpoint = serializers.CharField()
+    checkpoint = serializers.SerializerMethodField()
     sha256 = serializers.CharField(allow_blank=True)
     onnx_status = serializers.CharField()
     manifest_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField())
+    def get_checkpoint(self, obj: Any) -> str:
+        """A known name as is; a file registered by an administrator (or SAM_CHECKPOINT) by its
+        file name only: every member reads this, and the server's folders are not theirs to
+        see. Staff see the whole path in the admin."""
+        checkpoint = str(obj.checkpoint)
+        if checkpoint in KNOWN_CHECKPOINT_NAMES:
+            return checkpoint
+        return checkpoint.replace("\\", "/").rsplit("/", 1)[-1]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_manifest_url(self, obj: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +14,7 @@ from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.views.base import PaginatedView, project_for
 from annotator.models import Membership, Project
-from annotator.permissions import Can
+from annotator.permissions import CAPABILITIES, Can
 
 
 def _roles(request: Request) -> dict[int, str]:
@@ -52,7 +53,13 @@ class ProjectDetailView(APIView):
 
     @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        project, _ = project_for(request, pk, Can.MANAGE)
+        project, role = project_for(request, pk, Can.MANAGE)
+        # A manager edits the description; renaming is the owner's (permissions.Can.OWN), as
+        # deleting is. Checked before the body, so a manager learns nothing from a 400.
+        if "name" in request.data and Can.OWN not in CAPABILITIES[role]:
+            raise PermissionDenied(
+                "Renaming a project needs its owner; a manager may edit the description."
+            )
         data = s.ProjectUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = services.project_update(project=project, **data.validated_data)
