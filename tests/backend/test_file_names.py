@@ -108,3 +108,24 @@ def test_an_import_spooled_to_disk_with_a_long_extension_is_read(
     )  # fmt: skip
     assert response.status_code == 201, response.content[:300]
     assert Image.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["a" * 300, "\u6f22" * 100], ids=["ascii-300", "multibyte-100"])
+def test_a_model_file_name_longer_than_a_file_name_is_a_404(
+    client_for: Any, settings: Any, tmp_path: Any, name: str
+) -> None:
+    # The decoder's files are served by the name in the URL, from SAM_ONNX_DIR/<sha256>/: a
+    # name no file system holds made stat raise ENAMETOOLONG (a 500) instead of answering no.
+    sha = "ab" * 32
+    settings.SAM_ONNX_DIR = str(tmp_path)
+    (tmp_path / sha).mkdir()
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    project.sam_model.sha256 = sha
+    project.sam_model.save()
+    client = client_for(owner)
+    client.raise_request_exception = False
+    response = client.get(f"/api/models/{sha}/files/{name}")
+    assert response.status_code == 404, response.content[:300]
+    assert response.json()["detail"]

@@ -18,6 +18,7 @@ from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.errors import RETRY_AFTER_UNAVAILABLE
 from annotator.api.views.base import image_for
+from annotator.images import MAX_NAME_BYTES
 from annotator.models import Embedding, Image, SamModel
 from annotator.permissions import Can
 
@@ -237,8 +238,15 @@ class ModelFileView(APIView):
     def get(self, request: Request, sha256: str, name: str) -> HttpResponseBase:
         _model_for(request, sha256)
         folder = services.onnx_dir(sha256)
-        # Only plain names of files in the folder: no separators, no dot files, no traversal.
-        if "/" in name or "\\" in name or name.startswith(".") or not (folder / name).is_file():
+        # Only plain names of files in the folder: no separators, no dot files, no traversal,
+        # nothing longer than a file name can be (stat raises ENAMETOOLONG, not "no").
+        if (
+            "/" in name
+            or "\\" in name
+            or name.startswith(".")
+            or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+            or not (folder / name).is_file()
+        ):
             raise Http404("Not found.")
         response = FileResponse((folder / name).open("rb"), content_type=_content_type(name))
         # The folder is named by the checkpoint hash and written once (renamed into place).
