@@ -205,6 +205,9 @@ class Embedding(models.Model):
     sha256 = models.CharField(max_length=64, blank=True, help_text="of the file, used as ETag")
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Why a failed row failed, when a machine can tell: "model_unavailable" (the checkpoint
+    # was not there yet) is retried by the workers' sweep once the checkpoint can be found.
+    error_code = models.CharField(max_length=32, blank=True)
     compute_seconds = models.FloatField(null=True, blank=True)
     # When a compute task for the row was last handed to the broker. Null while pending means
     # no task is known to be queued (the broker was down): the worker's sweep or the next GET
