@@ -19,7 +19,8 @@ class SamModel(models.Model):
     """One SAM checkpoint that projects use, as configured (a known name or a path).
 
     The web process never opens the checkpoint: the worker fills in `sha256` the first time it
-    loads the model, and exports the ONNX decoder into SAM_ONNX_DIR/<sha256>/ once.
+    loads the model, and exports the ONNX decoder once, into the media storage (see
+    annotator/services/decoder_files.py; SAM_ONNX_DIR is only each host's cache).
     """
 
     class OnnxStatus(models.TextChoices):

@@ -19,6 +19,8 @@ from django.conf import settings
 from annotator import queue
 from annotator.models import SamModel
 from annotator.services import decoder_files
+from annotator.services.errors import Unavailable
+from annotator.storage import STORAGE_ERRORS
 
 
 class PermanentError(Exception):
@@ -152,4 +154,12 @@ def sam_model_decoder(*, sha256: str) -> Any:
 
     # The worker that exported it may be on another host: the files come from the media
     # storage into this host's SAM_ONNX_DIR cache, checked against the manifest's hashes.
-    return OnnxDecoder(decoder_files.decoder_fetch(sha256=sha256))
+    try:
+        folder = decoder_files.decoder_fetch(sha256=sha256)
+    except (FileNotFoundError, ValueError, *STORAGE_ERRORS) as exc:
+        # S3 down, or a stored file that fails its hash: nothing is cached, a retry fetches.
+        raise Unavailable(
+            f"The model's decoder could not be fetched from the media storage ({exc}); "
+            "try again later."
+        ) from exc
+    return OnnxDecoder(folder)

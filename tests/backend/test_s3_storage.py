@@ -182,3 +182,6 @@ def test_a_corrupt_decoder_file_in_the_bucket_is_never_cached(
     with pytest.raises(ValueError, match="corrupt"):
         services.decoder_fetch(sha256=sha)
     assert list((tmp_path / "cache").iterdir()) == []
+    # What the predict endpoint gets: a 503 to retry, never a 500.
+    with pytest.raises(services.Unavailable, match="corrupt"):
+        services.sam_model_decoder(sha256=sha)
