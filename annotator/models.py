@@ -19,7 +19,8 @@ class SamModel(models.Model):
     """One SAM checkpoint that projects use, as configured (a known name or a path).
 
     The web process never opens the checkpoint: the worker fills in `sha256` the first time it
-    loads the model, and exports the ONNX decoder into SAM_ONNX_DIR/<sha256>/ once.
+    loads the model, and exports the ONNX decoder once, into the media storage (see
+    annotator/services/decoder_files.py; SAM_ONNX_DIR is only each host's cache).
     """
 
     class OnnxStatus(models.TextChoices):
@@ -212,6 +213,9 @@ class Embedding(models.Model):
     sha256 = models.CharField(max_length=64, blank=True, help_text="of the file, used as ETag")
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Why a failed row failed, when a machine can tell: "model_unavailable" (the checkpoint
+    # was not there yet) is retried by the workers' sweep once the checkpoint can be found.
+    error_code = models.CharField(max_length=32, blank=True)
     compute_seconds = models.FloatField(null=True, blank=True)
     # When a compute task for the row was last handed to the broker. Null while pending means
     # no task is known to be queued (the broker was down): the worker's sweep or the next GET

@@ -16,7 +16,8 @@ import os
 import secrets
 from typing import Any
 
-from django.core.files.storage import FileSystemStorage
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
 
 
 def _storage_errors() -> tuple[type[Exception], ...]:
@@ -81,3 +82,55 @@ def _link(source: str, target: str) -> None:
         if os.path.lexists(target):
             raise FileExistsError(errno.EEXIST, "File exists", target) from None
         os.rename(source, target)
+
+
+# --- Files one host writes for another ---------------------------------------------------------
+# Web processes and workers may run on separate hosts that share only the database, the broker
+# and the media storage (S3 when configured), so anything a worker writes for the web process (the
+# exported decoder) lives in the media storage under `shared/`, never in a local folder. Callers
+# name these files by content (a checkpoint's or a file's sha256), so two hosts that race to write
+# one write the same bytes; a write is whole or absent (a linked temporary file on disk, a single
+# PUT on S3), so a reader never sees half a file.
+
+SHARED_PREFIX = "shared"
+
+
+def _shared_key(name: str) -> str:
+    parts = name.split("/")
+    if not name or any(part in {"", ".", ".."} or part.startswith(".") for part in parts):
+        raise ValueError(f"not a plain shared file name: {name!r}")
+    return f"{SHARED_PREFIX}/{name}"
+
+
+def shared_file_exists(name: str) -> bool:
+    return bool(default_storage.exists(_shared_key(name)))
+
+
+def shared_file_write(name: str, data: bytes) -> bool:
+    """Store `data` under `name` unless a file is there already: True when this call wrote it,
+    False when another process got there first (its copy is kept)."""
+    key = _shared_key(name)
+    if default_storage.exists(key):
+        return False
+    saved = default_storage.save(key, ContentFile(data))
+    if saved != key:
+        # Another writer won between the check and the save; the storage picked a new name
+        # rather than overwrite: drop our copy.
+        default_storage.delete(saved)
+        return False
+    return True
+
+
+def shared_file_open(name: str) -> Any:
+    """The file opened for reading (a local file, or S3 streamed in chunks); FileNotFoundError
+    when it is not there."""
+    key = _shared_key(name)
+    if not default_storage.exists(key):
+        raise FileNotFoundError(key)
+    return default_storage.open(key, "rb")
+
+
+def shared_file_read(name: str) -> bytes:
+    with shared_file_open(name) as handle:
+        data: bytes = handle.read()
+    return data

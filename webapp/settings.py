@@ -254,7 +254,9 @@ os.environ["SAM_CACHE_DIR"] = str(SAM_CACHE_DIR)
 SAM_DEVICE = env_str("SAM_DEVICE", "")
 # Allow downloading official checkpoints on first use (off for air-gapped installs).
 SAM_ALLOW_DOWNLOAD = env_bool("SAM_ALLOW_DOWNLOAD", True)
-# Exported ONNX decoders, one folder per checkpoint sha256.
+# A local cache of exported ONNX decoders, one folder per checkpoint sha256: the exporting
+# worker builds here, the predict endpoint fetches into it. Never shared between machines: the
+# export itself lives in the media storage (annotator/services/decoder_files.py).
 SAM_ONNX_DIR = Path(env_str("SAM_ONNX_DIR", str(VAR_DIR / "onnx"))).resolve()
 SAM_EMBEDDING_BATCH_SIZE = env_int("SAM_EMBEDDING_BATCH_SIZE", 4, minimum=1)
 

@@ -13,6 +13,13 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.decoder_files import (
+    decoder_fetch,
+    decoder_file_open,
+    decoder_manifest,
+    decoder_publish,
+    decoder_published,
+)
 from annotator.services.embeddings import (
     embedding_compute,
     embedding_compute_pending,
@@ -141,4 +148,10 @@ __all__ = [
     "sam_model_get_or_create",
     "sam_model_load",
     "upload_read",
+    # Multi-host: the exported decoder in the media storage (services/decoder_files.py).
+    "decoder_fetch",
+    "decoder_file_open",
+    "decoder_manifest",
+    "decoder_publish",
+    "decoder_published",
 ]

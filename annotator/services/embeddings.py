@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 
 WIRE_DTYPE = "uint8_affine"
 
+# Embedding.error_code of rows that failed because the checkpoint was missing; the sweep puts
+# them back to pending once a worker can find it, at most this many rows per sweep.
+MODEL_UNAVAILABLE = "model_unavailable"
+UNAVAILABLE_RETRIES_PER_SWEEP = 256
+
 # Re-exported for views: publishing is the queue's, the rows are the embeddings'.
 embedding_enqueue = queue.embedding_enqueue
 
@@ -74,8 +79,9 @@ def embedding_request(
         if not created and (force or row.status == Embedding.Status.FAILED):
             row.status = Embedding.Status.PENDING
             row.error = ""
+            row.error_code = ""
             row.attempts = 0
-            row.save(update_fields=["status", "error", "attempts", "updated_at"])
+            row.save(update_fields=["status", "error", "error_code", "attempts", "updated_at"])
         if row.status == Embedding.Status.PENDING:
             rows.append(row)
     ids = [row.pk for row in rows]
@@ -143,6 +149,7 @@ def embedding_sweep() -> dict[str, list[int]]:
     """Release rows lost with their worker, and enqueue every pending row that no queued task
     covers (released ones, and those requested while the broker was down)."""
     released = embedding_release_lost()
+    resumed = embedding_resume_unavailable()
     unqueued = list(
         Embedding.objects.filter(status=Embedding.Status.PENDING, queued_at__isnull=True)
         .order_by("id")
@@ -155,7 +162,40 @@ def embedding_sweep() -> dict[str, list[int]]:
         if not queue.embedding_enqueue(batch):
             break  # the broker is down: the next sweep tries again
         enqueued += batch
-    return {**released, "enqueued": enqueued}
+    return {**released, "resumed": resumed, "enqueued": enqueued}
+
+
+def embedding_resume_unavailable() -> list[int]:
+    """Rows that failed because their checkpoint was missing go back to pending (and are
+    enqueued by the sweep) once this worker can find the checkpoint: putting the file in place
+    resumes the work, instead of a manual retry per image. Bounded per sweep; a row whose
+    checkpoint then turns out unloadable fails with another code and stays failed."""
+    failed = Embedding.objects.filter(status=Embedding.Status.FAILED, error_code=MODEL_UNAVAILABLE)
+    resumed: list[int] = []
+    for sam_model in SamModel.objects.filter(
+        pk__in=failed.values("sam_model_id").distinct()
+    ).order_by("id"):
+        room = UNAVAILABLE_RETRIES_PER_SWEEP - len(resumed)
+        if room <= 0:
+            break
+        if not sam_models.sam_model_available(sam_model=sam_model):
+            continue
+        ids = list(
+            failed.filter(sam_model=sam_model).order_by("id").values_list("id", flat=True)[:room]
+        )
+        Embedding.objects.filter(
+            pk__in=ids, status=Embedding.Status.FAILED, error_code=MODEL_UNAVAILABLE
+        ).update(
+            status=Embedding.Status.PENDING,
+            error="",
+            error_code="",
+            attempts=0,
+            queued_at=None,
+            updated_at=timezone.now(),
+        )
+        resumed += ids
+        log.info("checkpoint of %s is available now: resuming embeddings %s", sam_model, ids)
+    return resumed
 
 
 def _claim(ids: list[int], holder: str) -> list[Embedding]:
@@ -229,8 +269,9 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
     try:
         model, _ = sam_models.sam_model_load(sam_model=sam_model)
     except sam_models.PermanentError as exc:
+        code = MODEL_UNAVAILABLE if isinstance(exc, sam_models.ModelUnavailable) else ""
         for row in rows:
-            _fail(row, f"model unavailable: {exc}", outcome, holder, permanent=True)
+            _fail(row, f"model unavailable: {exc}", outcome, holder, permanent=True, code=code)
         return
     except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
         for row in rows:
@@ -301,6 +342,7 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: st
         sha256=hashlib.sha256(data).hexdigest(),
         compute_seconds=seconds,
         error="",
+        error_code="",
         worker="",
         lease_expires_at=None,
         updated_at=timezone.now(),
@@ -321,12 +363,18 @@ def _fail(
     holder: str,
     *,
     permanent: bool = False,
+    code: str = "",
 ) -> None:
     final = permanent or row.attempts >= settings.EMBEDDING_MAX_ATTEMPTS
     status = Embedding.Status.FAILED if final else Embedding.Status.PENDING
     # queued_at is cleared: the caller enqueues the retry, or the sweep does if that fails.
     Embedding.objects.filter(pk=row.pk, status=Embedding.Status.RUNNING, worker=holder).update(
-        status=status, error=error[:4000], worker="", lease_expires_at=None, queued_at=None
+        status=status,
+        error=error[:4000],
+        error_code=code,
+        worker="",
+        lease_expires_at=None,
+        queued_at=None,
     )
     outcome["failed" if final else "retry"].append(row.pk)
     log.warning("embedding %s of image %s: %s", row.pk, row.image_id, error)

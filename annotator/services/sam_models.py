@@ -18,10 +18,18 @@ from django.conf import settings
 
 from annotator import queue
 from annotator.models import SamModel
+from annotator.services import decoder_files
+from annotator.services.errors import Unavailable
+from annotator.storage import STORAGE_ERRORS
 
 
 class PermanentError(Exception):
     """Retrying cannot help (missing or wrong checkpoint): the row fails at once."""
+
+
+class ModelUnavailable(PermanentError):
+    """The checkpoint is not there (yet): the row fails at once, and the workers' sweep retries
+    it once the file is put in place (sam_model_available)."""
 
 
 def sam_model_get_or_create(*, checkpoint: str | None = None) -> SamModel:
@@ -47,9 +55,25 @@ def loaded_model(checkpoint: str, model_type: str) -> tuple[Any, Path, str]:
     try:
         path = resolve_checkpoint(checkpoint, download=settings.SAM_ALLOW_DOWNLOAD)
         model = build_sam(path, model_type=model_type, device=settings.SAM_DEVICE or None)
-    except (CheckpointUnavailable, CheckpointError) as exc:
+    except CheckpointUnavailable as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    except CheckpointError as exc:
         raise PermanentError(str(exc)) from exc
     return model, path, checkpoint_sha256(path)
+
+
+def sam_model_available(*, sam_model: SamModel) -> bool:
+    """Whether the model's checkpoint file is on this worker's disk now, without loading it.
+    Workers only (imports annotator.sam). A download is not tried here: offline, every sweep
+    would fail the rows again, and the first load downloads anyway where that is allowed."""
+    os.environ.setdefault("SAM_CACHE_DIR", str(settings.SAM_CACHE_DIR))
+    from annotator.sam import CheckpointUnavailable, resolve_checkpoint
+
+    try:
+        resolve_checkpoint(sam_model.checkpoint, download=False)
+    except CheckpointUnavailable:
+        return False
+    return True
 
 
 def sam_model_load(*, sam_model: SamModel) -> tuple[Any, Path]:
@@ -61,46 +85,58 @@ def sam_model_load(*, sam_model: SamModel) -> tuple[Any, Path]:
 
 
 def onnx_dir(sha256: str) -> Path:
-    return Path(settings.SAM_ONNX_DIR) / sha256
+    """The local cache folder of a model's export (never read across hosts: see
+    services/decoder_files.py, which publishes it to and fetches it from the media storage)."""
+    return decoder_files.decoder_cache_dir(sha256=sha256)
 
 
 def sam_model_export(*, sam_model: SamModel) -> Path:
-    """Export the decoder graphs for the model into SAM_ONNX_DIR/<sha256>/ unless done already.
+    """Export the decoder graphs for the model and publish them to the media storage, unless
+    published already; returns the local folder the export was built in (a cache).
 
-    The export writes into a private folder that is renamed into place, so a web process
-    never serves a half-written export and two workers exporting at once both end well.
+    The export is built in a private folder renamed into place in SAM_ONNX_DIR, then copied
+    into the media storage, manifest last, so a web process on any host never serves a
+    half-written export and two workers exporting at once both end well.
     """
     _, path = sam_model_load(sam_model=sam_model)
     target = onnx_dir(sam_model.sha256)
-    if not (target / "manifest.json").is_file():
-        # torch again (the exporter traces the model): workers only.
-        from export_onnx.export import run_export
-
-        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            run_export(
-                path,
-                tmp,
-                model_type=sam_model.model_type,
-                num_prompts=settings.SAM_ONNX_VERIFY_PROMPTS,
-            )
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                if not (target / "manifest.json").is_file():
-                    raise
-        except Exception as exc:
-            SamModel.objects.filter(pk=sam_model.pk).update(
-                onnx_status=SamModel.OnnxStatus.FAILED, onnx_error=f"{type(exc).__name__}: {exc}"
-            )
-            raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        if not decoder_files.decoder_published(sha256=sam_model.sha256):
+            if not (target / "manifest.json").is_file():
+                _export_into(target, path, sam_model)
+            decoder_files.decoder_publish(sha256=sam_model.sha256, folder=target)
+    except Exception as exc:
+        SamModel.objects.filter(pk=sam_model.pk).update(
+            onnx_status=SamModel.OnnxStatus.FAILED, onnx_error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
     SamModel.objects.filter(pk=sam_model.pk).update(
         onnx_status=SamModel.OnnxStatus.READY, onnx_error=""
     )
     return target
+
+
+def _export_into(target: Path, checkpoint: Path, sam_model: SamModel) -> None:
+    # torch again (the exporter traces the model): workers only.
+    from export_onnx.export import run_export
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        run_export(
+            checkpoint,
+            tmp,
+            model_type=sam_model.model_type,
+            num_prompts=settings.SAM_ONNX_VERIFY_PROMPTS,
+        )
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "manifest.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sam_model_export_request(*, sam_model: SamModel) -> bool:
@@ -116,4 +152,14 @@ def sam_model_decoder(*, sha256: str) -> Any:
     # onnxruntime is heavy and only the predict endpoint needs it.
     from export_onnx.runtime import OnnxDecoder
 
-    return OnnxDecoder(onnx_dir(sha256))
+    # The worker that exported it may be on another host: the files come from the media
+    # storage into this host's SAM_ONNX_DIR cache, checked against the manifest's hashes.
+    try:
+        folder = decoder_files.decoder_fetch(sha256=sha256)
+    except (FileNotFoundError, ValueError, *STORAGE_ERRORS) as exc:
+        # S3 down, or a stored file that fails its hash: nothing is cached, a retry fetches.
+        raise Unavailable(
+            f"The model's decoder could not be fetched from the media storage ({exc}); "
+            "try again later."
+        ) from exc
+    return OnnxDecoder(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 
+from annotator import services
 from annotator.models import Embedding
 from annotator.services import embedding_compute
 from export_onnx import wire
@@ -141,12 +143,25 @@ def test_the_model_manifest_is_202_until_exported_then_served(
     settings.SAM_ONNX_DIR = tmp_path
     response = setup["client"].get(f"/api/models/{SHA}/manifest.json")
     assert response.status_code == 202 and no_broker[-1][0] == "embedding_model_export_task"
-    (tmp_path / SHA).mkdir()
-    (tmp_path / SHA / "manifest.json").write_text(json.dumps({"model_type": "vit_b"}))
-    (tmp_path / SHA / "decode.onnx").write_bytes(b"onnx")
-    assert setup["client"].get(f"/api/models/{SHA}/manifest.json").json() == {"model_type": "vit_b"}
+    # A worker on another host publishes the export into the media storage; the web process
+    # answers from there, not from its own SAM_ONNX_DIR (which stays empty).
+    _publish(tmp_path / "worker")
+    manifest = setup["client"].get(f"/api/models/{SHA}/manifest.json").json()
+    assert manifest["model_type"] == "vit_b" and not (tmp_path / SHA).exists()
     response = setup["client"].get(f"/api/models/{SHA}/files/decode.onnx")
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"onnx"
+    assert response["Cache-Control"] == "private, max-age=31536000, immutable"
+
+
+def _publish(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / "decode.onnx").write_bytes(b"onnx")
+    digest = hashlib.sha256(b"onnx").hexdigest()
+    files = {"decode.onnx": {"sha256": digest, "bytes": 4}}
+    (folder / "manifest.json").write_text(json.dumps({"model_type": "vit_b", "files": files}))
+    assert services.decoder_publish(sha256=SHA, folder=folder)
+    # Written once: a second worker finishing the same export keeps the first one's files.
+    assert not services.decoder_publish(sha256=SHA, folder=folder)
 
 
 @pytest.mark.django_db
@@ -156,8 +171,9 @@ def test_model_files_outside_the_export_are_404(
 ) -> None:
     _make_ready(setup["row"])
     settings.SAM_ONNX_DIR = tmp_path / "onnx"
-    (tmp_path / "onnx" / SHA).mkdir(parents=True)
-    (tmp_path / "onnx" / ".hidden").write_text("x")
+    _publish(tmp_path / "onnx" / SHA)
+    (tmp_path / "onnx" / SHA / ".hidden").write_text("x")
+    (tmp_path / "onnx" / SHA / "missing.onnx").write_text("x")
     assert setup["client"].get(f"/api/models/{SHA}/files/{name}").status_code == 404
 
 

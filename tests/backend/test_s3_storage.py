@@ -119,3 +119,69 @@ def test_an_upload_the_bucket_refuses_is_a_503_with_nothing_stored(
     assert response["Retry-After"] == "10"
     assert "object storage refused" in response.json()["detail"]
     assert project.images.count() == before and _keys(s3) == []
+
+
+# --- Multi-host: the exported decoder lives in the bucket, not in a local folder ---------------
+
+
+@pytest.mark.django_db
+def test_the_decoder_export_is_published_to_the_bucket_served_and_fetched_from_there(
+    s3: Any, project_with_roles: dict, client_for: Any, tmp_path: Any, settings: Any
+) -> None:
+    import hashlib
+    import json
+
+    from annotator import services
+
+    sha = "cd" * 32
+    model = project_with_roles["project"].sam_model
+    model.sha256 = sha
+    model.save()
+    built = tmp_path / "worker-host" / sha
+    built.mkdir(parents=True)
+    (built / "decode.onnx").write_bytes(b"graph bytes")
+    files = {"decode.onnx": {"sha256": hashlib.sha256(b"graph bytes").hexdigest(), "bytes": 11}}
+    (built / "manifest.json").write_text(json.dumps({"model_type": "vit_b", "files": files}))
+    assert services.decoder_publish(sha256=sha, folder=built)
+    assert not services.decoder_publish(sha256=sha, folder=built)  # written once
+    assert sorted(_keys(s3)) == [
+        f"shared/onnx/{sha}/files/{files['decode.onnx']['sha256']}",
+        f"shared/onnx/{sha}/manifest.json",
+    ]
+
+    # Another host: its own SAM_ONNX_DIR, empty; the API answers from the bucket.
+    settings.SAM_ONNX_DIR = str(tmp_path / "web-host")
+    client = client_for(project_with_roles["viewer"])
+    assert client.get(f"/api/models/{sha}/manifest.json").json()["files"] == files
+    served = client.get(f"/api/models/{sha}/files/decode.onnx")
+    assert served.status_code == 200 and b"".join(served.streaming_content) == b"graph bytes"
+    assert "immutable" in served["Cache-Control"]
+    assert client.get(f"/api/models/{sha}/files/other.onnx").status_code == 404
+    assert not (tmp_path / "web-host").exists()
+
+    # The predict endpoint's copy: downloaded into the local cache, checked, whole.
+    local = services.decoder_fetch(sha256=sha)
+    assert local == tmp_path / "web-host" / sha
+    assert (local / "decode.onnx").read_bytes() == b"graph bytes"
+    assert sorted(p.name for p in local.parent.iterdir()) == [sha]
+
+
+@pytest.mark.django_db
+def test_a_corrupt_decoder_file_in_the_bucket_is_never_cached(
+    s3: Any, tmp_path: Any, settings: Any
+) -> None:
+    import json
+
+    from annotator import services, storage
+
+    sha = "ef" * 32
+    files = {"decode.onnx": {"sha256": "00" * 32, "bytes": 3}}
+    storage.shared_file_write(f"onnx/{sha}/files/{'00' * 32}", b"bad")
+    storage.shared_file_write(f"onnx/{sha}/manifest.json", json.dumps({"files": files}).encode())
+    settings.SAM_ONNX_DIR = str(tmp_path / "cache")
+    with pytest.raises(ValueError, match="corrupt"):
+        services.decoder_fetch(sha256=sha)
+    assert list((tmp_path / "cache").iterdir()) == []
+    # What the predict endpoint gets: a 503 to retry, never a 500.
+    with pytest.raises(services.Unavailable, match="corrupt"):
+        services.sam_model_decoder(sha256=sha)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -195,8 +194,9 @@ def _mask_body(mask: np.ndarray, score: float, *, polygons: bool) -> dict[str, A
 
 
 def _export_state(sam_model: SamModel) -> Response | None:
-    """None when the model's decoder export is on disk; else 202 (export enqueued) or 409."""
-    if (services.onnx_dir(sam_model.sha256) / "manifest.json").is_file():
+    """None when the model's decoder export is published (in the media storage, which every
+    host shares); else 202 (export enqueued) or 409."""
+    if services.decoder_published(sha256=sam_model.sha256):
         return None
     if sam_model.onnx_status == SamModel.OnnxStatus.FAILED:
         body = {"status": "failed", "detail": f"ONNX export failed: {sam_model.onnx_error}"}
@@ -224,8 +224,9 @@ class ModelManifestView(APIView):
         answer = _export_state(model)
         if answer is not None:
             return answer
-        path = services.onnx_dir(sha256) / "manifest.json"
-        manifest = json.loads(path.read_text())
+        manifest = services.decoder_manifest(sha256=sha256)
+        if manifest is None:  # published a moment ago is checked above; removed since
+            raise Http404("Not found.")
         response = Response(manifest)
         response["Cache-Control"] = "private, max-age=300"
         return response
@@ -237,19 +238,25 @@ class ModelFileView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, sha256: str, name: str) -> HttpResponseBase:
         _model_for(request, sha256)
-        folder = services.onnx_dir(sha256)
-        # Only plain names of files in the folder: no separators, no dot files, no traversal,
-        # nothing longer than a file name can be (stat raises ENAMETOOLONG, not "no").
+        # Only plain names the manifest lists: no separators, no dot files, no traversal,
+        # nothing longer than a file name can be (a storage's stat raises ENAMETOOLONG).
         if (
             "/" in name
             or "\\" in name
             or name.startswith(".")
             or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
-            or not (folder / name).is_file()
         ):
             raise Http404("Not found.")
-        response = FileResponse((folder / name).open("rb"), content_type=_content_type(name))
-        # The folder is named by the checkpoint hash and written once (renamed into place).
+        opened = services.decoder_file_open(sha256=sha256, name=name)
+        if opened is None:
+            raise Http404("Not found.")
+        handle, size = opened
+        # Streamed from the media storage (S3 or disk) through this permission check, not a
+        # presigned redirect: the page is cross-origin isolated, so a bucket URL would need
+        # CORS and CORP headers from every S3 deployment. Named by the checkpoint hash and
+        # written once, so immutable.
+        response = FileResponse(handle, content_type=_content_type(name))
+        response["Content-Length"] = str(size)
         response["Cache-Control"] = IMMUTABLE
         return response
 

@@ -1,0 +1,117 @@
+"""The exported decoder of each model, kept in the media storage so that any host can serve it.
+
+Web processes and workers may share nothing but the database, the broker and the media storage
+(S3 when configured). The worker that exports a model's decoder publishes it there
+(`storage.shared_file_write`): every file under the sha256 of its bytes, then the manifest,
+which names those files and their hashes, last. A manifest therefore only ever points at files
+that are complete, and two workers that export at once each write identical file blobs and
+whichever manifest lands is consistent with what is stored.
+
+SAM_ONNX_DIR is only a local cache: the exporting worker builds there, and a web process that
+runs the decoder itself (the server-side predict endpoint) downloads the files into
+SAM_ONNX_DIR/<sha256>/, checking every hash, the first time it needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from annotator import storage
+
+MANIFEST = "manifest.json"
+
+
+def _manifest_name(sha256: str) -> str:
+    return f"onnx/{sha256}/{MANIFEST}"
+
+
+def _blob_name(sha256: str, file_sha256: str) -> str:
+    return f"onnx/{sha256}/files/{file_sha256}"
+
+
+def decoder_cache_dir(*, sha256: str) -> Path:
+    return Path(settings.SAM_ONNX_DIR) / sha256
+
+
+def decoder_published(*, sha256: str) -> bool:
+    """Whether the model's export is in the media storage (its manifest is written last)."""
+    return bool(sha256) and storage.shared_file_exists(_manifest_name(sha256))
+
+
+def decoder_publish(*, sha256: str, folder: Path) -> bool:
+    """Copy a finished export folder into the media storage, files first and manifest last.
+    True when this call wrote the manifest, False when another worker had published it."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for name, info in manifest.get("files", {}).items():
+        data = (folder / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != info["sha256"]:
+            raise ValueError(f"{folder / name} does not match its manifest")
+        storage.shared_file_write(_blob_name(sha256, info["sha256"]), data)
+    return storage.shared_file_write(_manifest_name(sha256), (folder / MANIFEST).read_bytes())
+
+
+def decoder_manifest(*, sha256: str) -> dict[str, Any] | None:
+    """The published manifest, or None while the model is not exported yet. Read from the
+    storage each time (a small object; the file views' answers are cached by the browser)."""
+    try:
+        manifest: dict[str, Any] = json.loads(storage.shared_file_read(_manifest_name(sha256)))
+    except FileNotFoundError:
+        return None
+    return manifest
+
+
+def decoder_file_open(*, sha256: str, name: str) -> tuple[Any, int] | None:
+    """One published file by its name in the export (e.g. decode.onnx), opened for streaming,
+    with its size; None for a name the manifest does not list."""
+    manifest = decoder_manifest(sha256=sha256)
+    if manifest is None:
+        return None
+    if name == MANIFEST:
+        data = storage.shared_file_read(_manifest_name(sha256))
+        return BytesIO(data), len(data)
+    info = manifest.get("files", {}).get(name)
+    if info is None:
+        return None
+    try:
+        return storage.shared_file_open(_blob_name(sha256, info["sha256"])), int(info["bytes"])
+    except FileNotFoundError:
+        return None
+
+
+def decoder_fetch(*, sha256: str) -> Path:
+    """The export as a local folder (SAM_ONNX_DIR/<sha256>/), downloaded from the media storage
+    and checked against the manifest's hashes the first time; renamed into place whole, so
+    concurrent callers and a crash midway never leave a partial folder under the real name."""
+    target = decoder_cache_dir(sha256=sha256)
+    if (target / MANIFEST).is_file():
+        return target
+    manifest = decoder_manifest(sha256=sha256)
+    if manifest is None:
+        raise FileNotFoundError(f"the decoder of model {sha256} is not exported yet")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.fetch-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for name, info in manifest.get("files", {}).items():
+            data = storage.shared_file_read(_blob_name(sha256, info["sha256"]))
+            if hashlib.sha256(data).hexdigest() != info["sha256"]:
+                raise ValueError(f"stored decoder file {name} of {sha256} is corrupt")
+            (tmp / name).write_bytes(data)
+        (tmp / MANIFEST).write_bytes(storage.shared_file_read(_manifest_name(sha256)))
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
