@@ -13,6 +13,7 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.directory import member_find, user_directory
 from annotator.services.embeddings import (
     embedding_compute,
     embedding_compute_pending,
@@ -24,10 +25,12 @@ from annotator.services.embeddings import (
 )
 from annotator.services.errors import (
     Conflict,
+    Forbidden,
     InsufficientStorage,
     Invalid,
     Locked,
     NotFound,
+    QuotaExceeded,
     ServiceError,
     TooLarge,
     Unavailable,
@@ -81,6 +84,7 @@ from annotator.services.sam_models import (
 from annotator.services.uploads import image_create, image_import, upload_read
 
 __all__ = [
+    "user_directory",
     "ASSIGNABLE",
     "EXPORT_WRITERS",
     "IMPORT_FORMATS",
@@ -89,11 +93,13 @@ __all__ = [
     "REVIEW_STATUSES",
     "RUNNERS",
     "Conflict",
+    "Forbidden",
     "ImportResult",
     "InsufficientStorage",
     "Invalid",
     "Locked",
     "NotFound",
+    "QuotaExceeded",
     "PermanentError",
     "ServiceError",
     "TooLarge",
@@ -129,6 +135,7 @@ __all__ = [
     "label_create",
     "label_delete",
     "label_update",
+    "member_find",
     "membership_remove",
     "membership_set",
     "onnx_dir",
