@@ -13,7 +13,7 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
-from annotator.services.directory import member_find, user_directory
+from annotator.services.directory import member_find, project_member, user_directory
 from annotator.services.embeddings import (
     embedding_compute,
     embedding_compute_pending,
@@ -136,6 +136,7 @@ __all__ = [
     "label_delete",
     "label_update",
     "member_find",
+    "project_member",
     "membership_remove",
     "membership_set",
     "onnx_dir",

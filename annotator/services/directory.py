@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from annotator.models import Membership
+from annotator.models import Membership, Project
 from annotator.services.errors import Invalid, User
 
 
@@ -54,3 +54,14 @@ def member_find(*, by: User, name: str | None = None, user_id: int | None = None
             "someone who shares a project with you, or ask an administrator to add them."
         )
     return found
+
+
+def project_member(*, project: Project, user_id: int | None) -> User | None:
+    """A project's member by id (None stays None: no one). Anyone else, whether or not the id
+    exists, is the same 400, so an assignment cannot be used to find accounts."""
+    if user_id is None:
+        return None
+    membership = project.memberships.select_related("user").filter(user_id=user_id).first()
+    if membership is None:
+        raise Invalid("The assignee is not a member of the project.")
+    return membership.user

@@ -116,6 +116,29 @@ def test_the_member_list_names_only_people_of_the_project(
     assert names == {"owner", "manager", "annotator", "reviewer", "viewer"}
 
 
+@pytest.mark.django_db
+def test_assigning_an_image_tells_no_one_which_user_ids_exist(
+    project_with_roles: dict[str, Any], client_for: Any
+) -> None:
+    """An assignee that is no member answers alike whether the id exists; and a caller who may
+    not assign gets 403 before any id is looked up."""
+    project = project_with_roles["project"]
+    image = factories.image(project, data=factories.png_bytes(32, 24, seed=5), name="x.png")
+    url = f"/api/images/{image.pk}/"
+    existing = project_with_roles["outsider"].pk
+    for role, status in (("manager", 400), ("annotator", 403)):
+        client = client_for(project_with_roles[role])
+        answers = {
+            _answer(client.patch(url, {"assignee": pk}, format="json"), str(pk))
+            for pk in (existing, 10**9)
+        }
+        assert len(answers) == 1 and next(iter(answers))[0] == status, (role, answers)
+    assigned = client_for(project_with_roles["manager"]).patch(
+        url, {"assignee": project_with_roles["annotator"].pk}, format="json"
+    )
+    assert assigned.status_code == 200 and assigned.json()["assignee"] is not None
+
+
 # --- Queued work (4) ------------------------------------------------------------------------------
 
 
