@@ -120,6 +120,9 @@ class Image(models.Model):
     original_name = models.CharField(max_length=255)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # Bytes of the stored file, which QUOTA_PROJECT_BYTES sums (asking the storage for every
+    # file's size would be one request per image on S3).
+    file_size = models.BigIntegerField(default=0)
     # Of the uploaded bytes, so re-uploading the same file is recognised before decoding.
     sha256 = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)

@@ -54,6 +54,13 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -433,6 +440,36 @@ for _item in env_list("AUTO_ANNOTATE_DETECTORS", ""):
     if not _sep or not _name.strip() or not _path.strip():
         raise ImproperlyConfigured(f"AUTO_ANNOTATE_DETECTORS entry {_item!r} is not name=path")
     AUTO_ANNOTATE_DETECTORS[_name.strip()] = _path.strip()
+
+# --- Who may spend what ("Hardening, round two", 4 and 5; README "Security") ---------------
+# Who may create projects (and so become an owner who queues work on the shared workers):
+# `everyone` (the default: accounts exist only when an administrator creates them, there is
+# no sign-up, and the quotas below bound what any one account can spend) or `staff`.
+PROJECT_CREATORS = env_choice("PROJECT_CREATORS", "everyone", ("everyone", "staff"))
+# Who a project's manager can find when adding a member by username or e-mail: `shared` (the
+# default: people who already share a project with them; staff see everyone) or `all`.
+# Anyone else answers like a name nobody has, so the answers do not reveal who has an account.
+MEMBER_DIRECTORY = env_choice("MEMBER_DIRECTORY", "shared", ("shared", "all"))
+# Checkpoints anyone creating a project may pick, besides SAM_CHECKPOINT and checkpoints an
+# administrator registered in the admin; staff may pick any known one. The heavy ones (vit_l,
+# vit_h: 1.2 and 2.5 GB, the slowest on a shared worker) are an administrator's decision.
+SAM_CHECKPOINTS_OFFERED = env_list("SAM_CHECKPOINTS_OFFERED", "mobile_sam,sam_vit_b")
+# Quotas; 0 turns one off. A project holds at most QUOTA_PROJECT_IMAGES images and
+# QUOTA_PROJECT_BYTES bytes of stored (normalised) image files; an upload that would pass
+# either is refused whole (413).
+QUOTA_PROJECT_IMAGES = env_int("QUOTA_PROJECT_IMAGES", 50_000)
+QUOTA_PROJECT_BYTES = env_int("QUOTA_PROJECT_BYTES", 20 * 1024**3)
+# Jobs waiting or running at once, per user and per project: one more is refused with 429 and
+# Retry-After until one finishes.
+QUOTA_USER_QUEUED_JOBS = env_int("QUOTA_USER_QUEUED_JOBS", 5)
+QUOTA_PROJECT_QUEUED_JOBS = env_int("QUOTA_PROJECT_QUEUED_JOBS", 10)
+# Seconds a 429 for queued jobs asks the client to wait (a job takes minutes, not seconds).
+QUOTA_RETRY_AFTER = env_int("QUOTA_RETRY_AFTER", 60, minimum=1)
+# What one job may ask for: inline auto-annotation boxes in all, and everything mode's prompts
+# per image (points_per_side squared, times the crops: 1 + 4 + 16 ... per crop layer; the
+# heaviest allowed values would be 1.4 million; SAM's own default is 32 x 32 = 1024).
+JOB_MAX_INLINE_BOXES = env_int("JOB_MAX_INLINE_BOXES", 10_000, minimum=1)
+JOB_MAX_EVERYTHING_PROMPTS = env_int("JOB_MAX_EVERYTHING_PROMPTS", 32_768, minimum=1)
 
 # --- Metrics (annotator/metrics.py) -----------------------------------------------------------
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; empty: only staff

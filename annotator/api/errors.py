@@ -12,12 +12,13 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotator.services import ServiceError
+from annotator.services import QuotaExceeded, ServiceError
 
 # Seconds a client should wait before retrying a 503 (broker or storage down): long enough not
 # to hammer a broker that is down, short because an outage is often short.
@@ -28,9 +29,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ServiceError):
         # A 503 is the one answer that retrying fixes; say when (RFC 9110 section 10.2.3).
         headers = {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)} if exc.status == 503 else None
+        if isinstance(exc, QuotaExceeded):
+            headers = {"Retry-After": str(exc.retry_after)}
         return Response({"detail": str(exc), **exc.extra}, status=exc.status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         return Response({"detail": "; ".join(exc.messages)}, status=400)
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        # SQLite has one writer; a write that waited out the busy timeout (or could not wait,
+        # holding a read snapshot) is contention, which a retry resolves, not a server fault.
+        return Response(
+            {"detail": "The database is busy with other writes; try again in a moment."},
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+        )
     # Django's request limits (DATA_UPLOAD_MAX_MEMORY_SIZE, ..._NUMBER_FIELDS, ..._NUMBER_FILES)
     # raise while DRF parses the body; left alone they become Django's HTML 400 page.
     if isinstance(exc, RequestDataTooBig):

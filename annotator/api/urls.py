@@ -8,7 +8,8 @@
 #   GET  projects/                   any         projects the caller is a member of
 #   POST projects/                   any         create; the caller becomes owner
 #   GET|PATCH|DELETE projects/{id}/  V|M|O
-#   GET|POST projects/{id}/members/  V|M         add or change a member (owners/managers: O)
+#   GET|POST projects/{id}/members/  V|M         add or change a member by username or email
+#                                                (owners/managers: O; a user id: staff only)
 #   PATCH|DELETE projects/{id}/members/{user_id}/   M (owners/managers: O)
 #   GET|POST projects/{id}/labels/   V|M
 #   PATCH|DELETE projects/{id}/labels/{label_id}/   M

@@ -20,6 +20,7 @@ from annotator.services.decoder_files import (
     decoder_publish,
     decoder_published,
 )
+from annotator.services.directory import member_find, project_member, user_directory
 from annotator.services.embeddings import (
     embedding_compute,
     embedding_compute_pending,
@@ -31,10 +32,12 @@ from annotator.services.embeddings import (
 )
 from annotator.services.errors import (
     Conflict,
+    Forbidden,
     InsufficientStorage,
     Invalid,
     Locked,
     NotFound,
+    QuotaExceeded,
     ServiceError,
     TooLarge,
     Unavailable,
@@ -88,6 +91,7 @@ from annotator.services.sam_models import (
 from annotator.services.uploads import image_create, image_import, upload_read
 
 __all__ = [
+    "user_directory",
     "ASSIGNABLE",
     "EXPORT_WRITERS",
     "IMPORT_FORMATS",
@@ -96,11 +100,13 @@ __all__ = [
     "REVIEW_STATUSES",
     "RUNNERS",
     "Conflict",
+    "Forbidden",
     "ImportResult",
     "InsufficientStorage",
     "Invalid",
     "Locked",
     "NotFound",
+    "QuotaExceeded",
     "PermanentError",
     "ServiceError",
     "TooLarge",
@@ -136,6 +142,8 @@ __all__ = [
     "label_create",
     "label_delete",
     "label_update",
+    "member_find",
+    "project_member",
     "membership_remove",
     "membership_set",
     "onnx_dir",

@@ -25,6 +25,12 @@ class Invalid(ServiceError):
     status = 400
 
 
+class Forbidden(ServiceError):
+    """A policy refuses this caller (PROJECT_CREATORS, SAM_CHECKPOINTS_OFFERED)."""
+
+    status = 403
+
+
 class NotFound(ServiceError):
     status = 404
 
@@ -39,6 +45,16 @@ class TooLarge(ServiceError):
 
 class Locked(ServiceError):
     status = 423
+
+
+class QuotaExceeded(ServiceError):
+    """Too much queued work; `retry_after` seconds later some of it will have finished."""
+
+    status = 429
+
+    def __init__(self, message: str = "", *, retry_after: int, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.retry_after = retry_after
 
 
 class Unavailable(ServiceError):

@@ -10,8 +10,9 @@ from django.conf import settings
 
 from annotator.models import Image, Job, Project
 from annotator.services.errors import Invalid
-from annotator.services.everything import EVERYTHING_BOUNDS
+from annotator.services.everything import EVERYTHING_BOUNDS, EVERYTHING_DEFAULTS
 from annotator.services.exports import EXPORT_WRITERS
+from annotator.services.quotas import everything_cost_check, inline_boxes_check
 
 
 def job_params_check(*, project: Project, kind: str, params: dict[str, Any]) -> None:
@@ -93,6 +94,7 @@ def check_everything_params(params: dict[str, Any]) -> None:
         ):
             what = "an integer" if kind is int else "a number"
             raise Invalid(f"`{key}` must be {what} from {low:g} to {high:g}, got {value!r}.")
+    everything_cost_check(params=params, defaults=EVERYTHING_DEFAULTS)
 
 
 def check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> None:
@@ -119,6 +121,7 @@ def check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> N
         raise Invalid("Inline `boxes` need `label`.")
     if not isinstance(boxes, dict):
         raise Invalid("`boxes` maps image ids to lists of [x0, y0, x1, y1].")
+    inline_boxes_check(boxes=boxes)
     sizes = {pk: (w, h) for pk, w, h in project.images.values_list("pk", "width", "height")}
     for key, items in boxes.items():
         if not str(key).isdigit() or int(key) not in sizes:

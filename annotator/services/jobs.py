@@ -25,6 +25,7 @@ from annotator.services.everything import everything_run
 from annotator.services.exports import export_run
 from annotator.services.job_params import job_params_check
 from annotator.services.progress import Runner
+from annotator.services.quotas import job_quota_check
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ def job_create(
         raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
     params = params or {}
     job_params_check(project=project, kind=kind, params=params)
-    job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
+    with transaction.atomic():
+        job_quota_check(project=project, user=created_by)
+        job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
     queue_name = "gpu" if kind in MODEL_KINDS else "default"
     if transaction.get_connection().in_atomic_block:
         # The caller's transaction (an import) decides whether the job exists; a worker must not

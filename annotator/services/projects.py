@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, F
 
 from annotator import selectors
 from annotator.models import (
@@ -17,7 +18,8 @@ from annotator.models import (
     Project,
     Role,
 )
-from annotator.services.errors import Conflict, Invalid, User
+from annotator.services.errors import Conflict, Invalid, NotFound, User
+from annotator.services.quotas import checkpoint_allowed, project_create_allowed
 from annotator.services.sam_models import sam_model_get_or_create
 
 
@@ -30,9 +32,12 @@ def project_create(
     labels: list[tuple[str, str]] | None = None,
     sam_checkpoint: str | None = None,
 ) -> Project:
-    """Create a project; its creator becomes its owner."""
+    """Create a project; its creator becomes its owner (PROJECT_CREATORS and the offered
+    checkpoints decide who may, and with which model: annotator/services/quotas.py)."""
     if not name.strip():
         raise Invalid("A project needs a name.")
+    project_create_allowed(user=created_by)
+    checkpoint_allowed(user=created_by, checkpoint=sam_checkpoint)
     _check_description(description)
     labels_check_room(project=None, adding=len(labels or []))
     project = Project.objects.create(
@@ -87,27 +92,66 @@ def membership_set(*, project: Project, user: User, role: str, by_role: str) -> 
     touches_privileged = role in privileged or (existing and existing.role in privileged)
     if touches_privileged and by_role != Role.OWNER:
         raise Invalid("Only an owner can appoint or change owners and managers.")
-    with transaction.atomic():
-        if existing and existing.role == Role.OWNER and role != Role.OWNER:
-            _ensure_another_owner(project=project, user=user)
-        membership, _ = Membership.objects.update_or_create(
-            project=project, user=user, defaults={"role": role}
-        )
+    if existing and existing.role == Role.OWNER and role != Role.OWNER:
+        with transaction.atomic():
+            _lock_owners(project_id=project.pk)
+            demoted = (
+                Membership.objects.filter(pk=existing.pk, role=Role.OWNER)
+                .filter(_another_owner(project_id=project.pk, user_id=user.pk))
+                .update(role=role)
+            )
+        if not demoted:
+            _explain_owner_refusal(membership=existing)
+        existing.refresh_from_db()
+        return existing
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
     return membership
 
 
 def membership_remove(*, membership: Membership, by_role: str) -> None:
     if membership.role in {Role.OWNER, Role.MANAGER} and by_role != Role.OWNER:
         raise Invalid("Only an owner can remove owners and managers.")
+    if membership.role != Role.OWNER:
+        Membership.objects.filter(pk=membership.pk).exclude(role=Role.OWNER).delete()
+        return
     with transaction.atomic():
-        if membership.role == Role.OWNER:
-            _ensure_another_owner(project=membership.project, user=membership.user)
-        membership.delete()
+        # Ids only: loading membership.project here would be a read before the lock.
+        _lock_owners(project_id=membership.project_id)
+        deleted, _ = (
+            Membership.objects.filter(pk=membership.pk)
+            .filter(_another_owner(project_id=membership.project_id, user_id=membership.user_id))
+            .delete()
+        )
+    if not deleted:
+        _explain_owner_refusal(membership=membership)
 
 
-def _ensure_another_owner(*, project: Project, user: User) -> None:
-    if not project.memberships.filter(role=Role.OWNER).exclude(user=user).exists():
-        raise Conflict("A project must keep at least one owner.")
+# The last-owner rule is one conditional write ("remove this owner only if another owner
+# exists"), never a read followed by an unguarded write, and it runs after a lock every change
+# of the project's owners takes first. The lock is a write that changes nothing to the project's
+# row: on PostgreSQL the row lock makes the second of two owners removing each other wait until
+# the first commits, and its conditional write (a fresh snapshot) then sees that change; on
+# SQLite a transaction whose first statement writes waits for the single writer's lock (the busy
+# timeout), where one that read first fails with "database is locked" when another writes.
+
+
+def _lock_owners(*, project_id: int) -> None:
+    Project.objects.filter(pk=project_id).update(name=F("name"))
+
+
+def _another_owner(*, project_id: int, user_id: int) -> Exists:
+    return Exists(
+        Membership.objects.filter(project_id=project_id, role=Role.OWNER).exclude(user_id=user_id)
+    )
+
+
+def _explain_owner_refusal(*, membership: Membership) -> None:
+    """Why the conditional write changed nothing: the row is gone, or it is the last owner."""
+    if not Membership.objects.filter(pk=membership.pk).exists():
+        raise NotFound("That member is no longer in the project.")
+    raise Conflict("A project must keep at least one owner.")
 
 
 def _check_description(description: str) -> None:

@@ -26,6 +26,7 @@ from annotator.services.errors import (
     Unavailable,
     User,
 )
+from annotator.services.quotas import upload_quota_check
 from annotator.storage import STORAGE_ERRORS
 
 
@@ -34,9 +35,16 @@ def image_create(*, project: Project, file: File, uploaded_by: User) -> Image:
     commits (so the worker never looks for a row that is not there yet)."""
     data = upload_read(file)
     name = _name_of(_client_name(file) or "image")
-    with transaction.atomic():
-        image = _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
-        embedding_request(images=[image])
+    image = None
+    try:
+        with transaction.atomic():
+            image = _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
+            upload_quota_check(project=project)
+            embedding_request(images=[image])
+    except Exception:
+        if image is not None:
+            image.file.delete(save=False)
+        raise
     return image
 
 
@@ -64,6 +72,7 @@ def image_import(*, project: Project, files: Sequence[File], uploaded_by: User) 
                     )
             if not images:
                 raise Invalid("No images were uploaded.")
+            upload_quota_check(project=project)
             embedding_request(images=images)
     except Exception:
         for image in images:
@@ -151,6 +160,7 @@ def _image_store(*, project: Project, data: bytes, name: str, uploaded_by: User)
         width=normal.width,
         height=normal.height,
         sha256=normal.sha256,
+        file_size=len(normal.content),
         uploaded_by=uploaded_by,
     )
     try:

@@ -130,7 +130,7 @@ def test_the_model_manifest_is_404_to_users_whose_projects_use_other_models(
 ) -> None:
     _make_ready(setup["row"])
     stranger = factories.user()
-    factories.project(owner=stranger, sam_checkpoint="sam_vit_h")
+    factories.project(owner=stranger, sam_checkpoint="sam_vit_b")
     outsider = client_for(stranger)
     assert outsider.get(f"/api/models/{SHA}/manifest.json").status_code == 404
 

@@ -41,7 +41,11 @@ def test_a_manager_cannot_appoint_a_manager_but_an_owner_can(
 ) -> None:
     url = f"/api/projects/{project_with_roles['project'].pk}/members/"
     newcomer = factories.user()
-    body = {"user": newcomer.pk, "role": "manager"}
+    # One the owner and the manager may see (MEMBER_DIRECTORY=shared), named as non-staff do.
+    shared = factories.project(owner=project_with_roles["owner"])
+    shared.memberships.create(user=project_with_roles["manager"], role="viewer")
+    shared.memberships.create(user=newcomer, role="viewer")
+    body = {"username": newcomer.username, "role": "manager"}
     assert (
         client_for(project_with_roles["manager"]).post(url, body, format="json").status_code == 400
     )

@@ -152,6 +152,10 @@ def test_each_role_gets_the_answer_its_capabilities_allow(
     ctx["image"].save()
     ctx["annotation"] = factories.annotation(ctx["image"])
     ctx["newcomer"] = factories.user()
+    # Managers add people they can see (MEMBER_DIRECTORY=shared): one who shares a project.
+    shared = factories.project(owner=ctx["owner"])
+    shared.memberships.create(user=ctx["manager"], role="viewer")
+    shared.memberships.create(user=ctx["newcomer"], role="viewer")
     ctx["member"] = factories.member(project, "viewer")
     ctx["spare"] = project.labels.create(name="spare", color="#abcdef")
     from annotator.models import Job

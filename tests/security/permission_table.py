@@ -15,9 +15,11 @@ The policy the cells write down (annotator/permissions.py): the API answers 403 
 callers (SessionAuthentication comes first, and it sends no WWW-Authenticate challenge), 404 to
 anyone outside the object's project, and 403 to a member whose role lacks the capability.
 Another project's id must answer 404, never 403, or a 403 would confirm that the id exists.
-Users are not a project's objects: a manager may name any user to add them, so user ids and
-usernames are not hidden from managers (and the bodies below name users the same way for every
-caller).
+Users are not a project's objects, but nor are they public: a manager adds people by username
+or e-mail among those they may see (MEMBER_DIRECTORY: people sharing a project with them, or
+everyone; staff see everyone, and only staff may name a user id), and anyone else answers like a
+name nobody has (tests/security/test_policy_quotas.py). The bodies below name users the same way
+for every caller: `newcomer` shares a project (C) with A's owner and manager only.
 
 Method OTHER stands for each of GET POST PUT PATCH DELETE that a route's other rows do not name,
 ANY for all five. A new route fails the test until it is written down here.
@@ -59,7 +61,7 @@ class Refs:
     member: int  # user id of a viewer who is there to be changed or removed
     job: int
     sha256: str
-    newcomer: str  # username of a user in no project
+    newcomer: str  # username of a user in none of A's and B's (C, with A's owner and manager)
     assignee: int  # user id of A's annotator
     password: str = ""  # the caller's own, for the password-change form
 
@@ -181,6 +183,7 @@ TABLE: list[Row] = [
     Row("api/docs/",                                "GET",    200,   200,   200,   200,   200,   200,   200,   NA),
     Row("api/docs/",                                OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
     Row("api/projects/",                            "GET",    403,   200,   200,   200,   200,   200,   200,   NA),
+    # PROJECT_CREATORS=everyone (the default); with `staff`, 403 for each of these callers.
     Row("api/projects/",                            "POST",   403,   201,   201,   201,   201,   201,   201,   NA, lambda r: {"name": "New"}),
     Row("api/projects/",                            OTHER,    403,   405,   405,   405,   405,   405,   405,   NA),
     Row("api/projects/<int:pk>/",                   "GET",    403,   404,   200,   200,   200,   200,   200,   404),

@@ -1061,6 +1061,60 @@ def _import_limit_cases() -> list[Case]:
 # --- end harden2 class 3 -------------------------------------------------------------------------
 
 
+# --- Hardening, round two (4, 5): policies and quotas ----------------------------------------------
+# Who may spend the shared machines (403 for a policy, 413 for what a project stores, 400 for a
+# job that asks too much) and who may be added to a project (one answer for "nobody has that
+# name" and "someone you may not see"). More in tests/security/test_policy_quotas.py.
+
+MEMBERS = "/api/projects/{project}/members/"
+
+
+def _policy_cases() -> list[Case]:
+    zip_of_three = _zip_of(("one.png", _photo(seed=11)), ("two.png", _photo(seed=12)),
+                           ("three.png", _photo(seed=13)))  # fmt: skip
+    everything = {"kind": "everything"}
+    return [
+        Case("policy-only-staff-create-projects", OWNER, "post", PROJECTS,
+             json_body({"name": "p"}), 403, "Only staff", {"PROJECT_CREATORS": "staff"}),
+        Case("policy-the-heaviest-checkpoint", OWNER, "post", PROJECTS,
+             json_body({"name": "p", "sam_checkpoint": "sam_vit_h"}), 403, "not offered"),
+        Case("policy-a-checkpoint-left-out", OWNER, "post", PROJECTS,
+             json_body({"name": "p", "sam_checkpoint": "sam_vit_b"}), 403, "not offered",
+             {"SAM_CHECKPOINTS_OFFERED": []}),
+        Case("quota-project-images", M, "post", IMAGES, upload(("new.png", _photo(seed=7))),
+             413, "QUOTA_PROJECT_IMAGES", {"QUOTA_PROJECT_IMAGES": 1}),
+        Case("quota-project-images-a-zip-passing-it", M, "post", IMAGES,
+             upload(("three.zip", zip_of_three)), 413, "QUOTA_PROJECT_IMAGES",
+             {"QUOTA_PROJECT_IMAGES": 3}),
+        Case("quota-project-bytes", M, "post", IMAGES, upload(("new.png", _photo(seed=7))),
+             413, "QUOTA_PROJECT_BYTES", {"QUOTA_PROJECT_BYTES": 1000}),
+        Case("job-everything-the-heaviest-parameters", M, "post", JOBS,
+             json_body(lambda w: {**everything, "params": {"label": w.label.pk,
+                                  "points_per_side": 128, "crop_n_layers": 3}}),
+             400, "JOB_MAX_EVERYTHING_PROMPTS"),
+        Case("job-auto-annotate-unbounded-inline-boxes", M, "post", JOBS,
+             json_body(lambda w: {"kind": "auto_annotate", "params": {
+                 "label": w.label.pk, "boxes": {str(w.image.pk): [[1, 1, 20, 20]] * 6}}}),
+             400, "JOB_MAX_INLINE_BOXES", {"JOB_MAX_INLINE_BOXES": 5}),
+        Case("member-by-id-is-for-staff", OWNER, "post", MEMBERS,
+             json_body({"user": 1, "role": "viewer"}), 400, "for staff"),
+        Case("member-by-an-id-past-64-bits", OWNER, "post", MEMBERS,
+             json_body({"user": 2**64, "role": "viewer"}), 400, "user"),
+        Case("member-a-name-nobody-has", OWNER, "post", MEMBERS,
+             json_body({"username": "nobody", "role": "viewer"}), 400, "No user you can add"),
+        Case("member-by-name-and-id-at-once", OWNER, "post", MEMBERS,
+             json_body({"username": "viewer", "user": 1, "role": "viewer"}), 400, "one of"),
+    ]  # fmt: skip
+
+
+def _zip_of(*entries: tuple[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
 CASES = (
     _long_name_cases()
     + _import_limit_cases()
@@ -1071,6 +1125,7 @@ CASES = (
     + _number_cases()
     + _project_cases()
     + _checkpoint_cases()
+    + _policy_cases()
 )
 
 

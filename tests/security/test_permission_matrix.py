@@ -238,6 +238,11 @@ def build_world() -> World:
     project_b = factories.project(owner=users["outsider"], name="B", sam_checkpoint="sam_vit_b")
     users["foreign"] = users["owner"]
     newcomer = factories.user("newcomer")
+    # Hardening, round two (5): managers add people they can see (MEMBER_DIRECTORY=shared):
+    # the newcomer shares project C with A's owner and manager, and is in none of A's or B's.
+    project_c = factories.project(owner=users["owner"], name="C")
+    project_c.memberships.create(user=users["manager"], role="viewer")
+    project_c.memberships.create(user=newcomer, role="viewer")
     refs_a = _objects(project_a, users["owner"], newcomer, users["annotator"])
     refs_b = _objects(project_b, users["outsider"], newcomer, users["annotator"])
     missing = Refs(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotator.models import MAX_DESCRIPTION, MAX_LABELS, Label, Membership, Project, Role, SamModel
+from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -62,9 +62,8 @@ class LabelInputSerializer(serializers.Serializer):
     color = serializers.CharField(max_length=7, default="#ff0000")
 
 
-# annotator.sam.KNOWN_CHECKPOINTS' names, repeated because the web process never imports torch
-# (tests/security/test_hostile_inputs.py keeps the two equal).
-KNOWN_CHECKPOINT_NAMES = ("mobile_sam", "sam_vit_b", "sam_vit_h", "sam_vit_l")
+# Who may pick which of these is the service's policy (services/quotas.py: 403 for a
+# checkpoint not offered); this serializer only refuses names that are no checkpoint at all.
 
 
 # MAX_DESCRIPTION and MAX_LABELS, the bounds on what a project carries, live with the models:
@@ -120,20 +119,19 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipWriteSerializer(serializers.Serializer):
-    user = serializers.PrimaryKeyRelatedField(
-        queryset=get_user_model().objects.all(), required=False
+    # Only the shape is checked here: whether the user exists, and whether the caller may see
+    # them, is one answer from services.member_find, so this must not look anyone up (a
+    # PrimaryKeyRelatedField's "object does not exist" told ids apart).
+    user = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="a user id (staff only)"
     )
-    username = serializers.CharField(required=False)
+    username = serializers.CharField(required=False, max_length=254)
+    email = serializers.CharField(required=False, max_length=254)
     role = serializers.ChoiceField(choices=Role.choices)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "user" not in attrs:
-            if "username" not in attrs:
-                raise serializers.ValidationError("Give user (an id) or username.")
-            user = get_user_model().objects.filter(username=attrs["username"]).first()
-            if user is None:
-                raise serializers.ValidationError(f"No user named {attrs['username']!r}.")
-            attrs["user"] = user
+        if sum(key in attrs for key in ("user", "username", "email")) != 1:
+            raise serializers.ValidationError("Give one of username, email or user (an id).")
         return attrs
 
 

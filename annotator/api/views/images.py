@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import FileResponse, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -68,11 +70,11 @@ class ImageDetailView(APIView):
         if "status" in v:
             needed = Can.REVIEW if v["status"] in services.REVIEW_STATUSES else Can.ANNOTATE
             image_for(request, pk, needed)
+        assignee: Any = False
         if "assignee" in v:
             image_for(request, pk, Can.MANAGE)
-        image = services.image_update(
-            image=image, status=v.get("status"), assignee=v.get("assignee", False)
-        )
+            assignee = services.project_member(project=image.project, user_id=v["assignee"])
+        image = services.image_update(image=image, status=v.get("status"), assignee=assignee)
         return Response(s.ImageSerializer(image).data)
 
     def delete(self, request: Request, pk: int) -> Response:

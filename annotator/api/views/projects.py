@@ -83,11 +83,12 @@ class MemberListView(PaginatedView):
         project, role = project_for(request, pk, Can.MANAGE)
         data = s.MembershipWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        v = data.validated_data
+        user = services.member_find(
+            by=request.user, name=v.get("username") or v.get("email"), user_id=v.get("user")
+        )
         membership = services.membership_set(
-            project=project,
-            user=data.validated_data["user"],
-            role=data.validated_data["role"],
-            by_role=role,
+            project=project, user=user, role=v["role"], by_role=role
         )
         return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
