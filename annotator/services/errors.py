@@ -49,3 +49,9 @@ class Unavailable(ServiceError):
 
 class InsufficientStorage(ServiceError):
     status = 507
+
+
+class Forbidden(ServiceError):
+    """The caller's role (or their part in the image's history) does not allow this step."""
+
+    status = 403

@@ -50,13 +50,9 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
-class ReviewSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["accept", "reject"])
-    comment = serializers.CharField(allow_blank=True, default="", max_length=10_000)
-
-
 class NextImageQuerySerializer(serializers.Serializer):
     after = IdField(required=False, min_value=0)
+    review = serializers.BooleanField(required=False, default=False)
 
 
 class ImageFilterSerializer(serializers.Serializer):
@@ -65,7 +61,9 @@ class ImageFilterSerializer(serializers.Serializer):
 
 
 class ImageUpdateSerializer(serializers.Serializer):
+    # A step of the review workflow (annotator/services/review.py), not a free write.
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    comment = serializers.CharField(allow_blank=True, default="", max_length=10_000)
     assignee = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.all(), allow_null=True, required=False
     )
