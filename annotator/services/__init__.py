@@ -69,6 +69,7 @@ from annotator.services.review import (
     image_transition,
     issue_create,
     issue_resolve,
+    project_allow_self_review,
 )
 from annotator.services.sam_models import (
     PermanentError,
@@ -136,6 +137,7 @@ __all__ = [
     "membership_remove",
     "membership_set",
     "onnx_dir",
+    "project_allow_self_review",
     "project_create",
     "project_delete",
     "project_update",

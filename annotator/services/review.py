@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.models import Annotation, Image, ReviewEvent, ReviewIssue
+from annotator.models import Annotation, Image, Project, ReviewEvent, ReviewIssue
 from annotator.permissions import CAPABILITIES, Can, role_of
 from annotator.services.errors import Conflict, Forbidden, Invalid, NotFound, User
 from annotator.services.locks import check_not_locked_by_other, free_for, image_lock
@@ -166,6 +166,13 @@ def writable_statuses(*, image: Image, user: User) -> list[str]:
     if role is not None and Can.REVIEW in CAPABILITIES[role]:
         statuses.append(SUBMITTED)
     return statuses
+
+
+def project_allow_self_review(*, project: Project, allow: bool) -> Project:
+    """Let reviewers decide on their own submissions (a team of one) or not (the default)."""
+    project.allow_self_review = allow
+    project.save(update_fields=["allow_self_review"])
+    return project
 
 
 def image_lock_to_edit(*, image: Image, user: User) -> Image:

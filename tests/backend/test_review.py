@@ -168,8 +168,12 @@ def test_a_reviewer_does_not_decide_on_their_own_submission_unless_the_project_a
     own = client.post(url, {"decision": "accept"}, format="json")
     assert own.status_code == 403 and "another reviewer" in own.json()["detail"]
     assert client.get(url).json()["steps"] == []
-    p.allow_self_review = True
-    p.save()
+    switch = {"allow_self_review": True}
+    manager = client_for(project_with_roles["manager"])
+    assert manager.patch(f"/api/projects/{p.pk}/", switch, format="json").status_code == 403
+    owner = client_for(project_with_roles["owner"])
+    switched = owner.patch(f"/api/projects/{p.pk}/", switch, format="json")
+    assert switched.status_code == 200 and switched.json()["allow_self_review"] is True
     assert set(client.get(url).json()["steps"]) == {"accept", "reject"}
     assert client.post(url, {"decision": "accept"}, format="json").status_code == 200
 
