@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotator.models import (
@@ -16,6 +16,8 @@ from annotator.models import (
     Label,
     Membership,
     Project,
+    ReviewEvent,
+    ReviewIssue,
     SamModel,
 )
 
@@ -47,23 +49,57 @@ def image_list(*, project: Project, filters: dict[str, object] | None = None) ->
 OPEN_STATUSES = ("new", "in_progress", "rejected")
 
 
-def image_next_for(*, project: Project, user: User, after: int | None = None) -> Image | None:
-    """The next image for `user` to work on: assigned to them or to nobody, still open, not
-    locked by someone else; the first one after `after` (by id), wrapping around."""
+def image_next_for(
+    *, project: Project, user: User, after: int | None = None, review: bool = False
+) -> Image | None:
+    """The next image for `user`: to annotate (assigned to them or to nobody, still open;
+    rejected ones first, so a reviewer's comments are answered before new work starts) or,
+    with `review`, to review (submitted, and not by them unless the project allows it). Never
+    one locked by someone else; the first one after `after` (by id), wrapping around."""
     now = timezone.now()
-    qs = (
-        project.images.filter(status__in=OPEN_STATUSES)
-        .filter(Q(assignee_id=user.pk) | Q(assignee__isnull=True))
-        .exclude(Q(locked_until__gt=now) & ~Q(locked_by_id=user.pk))
-        .order_by("id")
-    )
+    qs = project.images.exclude(Q(locked_until__gt=now) & ~Q(locked_by_id=user.pk))
+    if review:
+        qs = qs.filter(status="submitted")
+        if not project.allow_self_review:
+            last_submitter = Subquery(
+                ReviewEvent.objects.filter(image=OuterRef("pk"), action="submit")
+                .order_by("-id")
+                .values("user_id")[:1]
+            )
+            # Spelled out for images without a submit record (NULL), which a plain exclude()
+            # on an annotation would drop as well.
+            qs = qs.annotate(submitter=last_submitter).filter(
+                Q(submitter__isnull=True) | ~Q(submitter=user.pk)
+            )
+    else:
+        qs = qs.filter(status__in=OPEN_STATUSES).filter(
+            Q(assignee_id=user.pk) | Q(assignee__isnull=True)
+        )
+    qs = qs.order_by("id")
+    first = qs.filter(status="rejected")
     if after is not None:
-        following = qs.filter(pk__gt=after).first()
-        if following is not None:
-            return following
+        for candidates in (first.filter(pk__gt=after), qs.filter(pk__gt=after)):
+            following = candidates.first()
+            if following is not None:
+                return following
         return qs.exclude(pk=after).first()
     # Own assignments first: a manager's assignment is a request.
-    return qs.filter(assignee_id=user.pk).first() or qs.first()
+    own = qs.filter(assignee_id=user.pk)
+    return own.filter(status="rejected").first() or own.first() or first.first() or qs.first()
+
+
+def review_events(*, image: Image) -> QuerySet[ReviewEvent]:
+    return image.review_events.select_related("user")
+
+
+def review_issues(*, image: Image) -> QuerySet[ReviewIssue]:
+    return image.review_issues.select_related("created_by", "resolved_by")
+
+
+def issues_visible_to(*, user: User) -> QuerySet[ReviewIssue]:
+    return ReviewIssue.objects.filter(image__project__memberships__user_id=user.pk).select_related(
+        "image", "created_by", "resolved_by"
+    )
 
 
 def images_visible_to(*, user: User) -> QuerySet[Image]:

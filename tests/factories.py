@@ -75,3 +75,12 @@ def annotation(img: Image, *, label: Label | None = None, by: Any = None) -> Ann
         created_by=by or img.project.memberships.get(role=Role.OWNER).user,
         polygons=square(2, 2, 10),
     )
+
+
+def set_status(img: Image, status: str) -> Image:
+    """Put an image in a status directly, as fixtures do: the API and services only move it
+    along annotator/services/review.py's transitions (which tests/backend/test_review.py
+    covers), and most tests need a status, not the history that leads to it."""
+    Image.objects.filter(pk=img.pk).update(status=status)
+    img.refresh_from_db()
+    return img

@@ -15,9 +15,13 @@
 #   PATCH|DELETE projects/{id}/labels/{label_id}/   M
 #   GET  projects/{id}/images/       V           ?status= ?assignee= ?limit= ?offset=
 #   POST projects/{id}/images/       M           multipart `files`: images and zip archives
-#   GET  projects/{id}/next-image    A           ?after=: the caller's next open image; 204 if none
-#   GET|PATCH|DELETE images/{id}/    V|A,R,M|M   PATCH status (accepted/rejected: R), assignee (M)
-#   POST images/{id}/review          R           {"decision": "accept"|"reject", "comment"}
+#   GET  projects/{id}/next-image    A           ?after=: the caller's next open image (rejected
+#                                                first); ?review=1 (R): the next submitted one
+#   GET|PATCH|DELETE images/{id}/    V|A|M       PATCH status: a step of services/review.py's
+#                                                state machine (who: its TRANSITIONS), assignee (M)
+#   GET|POST images/{id}/review      V|R         the record (steps, issues); {"decision", "comment"}
+#   POST images/{id}/issues          R           {"text", "x"/"y" or "annotation"}: a pinned issue
+#   POST issues/{id}/resolve         A           the annotator marks it fixed
 #   GET  images/{id}/file            V           the stored (normalised RGB) image
 #   POST|DELETE images/{id}/lock     A           take/renew or release the edit lock (423 if held)
 #   GET  images/{id}/embedding       V           binary wire embedding; 202 pending; 409 failed
@@ -39,7 +43,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects
+from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -67,7 +71,9 @@ urlpatterns = [
     ),
     path("projects/<int:pk>/images/", images.ImageListView.as_view(), name="api-images"),
     path("projects/<int:pk>/next-image", images.NextImageView.as_view(), name="api-next-image"),
-    path("images/<int:pk>/review", images.ImageReviewView.as_view(), name="api-image-review"),
+    path("images/<int:pk>/review", review.ImageReviewView.as_view(), name="api-image-review"),
+    path("images/<int:pk>/issues", review.ImageIssueListView.as_view(), name="api-image-issues"),
+    path("issues/<int:pk>/resolve", review.IssueResolveView.as_view(), name="api-issue-resolve"),
     path("projects/<int:pk>/jobs/", jobs.ProjectJobListView.as_view(), name="api-jobs"),
     path("projects/<int:pk>/exports/", jobs.ProjectExportView.as_view(), name="api-exports"),
     path("projects/<int:pk>/imports/", imports.ProjectImportView.as_view(), name="api-imports"),

@@ -44,15 +44,7 @@ from annotator.services.errors import (
     User,
 )
 from annotator.services.exports import EXPORT_WRITERS, dataset_export
-from annotator.services.images import (
-    ASSIGNABLE,
-    REVIEW_STATUSES,
-    REVIEWABLE,
-    image_assign,
-    image_delete,
-    image_review,
-    image_update,
-)
+from annotator.services.images import image_assign, image_delete, image_update
 from annotator.services.imports import (
     IMPORT_FORMATS,
     ImportResult,
@@ -79,6 +71,15 @@ from annotator.services.projects import (
     project_delete,
     project_update,
 )
+from annotator.services.review import (
+    TRANSITIONS,
+    allowed_steps,
+    image_lock_to_edit,
+    image_transition,
+    issue_create,
+    issue_resolve,
+    project_allow_self_review,
+)
 from annotator.services.sam_models import (
     PermanentError,
     onnx_dir,
@@ -92,13 +93,12 @@ from annotator.services.uploads import image_create, image_import, upload_read
 
 __all__ = [
     "user_directory",
-    "ASSIGNABLE",
+    "allowed_steps",
     "EXPORT_WRITERS",
     "IMPORT_FORMATS",
     "MODEL_KINDS",
-    "REVIEWABLE",
-    "REVIEW_STATUSES",
     "RUNNERS",
+    "TRANSITIONS",
     "Conflict",
     "Forbidden",
     "ImportResult",
@@ -132,13 +132,16 @@ __all__ = [
     "image_delete",
     "image_import",
     "image_lock",
-    "image_review",
+    "image_lock_to_edit",
+    "image_transition",
     "image_unlock",
     "image_update",
     "job_create",
     "job_progress",
     "job_release_lost",
     "job_run",
+    "issue_create",
+    "issue_resolve",
     "label_create",
     "label_delete",
     "label_update",
@@ -147,6 +150,7 @@ __all__ = [
     "membership_remove",
     "membership_set",
     "onnx_dir",
+    "project_allow_self_review",
     "project_create",
     "project_delete",
     "project_update",

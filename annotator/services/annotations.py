@@ -12,6 +12,7 @@ from django.utils import timezone
 from annotator.models import Annotation, Image, Label
 from annotator.services.errors import Conflict, Invalid, NotFound, ServiceError, User
 from annotator.services.locks import check_not_locked_by_other, free_for
+from annotator.services.review import check_writable, image_start_if_open, writable_statuses
 
 
 def _geometry(*, image: Image, polygons: Any = None, rle: Any = None) -> dict[str, Any]:
@@ -69,11 +70,14 @@ def annotation_create(
     prompts: dict[str, Any] | None = None,
 ) -> Annotation:
     _check_label(image, label)
-    # The lock as it is now: the caller's copy of the image may predate a lock taken since.
-    image.refresh_from_db(fields=["locked_by", "locked_until"])
+    # The lock and status as they are now: the caller's copy of the image may predate a lock
+    # taken or a decision made since.
+    image.refresh_from_db(fields=["locked_by", "locked_until", "status"])
     check_not_locked_by_other(image, created_by)
+    check_writable(image=image, user=created_by)
     if source not in Annotation.Source.values:
         raise Invalid(f"Unknown source {source!r}.")
+    image_start_if_open(image=image, user=created_by)
     return Annotation.objects.create(
         image=image,
         label=label,
@@ -104,6 +108,7 @@ def annotation_update(
     """
     image = annotation.image
     check_not_locked_by_other(image, updated_by)
+    check_writable(image=image, user=updated_by)
     changes: dict[str, Any] = {}
     if label is not None:
         _check_label(image, label)
@@ -114,14 +119,16 @@ def annotation_update(
         changes["score"] = score
     if prompts is not None:
         changes["prompts"] = prompts
-    # The lock is part of the same conditional UPDATE: the image this request loaded may
-    # predate a lock someone else took since, and a check on it alone would let the write in.
-    free = Image.objects.filter(free_for(updated_by)).filter(pk=image.pk)
+    # The lock and the status are part of the same conditional UPDATE: the image this request
+    # loaded may predate a lock someone else took, or an acceptance, since; a check on it alone
+    # would let the write in.
+    free = _free_and_writable(image=image, user=updated_by)
     updated = Annotation.objects.filter(pk=annotation.pk, version=version, image__in=free).update(
         **changes, version=F("version") + 1, updated_by=updated_by, updated_at=timezone.now()
     )
     if not updated:
         _raise_why_not_written(annotation=annotation, version=version, user=updated_by)
+    image_start_if_open(image=image, user=updated_by)
     annotation.refresh_from_db()
     return annotation
 
@@ -132,7 +139,9 @@ def _raise_why_not_written(*, annotation: Annotation, version: int | None, user:
     current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True).first()
     if current is None:
         raise NotFound("The annotation was deleted meanwhile.")
-    check_not_locked_by_other(Image.objects.get(pk=annotation.image_id), user)
+    image = Image.objects.get(pk=annotation.image_id)
+    check_not_locked_by_other(image, user)
+    check_writable(image=image, user=user)
     raise Conflict(
         f"The annotation changed since version {version} "
         f"(now version {current}); reload it and apply your change again.",
@@ -144,12 +153,20 @@ def annotation_delete(
     *, annotation: Annotation, deleted_by: User, version: int | None = None
 ) -> None:
     check_not_locked_by_other(annotation.image, deleted_by)
-    free = Image.objects.filter(free_for(deleted_by)).filter(pk=annotation.image_id)
+    check_writable(image=annotation.image, user=deleted_by)
+    free = _free_and_writable(image=annotation.image, user=deleted_by)
     qs = Annotation.objects.filter(pk=annotation.pk, image__in=free)
     if version is not None:
         qs = qs.filter(version=version)
     if not qs.delete()[0]:
         _raise_why_not_written(annotation=annotation, version=version, user=deleted_by)
+    image_start_if_open(image=annotation.image, user=deleted_by)
+
+
+def _free_and_writable(*, image: Image, user: User) -> QuerySet[Image]:
+    """The image, if nobody else holds its lock and its status lets `user` write."""
+    statuses = writable_statuses(image=image, user=user)
+    return Image.objects.filter(free_for(user)).filter(pk=image.pk, status__in=statuses)
 
 
 @transaction.atomic
@@ -172,11 +189,14 @@ def annotation_bulk(
         found = Annotation.objects.filter(image=image, pk__in=delete)
         if found.count() != len(set(delete)):
             raise Invalid("Some annotations to delete are not on this image.")
+        image.refresh_from_db(fields=["locked_by", "locked_until", "status"])
         check_not_locked_by_other(image, user)
+        check_writable(image=image, user=user)
         if delete_versions is None:
             found.delete()
         else:
             _bulk_delete_read_versions(found, dict(zip(delete, delete_versions, strict=True)))
+        image_start_if_open(image=image, user=user)
     created = []
     for index, item in enumerate(create):
         label = labels.get(item.get("label"))  # type: ignore[arg-type]

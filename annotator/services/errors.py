@@ -26,7 +26,8 @@ class Invalid(ServiceError):
 
 
 class Forbidden(ServiceError):
-    """A policy refuses this caller (PROJECT_CREATORS, SAM_CHECKPOINTS_OFFERED)."""
+    """A policy (PROJECT_CREATORS, SAM_CHECKPOINTS_OFFERED) or the caller's role (or their part
+    in the image's history, for a review step) refuses this."""
 
     status = 403
 

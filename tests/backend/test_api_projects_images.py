@@ -103,9 +103,8 @@ def test_images_can_be_filtered_by_status_and_assignee(
 ) -> None:
     p = project_with_roles["project"]
     first, second = factories.image(p), factories.image(p)
-    services.image_update(
-        image=second, status="submitted", assignee=project_with_roles["annotator"]
-    )
+    factories.set_status(second, "submitted")
+    services.image_update(image=second, assignee=project_with_roles["annotator"])
     client = client_for(project_with_roles["viewer"])
     url = f"/api/projects/{p.pk}/images/"
     assert [i["id"] for i in client.get(url).json()["results"]] == [first.pk, second.pk]
@@ -301,7 +300,7 @@ def test_a_review_keeps_the_decision_and_the_comment(
     assert (
         client.post(url, {"decision": "accept"}, format="json").status_code == 409
     )  # not submitted
-    services.image_update(image=image, status="submitted")
+    factories.set_status(image, "submitted")
     response = client.post(
         url, {"decision": "reject", "comment": "the tail is missing"}, format="json"
     )
@@ -324,12 +323,12 @@ def test_next_image_prefers_own_assignments_and_skips_others_and_locked_ones(
     services.image_update(image=theirs, assignee=other)
     services.image_update(image=mine, assignee=me)
     services.image_lock(image=locked, user=other)
-    services.image_update(image=done, status="accepted")
+    factories.set_status(done, "accepted")
     client = client_for(me)
     url = f"/api/projects/{p.pk}/next-image"
     assert client.get(url).json()["id"] == mine.pk
     assert client.get(url + f"?after={free.pk}").json()["id"] == mine.pk
     assert client.get(url + f"?after={mine.pk}").json()["id"] == free.pk  # wraps around
-    services.image_update(image=free, status="submitted")
-    services.image_update(image=mine, status="submitted")
+    factories.set_status(free, "submitted")
+    factories.set_status(mine, "submitted")
     assert client.get(url).status_code == 204

@@ -23,8 +23,12 @@ REVIEWERS = {"owner", "manager", "reviewer"}
 MANAGERS = {"owner", "manager"}
 
 
-def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
-    """(method, url template, body factory, expected status per role)."""
+def _cases() -> list[tuple[Any, ...]]:
+    """(method, url template, body factory, expected status per role[, the image's status]).
+
+    The image is in progress (anyone who annotates may write it) unless the case says
+    otherwise: a decision needs a submitted image. tests/backend/test_review.py has every step
+    of the workflow from every status."""
     return [
         ("get", "/api/projects/{p}/", None, _expect(EVERYONE, 200)),
         ("patch", "/api/projects/{p}/", lambda c: {"description": "x"}, _expect(MANAGERS, 200)),
@@ -61,7 +65,13 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
         ("post", "/api/projects/{p}/images/", "upload", _expect(MANAGERS, 201)),
         ("get", "/api/images/{i}/", None, _expect(EVERYONE, 200)),
         ("patch", "/api/images/{i}/", lambda c: {"status": "submitted"}, _expect(WRITERS, 200)),
-        ("patch", "/api/images/{i}/", lambda c: {"status": "accepted"}, _expect(REVIEWERS, 200)),
+        (
+            "patch",
+            "/api/images/{i}/",
+            lambda c: {"status": "accepted"},
+            _expect(REVIEWERS, 200),
+            "submitted",
+        ),
         (
             "patch",
             "/api/images/{i}/",
@@ -69,12 +79,13 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
             _expect(MANAGERS, 200),
         ),
         ("delete", "/api/images/{i}/", None, _expect(MANAGERS, 204)),
-        ("get", "/api/projects/{p}/next-image", None, _expect(WRITERS, 204)),
+        ("get", "/api/projects/{p}/next-image", None, _expect(WRITERS, 204), "submitted"),
         (
             "post",
             "/api/images/{i}/review",
             lambda c: {"decision": "reject", "comment": "edges"},
             _expect(REVIEWERS, 200),
+            "submitted",
         ),
         ("get", "/api/images/{i}/file", None, _expect(EVERYONE, 200)),
         ("post", "/api/images/{i}/lock", None, _expect(WRITERS, 200)),
@@ -125,15 +136,15 @@ def _cases() -> list[tuple[str, str, Any, dict[str, int]]]:
     ]
 
 
-CASES = _cases()
+CASES = [case if len(case) == 5 else (*case, "in_progress") for case in _cases()]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(
-    ("method", "url", "body", "expected"),
+    ("method", "url", "body", "expected", "status"),
     CASES,
-    ids=[f"{m} {u} {i}" for i, (m, u, _, _) in enumerate(CASES)],
+    ids=[f"{case[0]} {case[1]} {i}" for i, case in enumerate(CASES)],
 )
 def test_each_role_gets_the_answer_its_capabilities_allow(
     project_with_roles: dict,
@@ -143,12 +154,13 @@ def test_each_role_gets_the_answer_its_capabilities_allow(
     url: str,
     body: Any,
     expected: dict[str, int],
+    status: str,
 ) -> None:
     ctx = dict(project_with_roles)
     project = ctx["project"]
     ctx["label"] = project.labels.first()
     ctx["image"] = factories.image(project)
-    ctx["image"].status = "submitted"
+    ctx["image"].status = status
     ctx["image"].save()
     ctx["annotation"] = factories.annotation(ctx["image"])
     ctx["newcomer"] = factories.user()

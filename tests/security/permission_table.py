@@ -60,6 +60,7 @@ class Refs:
     spare_label: int  # a label nothing uses, to delete
     member: int  # user id of a viewer who is there to be changed or removed
     job: int
+    issue: int  # an open review issue pinned on `image`
     sha256: str
     newcomer: str  # username of a user in none of A's and B's (C, with A's owner and manager)
     assignee: int  # user id of A's annotator
@@ -120,6 +121,10 @@ def _annotation_put(r: Refs) -> dict[str, Any]:
 
 def _bulk(r: Refs) -> dict[str, Any]:
     return {"image": r.image, "create": [_annotation(r)], "delete": [r.annotation]}
+
+
+def _issue(r: Refs) -> dict[str, Any]:
+    return {"text": "this edge leaks into the background", "annotation": r.annotation}
 
 
 def _password_change(r: Refs) -> Form:
@@ -217,14 +222,22 @@ TABLE: list[Row] = [
     Row("api/projects/<int:pk>/imports/",           "POST",   403,   404,   403,   403,   403,   202,   202,   404, _yolo_boxes),
     Row("api/projects/<int:pk>/imports/",           OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/",                     "GET",    403,   404,   200,   200,   200,   200,   200,   404),
-    Row("api/images/<int:pk>/",                     "PATCH",  403,   404,   403,   200,   200,   200,   200,   404, lambda r: {"status": "submitted"}),
+    # The image is submitted: reopening it is a manager's step (services/review.py), and an
+    # annotator may neither lock nor edit it until the reviewer decides (409, not 403: their
+    # role may, the image's status may not).
+    Row("api/images/<int:pk>/",                     "PATCH",  403,   404,   403,   403,   403,   200,   200,   404, lambda r: {"status": "in_progress"}),
     Row("api/images/<int:pk>/",                     "DELETE", 403,   404,   403,   403,   403,   204,   204,   404),
     Row("api/images/<int:pk>/",                     OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/review",               "POST",   403,   404,   403,   403,   200,   200,   200,   404, lambda r: {"decision": "reject", "comment": "edges"}),
+    Row("api/images/<int:pk>/review",               "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/images/<int:pk>/review",               OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/images/<int:pk>/issues",               "POST",   403,   404,   403,   403,   201,   201,   201,   404, _issue),
+    Row("api/images/<int:pk>/issues",               OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/issues/<int:pk>/resolve",              "POST",   403,   404,   403,   200,   200,   200,   200,   404),
+    Row("api/issues/<int:pk>/resolve",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/file",                 "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/images/<int:pk>/file",                 OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
-    Row("api/images/<int:pk>/lock",                 "POST",   403,   404,   403,   200,   200,   200,   200,   404),
+    Row("api/images/<int:pk>/lock",                 "POST",   403,   404,   403,   409,   200,   200,   200,   404),
     Row("api/images/<int:pk>/lock",                 "DELETE", 403,   404,   403,   200,   200,   200,   200,   404),
     Row("api/images/<int:pk>/lock",                 OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/embedding",            "GET",    403,   404,   202,   202,   202,   202,   202,   404),
@@ -233,14 +246,14 @@ TABLE: list[Row] = [
     Row("api/images/<int:pk>/predict",              "POST",   403,   404,   403,   202,   202,   202,   202,   404, lambda r: {"point_coords": [[3, 4]], "point_labels": [1]}),
     Row("api/images/<int:pk>/predict",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/annotations/",         "GET",    403,   404,   200,   200,   200,   200,   200,   404),
-    Row("api/images/<int:pk>/annotations/",         "POST",   403,   404,   403,   201,   201,   201,   201,   404, _annotation),
+    Row("api/images/<int:pk>/annotations/",         "POST",   403,   404,   403,   409,   201,   201,   201,   404, _annotation),
     Row("api/images/<int:pk>/annotations/",         OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
-    Row("api/annotations/bulk",                     "POST",   403,   404,   403,   200,   200,   200,   200,   404, _bulk),
+    Row("api/annotations/bulk",                     "POST",   403,   404,   403,   409,   200,   200,   200,   404, _bulk),
     Row("api/annotations/bulk",                     OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/annotations/<int:pk>/",                "GET",    403,   404,   200,   200,   200,   200,   200,   404),
-    Row("api/annotations/<int:pk>/",                "PATCH",  403,   404,   403,   200,   200,   200,   200,   404, lambda r: {"version": 1, "polygons": factories.square(3, 3, 4)}),
-    Row("api/annotations/<int:pk>/",                "PUT",    403,   404,   403,   200,   200,   200,   200,   404, _annotation_put),
-    Row("api/annotations/<int:pk>/",                "DELETE", 403,   404,   403,   204,   204,   204,   204,   404),
+    Row("api/annotations/<int:pk>/",                "PATCH",  403,   404,   403,   409,   200,   200,   200,   404, lambda r: {"version": 1, "polygons": factories.square(3, 3, 4)}),
+    Row("api/annotations/<int:pk>/",                "PUT",    403,   404,   403,   409,   200,   200,   200,   404, _annotation_put),
+    Row("api/annotations/<int:pk>/",                "DELETE", 403,   404,   403,   409,   204,   204,   204,   404),
     Row("api/annotations/<int:pk>/",                OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/jobs/<int:pk>/",                       "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/jobs/<int:pk>/",                       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),

@@ -27,7 +27,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
 
-from annotator.models import Job, Project, SamModel
+from annotator.models import Job, Project, ReviewIssue, SamModel
 from tests import factories
 from tests.security.permission_table import (
     ADMIN,
@@ -72,8 +72,10 @@ ROUTES: dict[str, tuple[Any, ...]] = {_route(parts): parts for parts in _walk(ge
 # Kwargs that name an object of a project: the ones another project's ids go into.
 PROJECT_KWARGS = {"pk", "label_id", "user_id", "sha256"}
 # Fields of Refs that name a project's object (users are global: any user can be added).
-BODY_REFS = ("project", "image", "annotation", "label", "spare_label", "member", "job", "sha256")
-_PK_OBJECT = {"projects": "project", "images": "image", "annotations": "annotation", "jobs": "job"}
+BODY_REFS = ("project", "image", "annotation", "label", "spare_label", "member", "job", "issue",
+             "sha256")  # fmt: skip
+_PK_OBJECT = {"projects": "project", "images": "image", "annotations": "annotation", "jobs": "job",
+              "issues": "issue"}  # fmt: skip
 
 
 def _kwarg(route: str, name: str, refs: Refs) -> str:
@@ -212,6 +214,9 @@ def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs
     image.status = "submitted"
     image.save()
     annotation = factories.annotation(image)
+    issue = ReviewIssue.objects.create(
+        image=image, annotation=annotation, text="leaks", created_by=owner
+    )
     member = factories.member(project, "viewer", username=f"extra-{project.pk}")
     job = Job.objects.create(project=project, kind="export", created_by=owner, status="done")
     job.result.save("export.json", ContentFile(b"{}"))
@@ -223,7 +228,8 @@ def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs
     (folder / "decode.onnx").write_bytes(b"not really onnx")
     return Refs(
         project=project.pk, image=image.pk, image_name="a.png", annotation=annotation.pk,
-        label=label.pk, spare_label=spare.pk, member=member.pk, job=job.pk, sha256=sha,
+        label=label.pk, spare_label=spare.pk, member=member.pk, job=job.pk, issue=issue.pk,
+        sha256=sha,
         newcomer=newcomer.username, assignee=assignee.pk,
     )  # fmt: skip
 
@@ -247,7 +253,7 @@ def build_world() -> World:
     refs_b = _objects(project_b, users["outsider"], newcomer, users["annotator"])
     missing = Refs(
         project=10**9, image=10**9, image_name="a.png", annotation=10**9, label=10**9,
-        spare_label=10**9, member=10**9, job=10**9, sha256="0" * 64,
+        spare_label=10**9, member=10**9, job=10**9, issue=10**9, sha256="0" * 64,
         newcomer=newcomer.username, assignee=users["annotator"].pk,
     )  # fmt: skip
     sessions = {}

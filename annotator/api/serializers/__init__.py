@@ -18,7 +18,6 @@ from annotator.api.serializers.images import (
     ImageUpdateSerializer,
     ImageUploadSerializer,
     NextImageQuerySerializer,
-    ReviewSerializer,
 )
 from annotator.api.serializers.jobs import (
     ExportCreateSerializer,
@@ -41,6 +40,13 @@ from annotator.api.serializers.projects import (
     ProjectSerializer,
     ProjectUpdateSerializer,
     SamModelSerializer,
+)
+from annotator.api.serializers.review import (
+    IssueCreateSerializer,
+    ReviewEventSerializer,
+    ReviewIssueSerializer,
+    ReviewRecordSerializer,
+    ReviewSerializer,
 )
 
 __all__ = [
@@ -77,6 +83,10 @@ __all__ = [
     "ProjectSerializer",
     "ProjectUpdateSerializer",
     "PromptsField",
+    "IssueCreateSerializer",
+    "ReviewEventSerializer",
+    "ReviewIssueSerializer",
+    "ReviewRecordSerializer",
     "ReviewSerializer",
     "SamModelSerializer",
 ]

@@ -49,13 +49,9 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
-class ReviewSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["accept", "reject"])
-    comment = serializers.CharField(allow_blank=True, default="", max_length=10_000)
-
-
 class NextImageQuerySerializer(serializers.Serializer):
     after = IdField(required=False, min_value=0)
+    review = serializers.BooleanField(required=False, default=False)
 
 
 class ImageFilterSerializer(serializers.Serializer):
@@ -64,7 +60,9 @@ class ImageFilterSerializer(serializers.Serializer):
 
 
 class ImageUpdateSerializer(serializers.Serializer):
+    # A step of the review workflow (annotator/services/review.py), not a free write.
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    comment = serializers.CharField(allow_blank=True, default="", max_length=10_000)
     # An id only: looking it up here answered "does not exist" for ids nobody has and "not a
     # member" for everyone else, before the caller's right to assign was even checked.
     assignee = serializers.IntegerField(

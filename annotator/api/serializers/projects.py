@@ -49,7 +49,8 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "labels", "sam_model", "role", "created_at"]
+        fields = ["id", "name", "description", "labels", "sam_model", "role", "allow_self_review",
+                  "created_at"]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, obj: Project) -> str | None:
@@ -102,6 +103,8 @@ class ProjectUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(
         allow_blank=True, required=False, max_length=MAX_DESCRIPTION
     )
+    # May a reviewer decide on an image they submitted? Owners only (services/review.py).
+    allow_self_review = serializers.BooleanField(required=False)
 
 
 class LabelUpdateSerializer(serializers.Serializer):

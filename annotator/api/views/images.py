@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import FileResponse, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,19 +61,22 @@ class ImageDetailView(APIView):
 
     @extend_schema(request=s.ImageUpdateSerializer, responses=s.ImageSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        image, _ = image_for(request, pk, Can.READ)
+        """`status` is a step of the review workflow (services/review.py says who may take
+        which); `assignee` is a manager's. A read-only role never writes, not even nothing."""
+        image, _ = image_for(request, pk, Can.ANNOTATE)
         data = s.ImageUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        # Annotators move their work along; only reviewers decide; only managers assign.
-        if "status" in v:
-            needed = Can.REVIEW if v["status"] in services.REVIEW_STATUSES else Can.ANNOTATE
-            image_for(request, pk, needed)
-        assignee: Any = False
+        if "status" not in v and "assignee" not in v:
+            raise ValidationError("Nothing to change: send status (a review step) or assignee.")
         if "assignee" in v:
             image_for(request, pk, Can.MANAGE)
             assignee = services.project_member(project=image.project, user_id=v["assignee"])
-        image = services.image_update(image=image, status=v.get("status"), assignee=assignee)
+            image = services.image_update(image=image, assignee=assignee)
+        if "status" in v:
+            image = services.image_transition(
+                image=image, user=request.user, to=v["status"], comment=v["comment"]
+            )
         return Response(s.ImageSerializer(image).data)
 
     def delete(self, request: Request, pk: int) -> Response:
@@ -103,7 +105,8 @@ class ImageFileView(APIView):
 
 
 class ImageLockView(APIView):
-    """POST takes or renews the edit lock (423 if someone else holds it); DELETE releases it
+    """POST takes or renews the edit lock (423 if someone else holds it; 409 while the image's
+    status lets the caller not edit it: accepted, or submitted to a non-reviewer); DELETE releases it
     (managers may break another user's lock)."""
 
     serializer_class = s.ImageSerializer
@@ -111,7 +114,7 @@ class ImageLockView(APIView):
     @extend_schema(request=None, responses=s.ImageSerializer)
     def post(self, request: Request, pk: int) -> Response:
         image, _ = image_for(request, pk, Can.ANNOTATE)
-        image = services.image_lock(image=image, user=request.user)
+        image = services.image_lock_to_edit(image=image, user=request.user)
         return Response(s.ImageSerializer(image).data)
 
     @extend_schema(request=None, responses=s.ImageSerializer)
@@ -122,22 +125,9 @@ class ImageLockView(APIView):
         return Response(s.ImageSerializer(image).data)
 
 
-class ImageReviewView(APIView):
-    """A reviewer's decision on a submitted image, with a comment for the annotator."""
-
-    serializer_class = s.ImageSerializer
-
-    @extend_schema(request=s.ReviewSerializer, responses=s.ImageSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        image, _ = image_for(request, pk, Can.REVIEW)
-        data = s.ReviewSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        image = services.image_review(image=image, reviewer=request.user, **data.validated_data)
-        return Response(s.ImageSerializer(image).data)
-
-
 class NextImageView(APIView):
-    """The caller's next image to annotate (see selectors.image_next_for); 204 when none."""
+    """The caller's next image to annotate, or with ?review=1 (reviewers) to review (see
+    selectors.image_next_for); 204 when none."""
 
     serializer_class = s.ImageSerializer
 
@@ -148,9 +138,13 @@ class NextImageView(APIView):
         project, _ = project_for(request, pk, Can.ANNOTATE)
         query = s.NextImageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        review = query.validated_data["review"]
+        if review:
+            project_for(request, pk, Can.REVIEW)
         image = selectors.image_next_for(
-            project=project, user=request.user, after=query.validated_data.get("after")
-        )
+            project=project, user=request.user, after=query.validated_data.get("after"),
+            review=review,
+        )  # fmt: skip
         if image is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(s.ImageSerializer(image).data)

@@ -62,7 +62,13 @@ class ProjectDetailView(APIView):
             )
         data = s.ProjectUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = services.project_update(project=project, **data.validated_data)
+        v = dict(data.validated_data)
+        allow_self_review = v.pop("allow_self_review", None)
+        if allow_self_review is not None:
+            project_for(request, pk, Can.OWN)
+            project = services.project_allow_self_review(project=project, allow=allow_self_review)
+        if v:
+            project = services.project_update(project=project, **v)
         return Response(s.ProjectSerializer(project, context={"roles": _roles(request)}).data)
 
     def delete(self, request: Request, pk: int) -> Response:

@@ -54,7 +54,7 @@ export function createOpening({ state, root, decoder, store, undo, view, drawing
     view.fit(image.width, image.height);
     drawing.redraw();
     await takeLock();
-    workflow.showStatus();
+    await workflow.refresh();
     try {
       await embeddings.embed(image);
       state.ready = true;

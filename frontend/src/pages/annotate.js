@@ -57,8 +57,17 @@ const tools = createTools({ state, drawing });
 const prompting = createPrompting({ state, decoder, drawing, undo, notices });
 const saving = createSaving({ state, store, undo, notices, drawing, prompting });
 const panels = createPanels({ state, store, drawing, tools, saving });
-const workflow = createWorkflow({ state, notices });
+const workflow = createWorkflow({ state, notices, view, stage });
 const opening = createOpening({ state, root, decoder, store, undo, view, drawing, workflow, notices });
+// A decision hands the image back to the annotator: the reviewer's page lets go of it and stays
+// read-only. Other steps change who may edit (submit: nobody but reviewers; reopen: the team
+// again), so the image is opened afresh and the lock taken if it may be.
+workflow.onStep(async (step) => {
+  if (step !== "accept" && step !== "reject") return opening.open(state.imageId);
+  opening.release();
+  state.readOnly = true;
+  await workflow.refresh();
+});
 const navigation = createNavigation({ state, notices, opening });
 const controls = createControls({ state, root, view, tools, drawing, prompting, panels, undo, notices });
 const proposals = new Proposals({ notices, store, reject: (a) => saving.deleteAnnotation(a), select: (id) => panels.highlight(id) });

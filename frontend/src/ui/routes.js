@@ -20,6 +20,8 @@ export const routes = {
   next: (projectId, after) => `/api/projects/${projectId}/next-image${q({ after })}`,
   // Submitting is a status change (PATCH image(id) {status}); a review carries a comment too.
   review: (id) => `/api/images/${id}/review`,
+  issues: (imageId) => `/api/images/${imageId}/issues`,
+  resolveIssue: (id) => `/api/issues/${id}/resolve`,
   jobs: (projectId) => `/api/projects/${projectId}/jobs/`,
   job: (id) => `/api/jobs/${id}/`,
   jobResult: (id) => `/api/jobs/${id}/result`,

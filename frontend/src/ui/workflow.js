@@ -1,6 +1,6 @@
-// Working together: the image's status, submit for review, a reviewer's accept or reject with a
-// comment, and "next image for me" from the assignment queue.
-import { api, ApiError } from "./api.js";
+// Working together: the image's status and the review steps (submit, accept, reject with a
+// comment, reopen), pinned issues, and "next image for me" from the assignment queue.
+import { api } from "./api.js";
 import { routes } from "./routes.js";
 
 export const STATUS_TEXT = {
@@ -14,21 +14,28 @@ export const STATUS_TEXT = {
 export const CAN_REVIEW = new Set(["reviewer", "manager", "owner"]);
 export const CAN_ANNOTATE = new Set(["annotator", ...CAN_REVIEW]);
 
-export function submitImage(imageId) {
-  return api(routes.image(imageId), { method: "PATCH", body: { status: "submitted" } });
+// A step of the review workflow (annotator/services/review.py): the server says which the
+// caller may take now (GET review -> steps), and refuses the others with a message.
+const STEP_STATUS = { start: "in_progress", submit: "submitted", reopen: "in_progress" };
+
+export function takeStep(imageId, step, comment = "") {
+  if (step === "accept" || step === "reject") {
+    return api(routes.review(imageId), { method: "POST", body: { decision: step, comment } });
+  }
+  return api(routes.image(imageId), { method: "PATCH", body: { status: STEP_STATUS[step], comment } });
 }
 
-// The review endpoint keeps the comment with the decision; a server without it still takes the
-// decision as a status change, and the caller is told the comment was not stored.
-export async function reviewImage(imageId, decision, comment) {
-  try {
-    return await api(routes.review(imageId), { method: "POST", body: { decision, comment } });
-  } catch (err) {
-    if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405)) throw err;
-  }
-  const status = decision === "accept" ? "accepted" : "rejected";
-  const image = await api(routes.image(imageId), { method: "PATCH", body: { status } });
-  return { ...image, commentDropped: Boolean(comment) };
+// Every step taken (who, when, comment), the issues pinned, and the steps open to the caller.
+export function reviewRecord(imageId) {
+  return api(routes.review(imageId));
+}
+
+export function pinIssue(imageId, { x, y, text }) {
+  return api(routes.issues(imageId), { method: "POST", body: { x, y, text } });
+}
+
+export function resolveIssue(issueId) {
+  return api(routes.resolveIssue(issueId), { method: "POST" });
 }
 
 // The next image assigned to the caller (or unassigned) that needs work, or null.
