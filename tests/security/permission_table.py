@@ -170,6 +170,17 @@ TABLE: list[Row] = [
     Row("",                                         OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
     Row("projects/<int:pk>/",                       "GET",    LOGIN, 404,   200,   200,   200,   200,   200,   404),
     Row("projects/<int:pk>/",                       OTHER,    405,   405,   405,   405,   405,   405,   405,   405),
+    Row("projects/new/",                            "GET",    LOGIN, 200,   200,   200,   200,   200,   200,   NA),
+    Row("projects/new/",                            OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
+    # The manage area: managers and owners; another role is refused as the API refuses it.
+    *(
+        row
+        for page in ("settings", "people", "dataset", "jobs", "dashboard")
+        for row in (
+            Row(f"projects/<int:pk>/{page}/",       "GET",    LOGIN, 404,   403,   403,   403,   200,   200,   404),
+            Row(f"projects/<int:pk>/{page}/",       OTHER,    405,   405,   405,   405,   405,   405,   405,   405),
+        )
+    ),
     Row("images/<int:pk>/annotate/",                "GET",    LOGIN, 404,   200,   200,   200,   200,   200,   404),
     Row("images/<int:pk>/annotate/",                OTHER,    405,   405,   405,   405,   405,   405,   405,   405),
     Row("status/",                                  "GET",    200,   200,   200,   200,   200,   200,   200,   NA),
