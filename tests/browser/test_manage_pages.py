@@ -85,11 +85,15 @@ def test_a_manager_runs_a_project_from_the_browser(
 
     # People: add by username; the last owner cannot step down, and the page says why.
     page.click("nav.manage-nav >> text=People")
+    page.fill("input[name=username]", "nobody")
+    page.click("#member-add button[type=submit]")
+    page.wait_for_selector("#messages .error")
+    assert "No user named 'nobody'" in page.inner_text("#messages")
     page.fill("input[name=username]", "ann")
     page.click("#member-add button[type=submit]")
     page.wait_for_selector("#members tr[data-username=ann]")
     page.select_option("#members tr[data-username=boss] select", "viewer")
-    page.wait_for_selector("#messages .error")
+    page.wait_for_selector("#messages .error >> text=owner")
     assert "at least one owner" in page.inner_text("#messages")
     assert page.input_value("#members tr[data-username=boss] select") == "owner"
     _shot(page, "manage-people.png")
