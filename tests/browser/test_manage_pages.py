@@ -51,6 +51,13 @@ def _wait_until(predicate: Any, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
+def _tab(page: Any, name: str) -> None:
+    """Open a manage page from the nav and wait until its script has wired the controls."""
+    page.click(f"nav.manage-nav >> text={name}")
+    page.wait_for_url(f"**/{name.lower()}/")
+    page.wait_for_selector("#manage[data-ready]")
+
+
 @pytest.fixture
 def media(settings: Any, tmp_path: Path, no_broker: None) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -60,11 +67,16 @@ def media(settings: Any, tmp_path: Path, no_broker: None) -> None:
 def test_a_manager_runs_a_project_from_the_browser(
     media: None, live_server: Any, page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from annotator import services, tasks
+    from annotator import queue, services
     from annotator.models import Image, Job, Project
 
+    # Jobs are run below, in this thread, by the worker's code; the rest is not run at all.
     queued: list[int] = []
-    monkeypatch.setattr(tasks.job_run_task, "apply_async", lambda args, **kw: queued.extend(args))
+    monkeypatch.setattr(
+        queue,
+        "publish",
+        lambda name, args, **options: queued.extend(args) if name == queue.JOB_RUN else None,
+    )
     _person("boss")
     _person("ann")
     base = live_server.url
@@ -72,6 +84,7 @@ def test_a_manager_runs_a_project_from_the_browser(
 
     # Create: name, description, two labels with colours, the model.
     page.click("#new-project-link")
+    page.wait_for_selector("#new-project[data-ready]")
     page.fill("input[name=name]", "Harbour survey")
     page.fill("textarea[name=description]", "Boats and buoys")
     page.fill(".label-row >> nth=0 >> input[name=label-name]", "boat")
@@ -84,7 +97,7 @@ def test_a_manager_runs_a_project_from_the_browser(
     assert [(lb.name, lb.color) for lb in project.labels.order_by("id")][1] == ("buoy", "#123456")
 
     # People: add by username; the last owner cannot step down, and the page says why.
-    page.click("nav.manage-nav >> text=People")
+    _tab(page, "People")
     page.fill("input[name=username]", "nobody")
     page.click("#member-add button[type=submit]")
     page.wait_for_selector("#messages .error")
@@ -105,7 +118,7 @@ def test_a_manager_runs_a_project_from_the_browser(
             z.writestr(f"boats/b{i}.png", _png(i))
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is text, not a PNG")
-    page.click("nav.manage-nav >> text=Dataset")
+    _tab(page, "Dataset")
     page.set_input_files("#pick-files", [str(archive), str(bad)])
     page.wait_for_selector("#upload-summary[data-done=true]")
     assert page.eval_on_selector("#upload-overall", "e => e.value") == 1
@@ -127,7 +140,7 @@ def test_a_manager_runs_a_project_from_the_browser(
 
     # Jobs: a YOLO-seg export of the new images, run by the worker's code in this thread, and
     # downloaded from the list.
-    page.click("nav.manage-nav >> text=Jobs")
+    _tab(page, "Jobs")
     page.click("#start-export")
     page.check("dialog input[name=format][value=yolo_seg]")
     page.check("dialog input[name=status][value=new]")
@@ -149,7 +162,7 @@ def test_a_manager_runs_a_project_from_the_browser(
     assert labels == ["b0.txt", "b1.txt", "b2.txt"], names
     assert "boat" in data_yaml and "buoy" in data_yaml, data_yaml
 
-    page.click("nav.manage-nav >> text=Dashboard")
+    _tab(page, "Dashboard")
     page.wait_for_selector("#by-person tr[data-user-id]")
     page.wait_for_function(
         "/of 3 images/.test(document.getElementById('embedding-coverage').textContent)"

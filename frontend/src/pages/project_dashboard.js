@@ -2,7 +2,7 @@
 // status and each assignee. Embedding coverage has no count of its own, so it is counted from
 // the image pages, up to a bound (beyond it the page says so rather than guess).
 import { api, listAll } from "../ui/api.js";
-import { el, fmtInt, manageRoot, sayError } from "../ui/manage.js";
+import { el, fmtInt, manageRoot, markReady, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
 import { STATUS_TEXT } from "../ui/workflow.js";
 
@@ -56,6 +56,7 @@ async function coverage(total) {
   progress.value = ready;
 }
 
+markReady();
 try {
   const total = await byStatus();
   await Promise.all([byPerson(), coverage(total)]);

@@ -2,7 +2,7 @@
 // and refusal), and the images table with filters, pages and bulk actions on a selection.
 import { api, csrfToken, listAll } from "../ui/api.js";
 import { exportDialog } from "../ui/job_dialogs.js";
-import { confirmDialog, el, errorText, fmtInt, manageRoot, say, sayError } from "../ui/manage.js";
+import { confirmDialog, el, errorText, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
 import { droppedFiles, overall, roundRobin, uploadOne, worthSending } from "../ui/uploads.js";
 import { STATUS_TEXT } from "../ui/workflow.js";
@@ -249,5 +249,6 @@ async function loadMembers() {
   }
 }
 
+markReady();
 await loadMembers();
 await loadImages();

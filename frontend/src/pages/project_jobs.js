@@ -2,7 +2,7 @@
 // polled while any is pending or running. Export, import and auto-annotate start from here.
 import { listAll } from "../ui/api.js";
 import { autoAnnotateDialog, exportDialog, importDialog } from "../ui/job_dialogs.js";
-import { el, manageRoot, sayError } from "../ui/manage.js";
+import { el, manageRoot, markReady, sayError } from "../ui/manage.js";
 import { isActive, jobTitle, progressText } from "../ui/jobs.js";
 import { routes } from "../ui/routes.js";
 
@@ -70,4 +70,5 @@ auto?.addEventListener("click", async () => {
 
 // Jobs of this project started elsewhere (another tab, a colleague) show up on the next poll.
 document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && load());
+markReady();
 load();

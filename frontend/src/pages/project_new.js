@@ -51,3 +51,5 @@ form.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+// Wired: a submit before this would be the browser's own GET of the form.
+form.dataset.ready = "true";

@@ -2,7 +2,7 @@
 // rules (the last owner stays; only owners appoint owners and managers); the page shows its
 // refusals in its words and puts the control back as it was.
 import { api, listAll } from "../ui/api.js";
-import { confirmDialog, el, manageRoot, say, sayError } from "../ui/manage.js";
+import { confirmDialog, el, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
 
 const { projectId } = manageRoot();
@@ -67,4 +67,5 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
+markReady();
 load();

@@ -1,7 +1,7 @@
 // Project settings: rename and describe, labels (add, rename, recolour, delete), and deleting
 // the project (owners), each confirmation saying what would be lost.
 import { api, listAll } from "../ui/api.js";
-import { confirmDialog, el, fmtInt, manageRoot, say, sayError } from "../ui/manage.js";
+import { confirmDialog, el, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
 
 const { projectId } = manageRoot();
@@ -110,4 +110,5 @@ del?.addEventListener("click", async () => {
   }
 });
 
+markReady();
 loadLabels();

@@ -76,3 +76,9 @@ export function confirmDialog({ title, body, confirm = "Delete", danger = true, 
 }
 
 export const fmtInt = (n) => Number(n).toLocaleString("en-US");
+
+// Set once the page's controls are wired: before that a form would submit natively (a GET that
+// reloads the page), so tests and impatient people wait for it.
+export function markReady() {
+  document.getElementById("manage").dataset.ready = "true";
+}
