@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotator.models import (
@@ -40,7 +40,25 @@ def image_list(*, project: Project, filters: dict[str, object] | None = None) ->
         qs = qs.filter(status=filters["status"])
     if filters.get("assignee"):
         qs = qs.filter(assignee_id=filters["assignee"])
-    return qs
+    if filters.get("unassigned"):
+        qs = qs.filter(assignee__isnull=True)
+    if filters.get("q"):
+        qs = qs.filter(original_name__icontains=filters["q"])
+    if filters.get("label"):
+        # Exists, not a join: a join would repeat an image once per matching annotation and
+        # inflate the annotation count beside it.
+        with_label = Annotation.objects.filter(image=OuterRef("pk"), label_id=filters["label"])
+        qs = qs.filter(Exists(with_label))
+    if filters.get("embedding"):
+        # The state of the project's current model's embedding; "none": never requested.
+        rows = Embedding.objects.filter(image=OuterRef("pk"), sam_model_id=project.sam_model_id)
+        if filters["embedding"] == "none":
+            qs = qs.filter(~Exists(rows))
+        else:
+            qs = qs.filter(Exists(rows.filter(status=filters["embedding"])))
+    ordering = str(filters.get("ordering") or "id")
+    # The id breaks ties, so pages of a sort by status or name neither repeat nor skip images.
+    return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
 
 
 # Images that still need an annotator's work.

@@ -329,3 +329,45 @@ def test_next_image_prefers_own_assignments_and_skips_others_and_locked_ones(
     services.image_update(image=free, status="submitted")
     services.image_update(image=mine, status="submitted")
     assert client.get(url).status_code == 204
+
+
+@pytest.mark.django_db
+def test_the_image_list_searches_filters_and_sorts(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    from annotator.models import Embedding
+
+    p = project_with_roles["project"]
+    cat, dog = p.labels.order_by("id")
+    boat, buoy, pier = (
+        factories.image(p, data=factories.png_bytes(seed=i), name=n)
+        for i, n in enumerate(["Boat-1.png", "buoy.png", "pier.png"])
+    )
+    factories.annotation(boat, label=cat)
+    factories.annotation(boat, label=cat)
+    factories.annotation(buoy, label=dog)
+    services.image_update(image=pier, status=None, assignee=project_with_roles["annotator"])
+    Embedding.objects.filter(image=buoy).delete()
+    Embedding.objects.update_or_create(
+        image=boat, sam_model=p.sam_model, defaults={"status": "ready"}
+    )
+    client = client_for(project_with_roles["viewer"])
+    url = f"/api/projects/{p.pk}/images/"
+
+    def ids(query: str) -> list[int]:
+        response = client.get(url + query)
+        assert response.status_code == 200, response.content
+        return [i["id"] for i in response.json()["results"]]
+
+    assert ids("?q=BOAT") == [boat.pk]
+    # One row per image, whatever its number of annotations with the label.
+    assert ids(f"?label={cat.pk}") == [boat.pk]
+    assert client.get(url + f"?label={cat.pk}").json()["results"][0]["annotation_count"] == 2
+    assert ids("?embedding=ready") == [boat.pk]
+    assert ids("?embedding=none") == [buoy.pk]
+    assert ids("?unassigned=true") == [boat.pk, buoy.pk]
+    assert ids("?ordering=-original_name") == [pier.pk, buoy.pk, boat.pk]
+    assert ids("?ordering=-annotation_count&limit=1") == [boat.pk]
+    for bad in ("?ordering=password", "?embedding=maybe", f"?q={'x' * 201}", "?label=0"):
+        response = client.get(url + bad)
+        assert response.status_code == 400 and response.json()["detail"], bad

@@ -136,6 +136,10 @@ def test_a_manager_runs_a_project_from_the_browser(
     )
     ann_id = project.memberships.get(user__username="ann").user_id
     assert set(Image.objects.filter(project=project).values_list("assignee", flat=True)) == {ann_id}
+    # Name search (a pause after typing, then the API's ?q=).
+    page.fill("#filters input[name=q]", "b1")
+    page.wait_for_function("document.querySelectorAll('#images tbody tr').length === 1")
+    assert page.inner_text("#images tbody tr").count("b1.png") == 1
     _shot(page, "manage-dataset.png")
 
     # Jobs: a YOLO-seg export of the new images, run by the worker's code in this thread, and
@@ -146,6 +150,8 @@ def test_a_manager_runs_a_project_from_the_browser(
     page.check("dialog input[name=status][value=new]")
     page.click("dialog button[type=submit]")
     page.wait_for_selector("#jobs tr[data-kind=export]")
+    # No worker computes embeddings here: all three wait, and the panel says so.
+    assert page.inner_text("#embedding-line") == "0 of 3 images embedded · 3 waiting"
     _wait_until(lambda: bool(queued))
     job = Job.objects.get(pk=queued[0])
     assert job.params == {"format": "yolo_seg", "status": ["new"]}

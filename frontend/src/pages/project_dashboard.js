@@ -1,13 +1,11 @@
 // The project at a glance, from counts the API gives: a list's `count` with ?limit=1 for each
-// status and each assignee. Embedding coverage has no count of its own, so it is counted from
-// the image pages, up to a bound (beyond it the page says so rather than guess).
+// status, each assignee and each embedding state.
 import { api, listAll } from "../ui/api.js";
 import { el, fmtInt, manageRoot, markReady, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
 import { STATUS_TEXT } from "../ui/workflow.js";
 
 const { projectId } = manageRoot();
-const COVERAGE_LIMIT = 5000;
 
 const count = async (filters) => (await api(routes.images(projectId, { ...filters, limit: 1 }))).count;
 const bar = (part, whole) => el("span", { class: "bar", style: `width:${whole ? Math.round((120 * part) / whole) : 0}px` });
@@ -40,19 +38,12 @@ async function byPerson() {
 }
 
 async function coverage(total) {
+  const [ready, failed] = await Promise.all([count({ embedding: "ready" }), count({ embedding: "failed" })]);
   const text = document.getElementById("embedding-coverage");
-  if (total > COVERAGE_LIMIT) {
-    text.textContent = `${fmtInt(total)} images: too many to count from this page.`;
-    document.getElementById("embedding-bar").hidden = true;
-    return;
-  }
-  const images = await listAll(routes.images(projectId, { limit: 100 }));
-  const ready = images.filter((i) => i.embedding_status === "ready").length;
-  const failed = images.filter((i) => i.embedding_status === "failed").length;
-  text.textContent = `${fmtInt(ready)} of ${fmtInt(images.length)} images embedded` + (failed ? `, ${fmtInt(failed)} failed` : "");
+  text.textContent = `${fmtInt(ready)} of ${fmtInt(total)} images embedded` + (failed ? `, ${fmtInt(failed)} failed` : "");
   text.className = "";
   const progress = document.getElementById("embedding-bar");
-  progress.max = Math.max(1, images.length);
+  progress.max = Math.max(1, total);
   progress.value = ready;
 }
 

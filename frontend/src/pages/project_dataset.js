@@ -100,7 +100,18 @@ let offset = 0;
 
 function query() {
   const f = filterForm;
-  return { status: f.status.value, assignee: f.assignee.value, limit: f.limit.value, offset };
+  const nobody = f.assignee.value === "none";
+  return {
+    q: f.q.value.trim(),
+    status: f.status.value,
+    assignee: nobody ? "" : f.assignee.value,
+    unassigned: nobody ? "true" : "",
+    label: f.label.value,
+    embedding: f.embedding.value,
+    ordering: f.ordering.value === "id" ? "" : f.ordering.value,
+    limit: f.limit.value,
+    offset,
+  };
 }
 
 function row(image) {
@@ -147,10 +158,17 @@ async function loadImages() {
 }
 
 filterForm.addEventListener("submit", (e) => e.preventDefault());
-filterForm.addEventListener("change", () => {
+function refilter() {
   offset = 0;
   selected.clear();
   loadImages();
+}
+filterForm.addEventListener("change", refilter);
+// Typing in the name box filters after a pause, not on every key.
+let typing = null;
+filterForm.q.addEventListener("input", () => {
+  clearTimeout(typing);
+  typing = setTimeout(refilter, 300);
 });
 $("prev").addEventListener("click", () => {
   offset = Math.max(0, offset - Number(filterForm.limit.value));
@@ -167,6 +185,19 @@ $("select-all").addEventListener("change", (e) => {
   }
   for (const box of $("images").querySelectorAll("tbody input[type=checkbox]")) box.checked = e.target.checked;
   updateBulk();
+});
+
+// Every image the filters match, across pages: a bulk action on a filter is one on its images.
+$("select-matching").addEventListener("click", async () => {
+  try {
+    const { offset: _, limit: __, ...filters } = query();
+    for (const image of await listAll(routes.images(projectId, { ...filters, limit: 100 }))) selected.add(image.id);
+    for (const box of $("images").querySelectorAll("tbody input[type=checkbox]")) box.checked = true;
+    $("select-all").checked = true;
+    updateBulk();
+  } catch (err) {
+    sayError("Could not select the matching images", err);
+  }
 });
 
 // ---- Bulk actions on the selection --------------------------------------------------------------
@@ -233,6 +264,14 @@ $("export-selection").addEventListener("click", async () => {
   }
 });
 
+async function loadLabels() {
+  try {
+    for (const l of await listAll(routes.labels(projectId))) filterForm.label.append(el("option", { value: String(l.id) }, l.name));
+  } catch (err) {
+    sayError("Could not load the labels", err);
+  }
+}
+
 async function loadMembers() {
   try {
     const list = await listAll(routes.members(projectId));
@@ -250,5 +289,5 @@ async function loadMembers() {
 }
 
 markReady();
-await loadMembers();
+await Promise.all([loadMembers(), loadLabels()]);
 await loadImages();

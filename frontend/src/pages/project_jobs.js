@@ -1,8 +1,8 @@
-// Every job of the project with its progress, its error in words and its result to download;
-// polled while any is pending or running. Export, import and auto-annotate start from here.
-import { listAll } from "../ui/api.js";
+// Every job of the project with its progress, its error in words and its result to download,
+// and the embeddings' progress; polled while any of it is pending or running. Export, import and auto-annotate start from here.
+import { api, listAll } from "../ui/api.js";
 import { autoAnnotateDialog, exportDialog, importDialog } from "../ui/job_dialogs.js";
-import { el, manageRoot, markReady, sayError } from "../ui/manage.js";
+import { el, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { isActive, jobTitle, progressText } from "../ui/jobs.js";
 import { routes } from "../ui/routes.js";
 
@@ -32,12 +32,53 @@ function jobRow(job) {
   return tr;
 }
 
+// The embedding batch of every upload, as counts of the images in each state.
+const count = async (filters) => (await api(routes.images(projectId, { ...filters, limit: 1 }))).count;
+async function loadEmbeddings() {
+  const [total, ready, running, pending, failed] = await Promise.all([
+    count({}),
+    count({ embedding: "ready" }),
+    count({ embedding: "running" }),
+    count({ embedding: "pending" }),
+    count({ embedding: "failed" }),
+  ]);
+  const parts = [`${fmtInt(ready)} of ${fmtInt(total)} images embedded`];
+  if (running) parts.push(`${fmtInt(running)} computing`);
+  if (pending) parts.push(`${fmtInt(pending)} waiting`);
+  if (failed) parts.push(`${fmtInt(failed)} failed`);
+  const line = document.getElementById("embedding-line");
+  line.textContent = parts.join(" · ");
+  line.className = failed ? "bad" : "";
+  const bar = document.getElementById("embedding-bar");
+  bar.max = Math.max(1, total);
+  bar.value = ready;
+  const retry = document.getElementById("retry-failed");
+  retry.hidden = !failed;
+  retry.textContent = `Retry the ${fmtInt(failed)} failed`;
+  return running + pending > 0;
+}
+
+document.getElementById("retry-failed").addEventListener("click", async (event) => {
+  event.target.disabled = true;
+  try {
+    const failed = await listAll(routes.images(projectId, { embedding: "failed", limit: 100 }));
+    for (const image of failed) await api(routes.embedding(image.id), { method: "POST" });
+    say(`Asked again for ${fmtInt(failed.length)} embedding(s).`);
+  } catch (err) {
+    sayError("Could not retry the embeddings", err);
+  }
+  event.target.disabled = false;
+  load();
+});
+
 async function load() {
   clearTimeout(timer);
   try {
-    const jobs = await listAll(routes.jobs(projectId));
+    const [jobs, embedding] = await Promise.all([listAll(routes.jobs(projectId)), loadEmbeddings()]);
     tbody.replaceChildren(...(jobs.length ? jobs.map(jobRow) : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No jobs yet."))]));
     if (jobs.some(isActive)) timer = setTimeout(load, 2000);
+    // Embeddings take seconds each on a worker: a slower look is enough.
+    else if (embedding) timer = setTimeout(load, 5000);
   } catch (err) {
     sayError("Could not load the jobs", err);
     timer = setTimeout(load, 10000);
