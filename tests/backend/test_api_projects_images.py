@@ -371,3 +371,40 @@ def test_the_image_list_searches_filters_and_sorts(
     for bad in ("?ordering=password", "?embedding=maybe", f"?q={'x' * 201}", "?label=0"):
         response = client.get(url + bad)
         assert response.status_code == 400 and response.json()["detail"], bad
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fmt", "result", "image_dir"),
+    [("coco", "coco.zip", "images/"), ("yolo_seg", "yolo_seg.zip", "images/train/"),
+     ("masks", "masks.zip", "images/")],
+)  # fmt: skip
+def test_an_export_may_carry_the_images(
+    project_with_roles: dict, client_for: Any, fmt: str, result: str, image_dir: str
+) -> None:
+    import zipfile
+
+    p = project_with_roles["project"]
+    image = factories.image(p, name="dock.png")
+    factories.annotation(image)
+    client = client_for(project_with_roles["manager"])
+    body = {"format": fmt, "include_images": True}
+    response = client.post(f"/api/projects/{p.pk}/exports/", body, format="json")
+    assert response.status_code == 202, response.content
+    job = services.job_run(job=Job.objects.get(pk=response.json()["id"]))
+    assert job.status == Job.Status.DONE, job.error
+    assert job.result.name.rsplit("/", 1)[-1].startswith(result.split(".")[0])
+    archive = zipfile.ZipFile(io.BytesIO(job.result.read()))
+    stored = [n for n in archive.namelist() if n.startswith(image_dir)]
+    assert len(stored) == 1 and stored[0].endswith("dock.png"), archive.namelist()
+    with image.file.open("rb") as f:
+        assert archive.read(stored[0]) == f.read()
+    if fmt == "coco":
+        coco = json.loads(archive.read("annotations_coco.json"))
+        assert image_dir + coco["images"][0]["file_name"] == stored[0]
+    bad = client.post(
+        f"/api/projects/{p.pk}/jobs/",
+        {"kind": "export", "params": {"include_images": "yes"}},
+        format="json",
+    )
+    assert bad.status_code == 400 and "include_images" in bad.json()["detail"]

@@ -148,13 +148,14 @@ def test_a_manager_runs_a_project_from_the_browser(
     page.click("#start-export")
     page.check("dialog input[name=format][value=yolo_seg]")
     page.check("dialog input[name=status][value=new]")
+    page.check("dialog input[name=include_images]")
     page.click("dialog button[type=submit]")
     page.wait_for_selector("#jobs tr[data-kind=export]")
     # No worker computes embeddings here: all three wait, and the panel says so.
     assert page.inner_text("#embedding-line") == "0 of 3 images embedded · 3 waiting"
     _wait_until(lambda: bool(queued))
     job = Job.objects.get(pk=queued[0])
-    assert job.params == {"format": "yolo_seg", "status": ["new"]}
+    assert job.params == {"format": "yolo_seg", "status": ["new"], "include_images": True}
     services.job_run(job=job)
     page.wait_for_selector("#jobs tr[data-status=done] a.download", timeout=20000)
     _shot(page, "manage-jobs.png")
@@ -166,6 +167,8 @@ def test_a_manager_runs_a_project_from_the_browser(
     # One label file per image (named after the image, with its id in front for uniqueness).
     labels = sorted(n.rsplit("-", 1)[-1] for n in names if n.startswith("labels/train/"))
     assert labels == ["b0.txt", "b1.txt", "b2.txt"], names
+    pictures = sorted(n.rsplit("-", 1)[-1] for n in names if n.startswith("images/train/"))
+    assert pictures == ["b0.png", "b1.png", "b2.png"], names
     assert "boat" in data_yaml and "buoy" in data_yaml, data_yaml
 
     _tab(page, "Dashboard")

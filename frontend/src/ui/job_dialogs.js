@@ -43,6 +43,7 @@ export function exportDialog(projectId, { imageIds = [] } = {}) {
         radio("format", "masks", "PNG masks"),
         el("div", { class: "mask-opts", style: "margin-left:1.5rem", hidden: true }, radio("mask_mode", "instance", "one mask per object", true), radio("mask_mode", "semantic", "one mask per image, label ids as values")),
       ),
+      el("label", { style: "display:block" }, el("input", { type: "checkbox", name: "include_images" }), " Include the image files (a larger download)"),
       el("fieldset", {}, el("legend", {}, "Images in these statuses (none ticked: all)"), ...statuses),
       imageIds.length ? el("p", {}, `Only the ${imageIds.length} selected image(s).`) : el("p", { class: "muted" }, "All images of the project."),
     ];
@@ -59,6 +60,7 @@ export function exportDialog(projectId, { imageIds = [] } = {}) {
       const params = { format: form.format.value };
       if (params.format === "coco") params.rle = form.segmentation.value === "rle";
       if (params.format === "masks") params.mask_mode = form.mask_mode.value;
+      if (form.include_images.checked) params.include_images = true;
       const status = [...form.querySelectorAll("input[name=status]:checked")].map((c) => c.value);
       if (status.length) params.status = status;
       if (imageIds.length) params.image_ids = imageIds;

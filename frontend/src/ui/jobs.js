@@ -9,6 +9,7 @@ export function jobTitle(job) {
     text += ` · ${FORMAT_TEXT[p.format] ?? p.format ?? "COCO"}`;
     if (p.format === "coco" && p.rle) text += " (RLE)";
     if (p.format === "masks" && p.mask_mode) text += ` (${p.mask_mode})`;
+    if (p.include_images) text += " + images";
   }
   if (job.kind === "auto_annotate" && p.detector) text += ` · ${p.detector}`;
   if (p.status?.length) text += ` · ${p.status.join(", ")}`;

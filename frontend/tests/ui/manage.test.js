@@ -35,6 +35,7 @@ test("only images and archives are sent; hidden files are not", () => {
 test("a job reads as its kind, options and progress", () => {
   const job = { kind: "export", params: { format: "coco", rle: true, image_ids: [1, 2] }, status: "running", done: 312, total: 1000 };
   assert.equal(jobTitle(job), "Export · COCO (RLE) · 2 image(s)");
+  assert.equal(jobTitle({ ...job, params: { format: "yolo_seg", include_images: true } }), "Export · YOLO-seg + images");
   assert.equal(progressText(job), "312 of 1,000");
   assert.equal(progressText({ ...job, status: "pending" }), "waiting for a worker");
   assert.ok(isActive(job));
