@@ -101,7 +101,7 @@ def test_a_manager_runs_a_project_from_the_browser(
     page.fill("input[name=username]", "nobody")
     page.click("#member-add button[type=submit]")
     page.wait_for_selector("#messages .error")
-    assert "No user named 'nobody'" in page.inner_text("#messages")
+    assert page.inner_text("#messages") == "Could not add nobody: No user named 'nobody'."
     page.fill("input[name=username]", "ann")
     page.click("#member-add button[type=submit]")
     page.wait_for_selector("#members tr[data-username=ann]")
