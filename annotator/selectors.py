@@ -179,3 +179,43 @@ def project_stored_files(*, project: Project) -> list[tuple[Any, str]]:
 def sam_model_visible_to(*, user: User, sha256: str) -> SamModel | None:
     """A model the user may fetch the decoder of: one that a project of theirs uses."""
     return SamModel.objects.filter(sha256=sha256, projects__memberships__user_id=user.pk).first()
+
+
+def project_stats(*, project: Project) -> dict[str, Any]:
+    """The counts of a project's dashboard, each one aggregate query rather than a list: images
+    by status and by the state of their embedding (for the project's model), annotations by
+    label, and each member's assigned, submitted and accepted images and annotations made."""
+    images = project.images.all()
+    by_status = dict(images.values_list("status").annotate(n=Count("id")).order_by())
+    embeddings = Embedding.objects.filter(image__project=project, sam_model_id=project.sam_model_id)
+    by_embedding = dict(embeddings.values_list("status").annotate(n=Count("id")).order_by())
+    total = images.count()
+    by_embedding["none"] = total - sum(by_embedding.values())
+    labels = project.labels.annotate(n=Count("annotations")).order_by("id")
+    annotations = Annotation.objects.filter(image__project=project)
+    made = dict(annotations.values_list("created_by").annotate(n=Count("id")).order_by())
+    assigned: dict[tuple[int, str], int] = {
+        (user, status): n
+        for user, status, n in images.filter(assignee__isnull=False)
+        .values_list("assignee", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    people = []
+    for m in membership_list(project=project):
+        counts = {s: assigned.get((m.user_id, s), 0) for s in Image.Status.values}
+        people.append({
+            "user": m.user_id, "username": m.user.username, "role": m.role,
+            "assigned": sum(counts.values()), "submitted": counts["submitted"],
+            "accepted": counts["accepted"], "annotations": made.get(m.user_id, 0),
+        })  # fmt: skip
+    return {
+        "images": total,
+        "by_status": {s: by_status.get(s, 0) for s in Image.Status.values},
+        "embeddings": {s: by_embedding.get(s, 0) for s in [*Embedding.Status.values, "none"]},
+        "annotations": annotations.count(),
+        "by_label": [
+            {"label": lb.pk, "name": lb.name, "color": lb.color, "count": lb.n} for lb in labels
+        ],
+        "people": people,
+    }

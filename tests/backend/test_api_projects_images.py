@@ -408,3 +408,30 @@ def test_an_export_may_carry_the_images(
         format="json",
     )
     assert bad.status_code == 400 and "include_images" in bad.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_project_stats_count_images_embeddings_labels_and_work(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    from annotator.models import Embedding
+
+    p = project_with_roles["project"]
+    annotator = project_with_roles["annotator"]
+    cat, dog = p.labels.order_by("id")
+    first, second = factories.image(p), factories.image(p)
+    factories.annotation(first, label=cat, by=annotator)
+    factories.annotation(first, label=cat)
+    services.image_update(image=first, status="submitted", assignee=annotator)
+    services.image_update(image=second, assignee=annotator)
+    Embedding.objects.filter(image=second).delete()
+    Embedding.objects.filter(image=first).update(status="ready")
+    body = client_for(project_with_roles["viewer"]).get(f"/api/projects/{p.pk}/stats/").json()
+    assert body["images"] == 2 and body["annotations"] == 2
+    assert body["by_status"] == {
+        "new": 1, "in_progress": 0, "submitted": 1, "accepted": 0, "rejected": 0,
+    }  # fmt: skip
+    assert body["embeddings"]["ready"] == 1 and body["embeddings"]["none"] == 1
+    assert [(lb["name"], lb["count"]) for lb in body["by_label"]] == [("cat", 2), ("dog", 0)]
+    person = next(x for x in body["people"] if x["username"] == "annotator")
+    assert (person["assigned"], person["submitted"], person["annotations"]) == (2, 1, 1)

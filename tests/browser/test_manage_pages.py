@@ -176,7 +176,10 @@ def test_a_manager_runs_a_project_from_the_browser(
     page.wait_for_function(
         "/of 3 images/.test(document.getElementById('embedding-coverage').textContent)"
     )
-    assert "3" in page.inner_text("#by-status tr[data-status=new]")
+    assert page.inner_text("#by-status tr[data-status=new]").split()[:2] == ["New", "3"]
+    assert page.inner_text("#by-label").split()[:4] == ["boat", "0", "buoy", "0"]
+    ann_row = page.inner_text(f"#by-person tr[data-user-id='{ann_id}']").split()
+    assert ann_row[:3] == ["ann", "annotator", "3"], ann_row
     _shot(page, "manage-dashboard.png")
 
 

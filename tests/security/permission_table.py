@@ -204,6 +204,8 @@ TABLE: list[Row] = [
     Row("api/projects/<int:pk>/members/<int:user_id>/", "PATCH", 403, 404,  403,   403,   403,   200,   200,   404, lambda r: {"role": "annotator"}),
     Row("api/projects/<int:pk>/members/<int:user_id>/", "DELETE", 403, 404, 403,   403,   403,   204,   204,   404),
     Row("api/projects/<int:pk>/members/<int:user_id>/", OTHER, 403,  405,   405,   405,   405,   405,   405,   405),
+    Row("api/projects/<int:pk>/stats/",             "GET",    403,   404,   200,   200,   200,   200,   200,   404),
+    Row("api/projects/<int:pk>/stats/",             OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/projects/<int:pk>/labels/",            "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/projects/<int:pk>/labels/",            "POST",   403,   404,   403,   403,   403,   201,   201,   404, lambda r: {"name": "bird", "color": "#0000ff"}),
     Row("api/projects/<int:pk>/labels/",            OTHER,    403,   405,   405,   405,   405,   405,   405,   405),

@@ -39,6 +39,7 @@ from annotator.api.serializers.projects import (
     MembershipWriteSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    ProjectStatsSerializer,
     ProjectUpdateSerializer,
     SamModelSerializer,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "PredictSerializer",
     "ProjectCreateSerializer",
     "ProjectSerializer",
+    "ProjectStatsSerializer",
     "ProjectUpdateSerializer",
     "PromptsField",
     "ReviewSerializer",

@@ -32,16 +32,11 @@ function jobRow(job) {
   return tr;
 }
 
-// The embedding batch of every upload, as counts of the images in each state.
-const count = async (filters) => (await api(routes.images(projectId, { ...filters, limit: 1 }))).count;
+// The embedding batch of every upload, as the project's counts of images in each state.
 async function loadEmbeddings() {
-  const [total, ready, running, pending, failed] = await Promise.all([
-    count({}),
-    count({ embedding: "ready" }),
-    count({ embedding: "running" }),
-    count({ embedding: "pending" }),
-    count({ embedding: "failed" }),
-  ]);
+  const stats = await api(routes.stats(projectId));
+  const total = stats.images;
+  const { ready = 0, running = 0, pending = 0, failed = 0 } = stats.embeddings;
   const parts = [`${fmtInt(ready)} of ${fmtInt(total)} images embedded`];
   if (running) parts.push(`${fmtInt(running)} computing`);
   if (pending) parts.push(`${fmtInt(pending)} waiting`);

@@ -27,6 +27,7 @@ export const routes = {
   members: (projectId) => `/api/projects/${projectId}/members/`,
   member: (projectId, userId) => `/api/projects/${projectId}/members/${userId}/`,
   labels: (projectId) => `/api/projects/${projectId}/labels/`,
+  stats: (projectId) => `/api/projects/${projectId}/stats/`,
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
