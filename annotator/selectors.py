@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotator.models import (
@@ -42,7 +42,25 @@ def image_list(*, project: Project, filters: dict[str, object] | None = None) ->
         qs = qs.filter(status=filters["status"])
     if filters.get("assignee"):
         qs = qs.filter(assignee_id=filters["assignee"])
-    return qs
+    if filters.get("unassigned"):
+        qs = qs.filter(assignee__isnull=True)
+    if filters.get("q"):
+        qs = qs.filter(original_name__icontains=filters["q"])
+    if filters.get("label"):
+        # Exists, not a join: a join would repeat an image once per matching annotation and
+        # inflate the annotation count beside it.
+        with_label = Annotation.objects.filter(image=OuterRef("pk"), label_id=filters["label"])
+        qs = qs.filter(Exists(with_label))
+    if filters.get("embedding"):
+        # The state of the project's current model's embedding; "none": never requested.
+        rows = Embedding.objects.filter(image=OuterRef("pk"), sam_model_id=project.sam_model_id)
+        if filters["embedding"] == "none":
+            qs = qs.filter(~Exists(rows))
+        else:
+            qs = qs.filter(Exists(rows.filter(status=filters["embedding"])))
+    ordering = str(filters.get("ordering") or "id")
+    # The id breaks ties, so pages of a sort by status or name neither repeat nor skip images.
+    return qs.order_by(ordering, "-id" if ordering.startswith("-") else "id")
 
 
 # Images that still need an annotator's work.
@@ -197,3 +215,43 @@ def project_stored_files(*, project: Project) -> list[tuple[Any, str]]:
 def sam_model_visible_to(*, user: User, sha256: str) -> SamModel | None:
     """A model the user may fetch the decoder of: one that a project of theirs uses."""
     return SamModel.objects.filter(sha256=sha256, projects__memberships__user_id=user.pk).first()
+
+
+def project_stats(*, project: Project) -> dict[str, Any]:
+    """The counts of a project's dashboard, each one aggregate query rather than a list: images
+    by status and by the state of their embedding (for the project's model), annotations by
+    label, and each member's assigned, submitted and accepted images and annotations made."""
+    images = project.images.all()
+    by_status = dict(images.values_list("status").annotate(n=Count("id")).order_by())
+    embeddings = Embedding.objects.filter(image__project=project, sam_model_id=project.sam_model_id)
+    by_embedding = dict(embeddings.values_list("status").annotate(n=Count("id")).order_by())
+    total = images.count()
+    by_embedding["none"] = total - sum(by_embedding.values())
+    labels = project.labels.annotate(n=Count("annotations")).order_by("id")
+    annotations = Annotation.objects.filter(image__project=project)
+    made = dict(annotations.values_list("created_by").annotate(n=Count("id")).order_by())
+    assigned: dict[tuple[int, str], int] = {
+        (user, status): n
+        for user, status, n in images.filter(assignee__isnull=False)
+        .values_list("assignee", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    people = []
+    for m in membership_list(project=project):
+        counts = {s: assigned.get((m.user_id, s), 0) for s in Image.Status.values}
+        people.append({
+            "user": m.user_id, "username": m.user.username, "role": m.role,
+            "assigned": sum(counts.values()), "submitted": counts["submitted"],
+            "accepted": counts["accepted"], "annotations": made.get(m.user_id, 0),
+        })  # fmt: skip
+    return {
+        "images": total,
+        "by_status": {s: by_status.get(s, 0) for s in Image.Status.values},
+        "embeddings": {s: by_embedding.get(s, 0) for s in [*Embedding.Status.values, "none"]},
+        "annotations": annotations.count(),
+        "by_label": [
+            {"label": lb.pk, "name": lb.name, "color": lb.color, "count": lb.n} for lb in labels
+        ],
+        "people": people,
+    }

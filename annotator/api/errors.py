@@ -16,6 +16,7 @@ from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotator.services import QuotaExceeded, ServiceError
@@ -61,7 +62,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def _flatten(data: Any, prefix: str = "") -> str:
     if isinstance(data, dict):
-        return "; ".join(_flatten(v, f"{prefix}{k}: ") for k, v in data.items())
+        # A serializer's validate() errors are about the whole request: DRF files them under
+        # non_field_errors, a name that means nothing to the person reading the sentence.
+        return "; ".join(
+            _flatten(v, prefix if k == api_settings.NON_FIELD_ERRORS_KEY else f"{prefix}{k}: ")
+            for k, v in data.items()
+        )
     if isinstance(data, list):
         return "; ".join(_flatten(v, prefix) for v in data)
     return f"{prefix}{data}"

@@ -11,9 +11,12 @@
 #   GET|POST projects/{id}/members/  V|M         add or change a member by username or email
 #                                                (owners/managers: O; a user id: staff only)
 #   PATCH|DELETE projects/{id}/members/{user_id}/   M (owners/managers: O)
+#   GET  projects/{id}/stats/        V           dashboard counts: images by status and embedding
+#                                                state, annotations by label, work per member
 #   GET|POST projects/{id}/labels/   V|M
 #   PATCH|DELETE projects/{id}/labels/{label_id}/   M
-#   GET  projects/{id}/images/       V           ?status= ?assignee= ?limit= ?offset=
+#   GET  projects/{id}/images/       V           ?status= ?assignee= ?unassigned= ?q= ?label=
+#                                                ?embedding= ?ordering= ?limit= ?offset=
 #   POST projects/{id}/images/       M           multipart `files`: images and zip archives
 #   GET  projects/{id}/next-image    A           ?after=: the caller's next open image (rejected
 #                                                first); ?review=1 (R): the next submitted one
@@ -33,7 +36,7 @@
 #                                                 "versions"?: [read version per id] -> 409}
 #   GET|POST projects/{id}/jobs/     V|M         {"kind": "export" | "everything" | "auto_annotate",
 #                                                 "params": {...}} -> 202 with the Job
-#   POST projects/{id}/exports/      M           {"format": "coco"} -> 202 with the Job
+#   POST projects/{id}/exports/      M           {"format": "coco", "include_images"?} -> 202
 #   POST projects/{id}/imports/      M           multipart `file`, `format` coco|yolo_seg|masks
 #                                                 -> 201 counts (all or nothing); yolo_boxes
 #                                                 -> 202 with an auto_annotate Job
@@ -63,6 +66,7 @@ urlpatterns = [
         projects.MemberDetailView.as_view(),
         name="api-member",
     ),
+    path("projects/<int:pk>/stats/", projects.ProjectStatsView.as_view(), name="api-stats"),
     path("projects/<int:pk>/labels/", projects.LabelListView.as_view(), name="api-labels"),
     path(
         "projects/<int:pk>/labels/<int:label_id>/",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
@@ -20,13 +22,16 @@ if TYPE_CHECKING:
 
 # Export format -> the name of the file the job produces. The names are the import's too.
 EXPORT_WRITERS = {"coco": "annotations_coco.json", "yolo_seg": "yolo_seg.zip", "masks": "masks.zip"}
+# COCO with its images is no longer one JSON file: a zip the COCO import also reads.
+COCO_WITH_IMAGES = "coco.zip"
 
 
 def dataset_export(*, project: Project, params: dict[str, Any]) -> tuple[str, bytes]:
     """The result file name and bytes of an export, written by annotator/formats/<format>.py.
 
     The export job and the `export_annotations` command both come here, so they write the same
-    file. `params` as for an export Job: format, mask_mode, status, image_ids, rle (COCO)."""
+    file. `params` as for an export Job: format, mask_mode, status, image_ids, rle (COCO),
+    include_images."""
     images = selectors.images_for(project=project, params=params)
     return dataset_write(project=project, params=params, images=images)
 
@@ -49,23 +54,33 @@ def dataset_write(
     fmt = params.get("format", "coco")
     if fmt not in EXPORT_WRITERS:
         raise Invalid(f"export format {fmt!r} is not available")
-    images = images.prefetch_related("annotations__label")
-    dataset = _project_dataset(project=project, images=list(images), progress=progress)
+    rows = list(images.prefetch_related("annotations__label"))
+    dataset = _project_dataset(project=project, images=rows, progress=progress)
+    stored = _StoredImages(rows) if params.get("include_images") else None
     # The writers (and OpenCV, pycocotools under them) load with the first export.
     if fmt == "coco":
         from annotator.formats import coco
 
-        document = coco.to_coco(dataset, use_rle=bool(params.get("rle", False)))
-        return EXPORT_WRITERS[fmt], json.dumps(document).encode()
+        document = json.dumps(coco.to_coco(dataset, use_rle=bool(params.get("rle", False))))
+        if stored is None:
+            return EXPORT_WRITERS[fmt], document.encode()
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(EXPORT_WRITERS[fmt], document)
+        _add_images(out, stored)
+        return COCO_WITH_IMAGES, out.getvalue()
     out = io.BytesIO()
     if fmt == "yolo_seg":
         from annotator.formats import yolo
 
-        yolo.export_yolo_seg(dataset, out)
+        # The YOLO writer places each image beside its labels (images/<split>/) itself.
+        yolo.export_yolo_seg(dataset, out, images=stored)
     else:
         from annotator.formats import masks
 
         masks.export_masks(dataset, out, mode=params.get("mask_mode", "instance"))
+        if stored is not None:
+            _add_images(out, stored)
     return EXPORT_WRITERS[fmt], out.getvalue()
 
 
@@ -80,6 +95,32 @@ def export_name(image: Image) -> str:
     return prefix + name_within(image.original_name, max_bytes=EXPORT_NAME_BYTES - len(prefix))
 
 
+class _StoredImages(Mapping[str, bytes]):
+    """Export file name -> the stored image's bytes, read when asked, so an export holds one
+    image in memory at a time rather than the whole dataset."""
+
+    def __init__(self, images: list[Image]) -> None:
+        self._images = {export_name(image): image for image in images}
+
+    def __getitem__(self, name: str) -> bytes:
+        with self._images[name].file.open("rb") as f:
+            return f.read()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._images)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+
+def _add_images(out: io.BytesIO, stored: _StoredImages) -> None:
+    """Append images/<file name> for every image to the zip in `out` (names as the annotation
+    file gives them)."""
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_STORED) as archive:
+        for name in stored:
+            archive.writestr(f"images/{name}", stored[name])
+
+
 def _project_dataset(
     *, project: Project, images: list[Image], progress: Progress | None = None
 ) -> Dataset:
@@ -91,7 +132,6 @@ def _project_dataset(
     labels = list(project.labels.order_by("id").values_list("name", flat=True))
     dataset = Dataset(labels=labels)
     for done, image in enumerate(images, start=1):
-        # The id prefix keeps names unique: two uploads may share an original name.
         item = DatasetImage(
             file_name=export_name(image),
             width=image.width,

@@ -45,6 +45,7 @@ _PARAM_TYPES: dict[str, tuple[str, Any]] = {
     "detector": ("a detector name", lambda v: isinstance(v, str)),
     "mask_mode": ("instance or semantic", lambda v: v in ("instance", "semantic")),
     "rle": ("true or false", lambda v: isinstance(v, bool)),
+    "include_images": ("true or false", lambda v: isinstance(v, bool)),
     "conf": (
         "a number from 0 to 1",
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,

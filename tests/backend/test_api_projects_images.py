@@ -332,3 +332,109 @@ def test_next_image_prefers_own_assignments_and_skips_others_and_locked_ones(
     factories.set_status(free, "submitted")
     factories.set_status(mine, "submitted")
     assert client.get(url).status_code == 204
+
+
+@pytest.mark.django_db
+def test_the_image_list_searches_filters_and_sorts(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    from annotator.models import Embedding
+
+    p = project_with_roles["project"]
+    cat, dog = p.labels.order_by("id")
+    boat, buoy, pier = (
+        factories.image(p, data=factories.png_bytes(seed=i), name=n)
+        for i, n in enumerate(["Boat-1.png", "buoy.png", "pier.png"])
+    )
+    factories.annotation(boat, label=cat)
+    factories.annotation(boat, label=cat)
+    factories.annotation(buoy, label=dog)
+    services.image_update(image=pier, status=None, assignee=project_with_roles["annotator"])
+    Embedding.objects.filter(image=buoy).delete()
+    Embedding.objects.update_or_create(
+        image=boat, sam_model=p.sam_model, defaults={"status": "ready"}
+    )
+    client = client_for(project_with_roles["viewer"])
+    url = f"/api/projects/{p.pk}/images/"
+
+    def ids(query: str) -> list[int]:
+        response = client.get(url + query)
+        assert response.status_code == 200, response.content
+        return [i["id"] for i in response.json()["results"]]
+
+    assert ids("?q=BOAT") == [boat.pk]
+    # One row per image, whatever its number of annotations with the label.
+    assert ids(f"?label={cat.pk}") == [boat.pk]
+    assert client.get(url + f"?label={cat.pk}").json()["results"][0]["annotation_count"] == 2
+    assert ids("?embedding=ready") == [boat.pk]
+    assert ids("?embedding=none") == [buoy.pk]
+    assert ids("?unassigned=true") == [boat.pk, buoy.pk]
+    assert ids("?ordering=-original_name") == [pier.pk, buoy.pk, boat.pk]
+    assert ids("?ordering=-annotation_count&limit=1") == [boat.pk]
+    for bad in ("?ordering=password", "?embedding=maybe", f"?q={'x' * 201}", "?label=0"):
+        response = client.get(url + bad)
+        assert response.status_code == 400 and response.json()["detail"], bad
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fmt", "result", "image_dir"),
+    [("coco", "coco.zip", "images/"), ("yolo_seg", "yolo_seg.zip", "images/train/"),
+     ("masks", "masks.zip", "images/")],
+)  # fmt: skip
+def test_an_export_may_carry_the_images(
+    project_with_roles: dict, client_for: Any, fmt: str, result: str, image_dir: str
+) -> None:
+    import zipfile
+
+    p = project_with_roles["project"]
+    image = factories.image(p, name="dock.png")
+    factories.annotation(image)
+    client = client_for(project_with_roles["manager"])
+    body = {"format": fmt, "include_images": True}
+    response = client.post(f"/api/projects/{p.pk}/exports/", body, format="json")
+    assert response.status_code == 202, response.content
+    job = services.job_run(job=Job.objects.get(pk=response.json()["id"]))
+    assert job.status == Job.Status.DONE, job.error
+    assert job.result.name.rsplit("/", 1)[-1].startswith(result.split(".")[0])
+    archive = zipfile.ZipFile(io.BytesIO(job.result.read()))
+    stored = [n for n in archive.namelist() if n.startswith(image_dir)]
+    assert len(stored) == 1 and stored[0].endswith("dock.png"), archive.namelist()
+    with image.file.open("rb") as f:
+        assert archive.read(stored[0]) == f.read()
+    if fmt == "coco":
+        coco = json.loads(archive.read("annotations_coco.json"))
+        assert image_dir + coco["images"][0]["file_name"] == stored[0]
+    bad = client.post(
+        f"/api/projects/{p.pk}/jobs/",
+        {"kind": "export", "params": {"include_images": "yes"}},
+        format="json",
+    )
+    assert bad.status_code == 400 and "include_images" in bad.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_project_stats_count_images_embeddings_labels_and_work(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    from annotator.models import Embedding
+
+    p = project_with_roles["project"]
+    annotator = project_with_roles["annotator"]
+    cat, dog = p.labels.order_by("id")
+    first, second = factories.image(p), factories.image(p)
+    factories.annotation(first, label=cat, by=annotator)
+    factories.annotation(first, label=cat)
+    services.image_update(image=first, status="submitted", assignee=annotator)
+    services.image_update(image=second, assignee=annotator)
+    Embedding.objects.filter(image=second).delete()
+    Embedding.objects.filter(image=first).update(status="ready")
+    body = client_for(project_with_roles["viewer"]).get(f"/api/projects/{p.pk}/stats/").json()
+    assert body["images"] == 2 and body["annotations"] == 2
+    assert body["by_status"] == {
+        "new": 1, "in_progress": 0, "submitted": 1, "accepted": 0, "rejected": 0,
+    }  # fmt: skip
+    assert body["embeddings"]["ready"] == 1 and body["embeddings"]["none"] == 1
+    assert [(lb["name"], lb["count"]) for lb in body["by_label"]] == [("cat", 2), ("dog", 0)]
+    person = next(x for x in body["people"] if x["username"] == "annotator")
+    assert (person["assigned"], person["submitted"], person["annotations"]) == (2, 1, 1)

@@ -113,7 +113,20 @@ def test_bulk_requests_and_image_updates_never_fail_with_a_500(ctx: dict, body: 
 @FUZZ
 @given(
     params=st.dictionaries(
-        st.sampled_from(["status", "assignee", "limit", "offset"]), st.text(max_size=6)
+        st.sampled_from(
+            [
+                "status",
+                "assignee",
+                "unassigned",
+                "q",
+                "label",
+                "embedding",
+                "ordering",
+                "limit",
+                "offset",
+            ]
+        ),
+        st.text(max_size=6),
     )
 )
 def test_image_list_filters_never_fail_with_a_500(ctx: dict, params: dict) -> None:

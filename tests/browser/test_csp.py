@@ -1,6 +1,7 @@
 """Every page under the Content-Security-Policy, in Chromium: no violation reported.
 
 One session (a manager who is also staff) walks the login page, the projects list, a project,
+the manage area (new project, dashboard, dataset, people, settings, jobs and its export dialog),
 the annotation page with the real decoder running (WASM in workers), /status/, the API docs
 (Swagger UI from drf-spectacular-sidecar, not a CDN) and the admin. Each document records the
 `securitypolicyviolation` events it sees; Chromium's console reports the rest (a blocked
@@ -74,6 +75,19 @@ def test_no_page_reports_a_csp_violation(world: dict, live_server: Any, browser:
 
     violations += _visit(page, f"{base}/projects/{project.pk}/", "main")
     violations += _visit(page, f"{base}/status/", "#status[data-api]")
+    # The manage area, with a dialog its script builds (the export options).
+    violations += _visit(page, f"{base}/projects/new/", ".label-row")
+    for name, ready in (
+        ("dashboard", "#by-status tr[data-status]"),
+        ("dataset", "#images tbody tr[data-image-id]"),
+        ("people", "#members tr[data-username]"),
+        ("settings", "#labels tr[data-label-id]"),
+        ("jobs", "#jobs tbody tr"),
+    ):
+        violations += _visit(page, f"{base}/projects/{project.pk}/{name}/", ready)
+    page.click("#start-export")
+    page.wait_for_selector("dialog[open] input[name=format]")
+    violations += [f"export dialog: {v}" for v in page.evaluate("window.__cspViolations")]
 
     # The annotation page: the decoder loads (WASM compiled in a worker, its threads in nested
     # workers) and decodes a hover into a mask, which nothing would draw if CSP blocked it.

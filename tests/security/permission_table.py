@@ -177,6 +177,17 @@ TABLE: list[Row] = [
     Row("",                                         OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
     Row("projects/<int:pk>/",                       "GET",    LOGIN, 404,   200,   200,   200,   200,   200,   404),
     Row("projects/<int:pk>/",                       OTHER,    405,   405,   405,   405,   405,   405,   405,   405),
+    Row("projects/new/",                            "GET",    LOGIN, 200,   200,   200,   200,   200,   200,   NA),
+    Row("projects/new/",                            OTHER,    405,   405,   405,   405,   405,   405,   405,   NA),
+    # The manage area: managers and owners; another role is refused as the API refuses it.
+    *(
+        row
+        for page in ("settings", "people", "dataset", "jobs", "dashboard")
+        for row in (
+            Row(f"projects/<int:pk>/{page}/",       "GET",    LOGIN, 404,   403,   403,   403,   200,   200,   404),
+            Row(f"projects/<int:pk>/{page}/",       OTHER,    405,   405,   405,   405,   405,   405,   405,   405),
+        )
+    ),
     Row("images/<int:pk>/annotate/",                "GET",    LOGIN, 404,   200,   200,   200,   200,   200,   404),
     Row("images/<int:pk>/annotate/",                OTHER,    405,   405,   405,   405,   405,   405,   405,   405),
     Row("status/",                                  "GET",    200,   200,   200,   200,   200,   200,   200,   NA),
@@ -203,6 +214,8 @@ TABLE: list[Row] = [
     Row("api/projects/<int:pk>/members/<int:user_id>/", "PATCH", 403, 404,  403,   403,   403,   200,   200,   404, lambda r: {"role": "annotator"}),
     Row("api/projects/<int:pk>/members/<int:user_id>/", "DELETE", 403, 404, 403,   403,   403,   204,   204,   404),
     Row("api/projects/<int:pk>/members/<int:user_id>/", OTHER, 403,  405,   405,   405,   405,   405,   405,   405),
+    Row("api/projects/<int:pk>/stats/",             "GET",    403,   404,   200,   200,   200,   200,   200,   404),
+    Row("api/projects/<int:pk>/stats/",             OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/projects/<int:pk>/labels/",            "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/projects/<int:pk>/labels/",            "POST",   403,   404,   403,   403,   403,   201,   201,   404, lambda r: {"name": "bird", "color": "#0000ff"}),
     Row("api/projects/<int:pk>/labels/",            OTHER,    403,   405,   405,   405,   405,   405,   405,   405),

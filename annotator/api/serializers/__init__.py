@@ -38,6 +38,7 @@ from annotator.api.serializers.projects import (
     MembershipWriteSerializer,
     ProjectCreateSerializer,
     ProjectSerializer,
+    ProjectStatsSerializer,
     ProjectUpdateSerializer,
     SamModelSerializer,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "PredictSerializer",
     "ProjectCreateSerializer",
     "ProjectSerializer",
+    "ProjectStatsSerializer",
     "ProjectUpdateSerializer",
     "PromptsField",
     "IssueCreateSerializer",

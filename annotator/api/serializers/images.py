@@ -54,9 +54,29 @@ class NextImageQuerySerializer(serializers.Serializer):
     review = serializers.BooleanField(required=False, default=False)
 
 
+IMAGE_ORDERINGS = ("id", "original_name", "status", "created_at", "updated_at", "annotation_count")
+
+
 class ImageFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     assignee = IdField(required=False)
+    unassigned = serializers.BooleanField(
+        required=False, help_text="only images nobody is assigned"
+    )
+    q = serializers.CharField(
+        required=False, max_length=200, help_text="file name contains (case-insensitive)"
+    )
+    label = IdField(required=False, help_text="only images with an annotation of this label")
+    embedding = serializers.ChoiceField(
+        choices=[*Embedding.Status.values, "none"],
+        required=False,
+        help_text="the state of the embedding for the project's model; none: never requested",
+    )
+    ordering = serializers.ChoiceField(
+        choices=[*IMAGE_ORDERINGS, *(f"-{o}" for o in IMAGE_ORDERINGS)],
+        required=False,
+        help_text="sort key, '-' for descending (default: id)",
+    )
 
 
 class ImageUpdateSerializer(serializers.Serializer):

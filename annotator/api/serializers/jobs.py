@@ -52,6 +52,11 @@ class ExportCreateSerializer(serializers.Serializer):
     mask_mode = serializers.ChoiceField(
         choices=["instance", "semantic"], default="instance", help_text="for format=masks"
     )
+    include_images = serializers.BooleanField(
+        default=False,
+        help_text="put the image files in the archive too (COCO then comes as a zip: "
+        "annotations_coco.json and images/)",
+    )
     status = serializers.ListField(
         child=serializers.ChoiceField(choices=Image.Status.choices), required=False,
         help_text="only images in these statuses (default: all)",

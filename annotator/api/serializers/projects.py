@@ -140,3 +140,33 @@ class MembershipWriteSerializer(serializers.Serializer):
 
 class MembershipRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class LabelCountSerializer(serializers.Serializer):
+    label = serializers.IntegerField()
+    name = serializers.CharField()
+    color = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class PersonStatsSerializer(serializers.Serializer):
+    user = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    assigned = serializers.IntegerField()
+    submitted = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    annotations = serializers.IntegerField(help_text="annotations this member created")
+
+
+class ProjectStatsSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    embeddings = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="images by the state of their embedding for the project's model; none: never "
+        "requested",
+    )
+    annotations = serializers.IntegerField()
+    by_label = LabelCountSerializer(many=True)
+    people = PersonStatsSerializer(many=True)

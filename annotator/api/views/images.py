@@ -20,7 +20,8 @@ CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 class ImageListView(PaginatedView):
-    """GET lists the project's images (?status=, ?assignee=). POST uploads images and zip
+    """GET lists the project's images (?status=, ?assignee=, ?unassigned=, ?q= in the name,
+    ?label= present, ?embedding= state, ?ordering=). POST uploads images and zip
     archives (multipart field `files`, repeated), all or nothing: each image is stored as 8-bit
     RGB with its EXIF rotation applied (CMYK, 16-bit, grey, palette and alpha converted; a plain
     RGB JPEG/PNG/WebP is kept byte for byte), and its embedding is enqueued. Refused with a
@@ -31,6 +32,7 @@ class ImageListView(PaginatedView):
     serializer_class = s.ImageSerializer
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(parameters=[s.ImageFilterSerializer])
     def get(self, request: Request, pk: int) -> Response:
         project, _ = project_for(request, pk, Can.READ)
         filters = s.ImageFilterSerializer(data=request.query_params)

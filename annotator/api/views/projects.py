@@ -156,3 +156,13 @@ class LabelDetailView(APIView):
             label=get_object_or_404(selectors.label_list(project=project), pk=label_id)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectStatsView(APIView):
+    """The dashboard's counts (selectors.project_stats), for anyone who can see the project."""
+
+    serializer_class = s.ProjectStatsSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        project, _ = project_for(request, pk, Can.READ)
+        return Response(s.ProjectStatsSerializer(selectors.project_stats(project=project)).data)

@@ -26,7 +26,18 @@ export const routes = {
   job: (id) => `/api/jobs/${id}/`,
   jobResult: (id) => `/api/jobs/${id}/result`,
   manifest: (sha256) => `/api/models/${sha256}/manifest.json`,
+  members: (projectId) => `/api/projects/${projectId}/members/`,
+  member: (projectId, userId) => `/api/projects/${projectId}/members/${userId}/`,
+  labels: (projectId) => `/api/projects/${projectId}/labels/`,
+  stats: (projectId) => `/api/projects/${projectId}/stats/`,
+  label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
+  exports: (projectId) => `/api/projects/${projectId}/exports/`,
+  imports: (projectId) => `/api/projects/${projectId}/imports/`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
+  newProjectPage: () => "/projects/new/",
+  datasetPage: (projectId) => `/projects/${projectId}/dataset/`,
+  jobsPage: (projectId) => `/projects/${projectId}/jobs/`,
+  dashboardPage: (projectId) => `/projects/${projectId}/dashboard/`,
 };

@@ -1,0 +1,26 @@
+// How a job reads to a person: its kind and parameters in words, and its progress.
+const KIND_TEXT = { export: "Export", auto_annotate: "Auto-annotation", everything: "Everything mode" };
+const FORMAT_TEXT = { coco: "COCO", yolo_seg: "YOLO-seg", masks: "PNG masks" };
+
+export function jobTitle(job) {
+  const p = job.params ?? {};
+  let text = KIND_TEXT[job.kind] ?? job.kind;
+  if (job.kind === "export") {
+    text += ` · ${FORMAT_TEXT[p.format] ?? p.format ?? "COCO"}`;
+    if (p.format === "coco" && p.rle) text += " (RLE)";
+    if (p.format === "masks" && p.mask_mode) text += ` (${p.mask_mode})`;
+    if (p.include_images) text += " + images";
+  }
+  if (job.kind === "auto_annotate" && p.detector) text += ` · ${p.detector}`;
+  if (p.status?.length) text += ` · ${p.status.join(", ")}`;
+  if (p.image_ids?.length) text += ` · ${p.image_ids.length} image(s)`;
+  return text;
+}
+
+export function progressText(job) {
+  if (job.status === "pending") return "waiting for a worker";
+  if (!job.total) return job.status === "done" ? "done" : "starting";
+  return `${job.done.toLocaleString("en-US")} of ${job.total.toLocaleString("en-US")}`;
+}
+
+export const isActive = (job) => job.status === "pending" || job.status === "running";

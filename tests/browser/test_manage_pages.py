@@ -1,0 +1,212 @@
+"""The manage area in Chromium, one manager's session end to end: create a project with labels,
+add a member (and meet the last-owner guard), upload a zip and a file that is not an image
+(progress to 100 %, the refusal listed in the API's words), assign the images, export them and
+download the archive. And an annotator, who sees none of it and is refused the pages."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from tests import factories
+from tests.browser.conftest import PASSWORD, login
+from tests.conftest import ARTIFACTS_DIR
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+MANAGE_PAGES = ("dashboard", "dataset", "jobs", "people", "settings")
+
+
+def _person(name: str) -> Any:
+    person = factories.user(name)
+    person.set_password(PASSWORD)
+    person.save()
+    return person
+
+
+def _png(seed: int) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS_DIR / name), full_page=True)
+
+
+def _wait_until(predicate: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def _tab(page: Any, name: str) -> None:
+    """Open a manage page from the nav and wait until its script has wired the controls."""
+    page.click(f"nav.manage-nav >> text={name}")
+    page.wait_for_url(f"**/{name.lower()}/")
+    page.wait_for_selector("#manage[data-ready]")
+
+
+@pytest.fixture
+def media(settings: Any, tmp_path: Path, no_broker: None) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_a_manager_runs_a_project_from_the_browser(
+    media: None, live_server: Any, page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotator import queue, services
+    from annotator.models import Image, Job, Project
+
+    # Jobs are run below, in this thread, by the worker's code; the rest is not run at all.
+    queued: list[int] = []
+    monkeypatch.setattr(
+        queue,
+        "publish",
+        lambda name, args, **options: queued.extend(args) if name == queue.JOB_RUN else None,
+    )
+    boss = _person("boss")
+    ann = _person("ann")
+    # Members are added among the people the adder may see (MEMBER_DIRECTORY=shared): boss and
+    # ann already work together on another project.
+    factories.project(owner=boss, name="Earlier survey").memberships.create(
+        user=ann, role="annotator"
+    )
+    base = live_server.url
+    login(page, base, "boss")
+
+    # Create: name, description, two labels with colours, the model.
+    page.click("#new-project-link")
+    page.wait_for_selector("#new-project[data-ready]")
+    page.fill("input[name=name]", "Harbour survey")
+    page.fill("textarea[name=description]", "Boats and buoys")
+    page.fill(".label-row >> nth=0 >> input[name=label-name]", "boat")
+    page.click("#add-label")
+    page.fill(".label-row >> nth=1 >> input[name=label-name]", "buoy")
+    page.fill(".label-row >> nth=1 >> input[name=label-color]", "#123456")
+    page.click("#new-project button[type=submit]")
+    page.wait_for_url("**/dataset/")
+    project = Project.objects.get(name="Harbour survey")
+    assert [(lb.name, lb.color) for lb in project.labels.order_by("id")][1] == ("buoy", "#123456")
+
+    # People: add by username; the last owner cannot step down, and the page says why.
+    _tab(page, "People")
+    page.fill("input[name=username]", "nobody")
+    page.click("#member-add button[type=submit]")
+    page.wait_for_selector("#messages .error")
+    assert page.inner_text("#messages").startswith("Could not add nobody: No user you can add")
+    page.fill("input[name=username]", "ann")
+    page.click("#member-add button[type=submit]")
+    page.wait_for_selector("#members tr[data-username=ann]")
+    page.select_option("#members tr[data-username=boss] select", "viewer")
+    page.wait_for_selector("#messages .error >> text=owner")
+    assert "at least one owner" in page.inner_text("#messages")
+    assert page.input_value("#members tr[data-username=boss] select") == "owner"
+    _shot(page, "manage-people.png")
+
+    # Dataset: a zip of three images and a file that is not an image, one request each.
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for i in range(3):
+            z.writestr(f"boats/b{i}.png", _png(i))
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is text, not a PNG")
+    _tab(page, "Dataset")
+    page.set_input_files("#pick-files", [str(archive), str(bad)])
+    page.wait_for_selector("#upload-summary[data-done=true]")
+    assert page.eval_on_selector("#upload-overall", "e => e.value") == 1
+    refused = page.inner_text("#uploads tr.refused")
+    assert "notes.png" in refused and "Refused:" in refused, refused
+    assert "added 3 image(s)" in page.inner_text("#uploads tr.added")
+    page.wait_for_function("document.querySelectorAll('#images tbody tr').length === 3")
+
+    # Assign every image to ann.
+    page.check("#select-all")
+    page.select_option("#assignees", label="ann (annotator)")
+    page.click("#assign")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#images td.assignee')].every(td => td.textContent === 'ann')"
+    )
+    ann_id = project.memberships.get(user__username="ann").user_id
+    assert set(Image.objects.filter(project=project).values_list("assignee", flat=True)) == {ann_id}
+    # Name search (a pause after typing, then the API's ?q=).
+    page.fill("#filters input[name=q]", "b1")
+    page.wait_for_function("document.querySelectorAll('#images tbody tr').length === 1")
+    assert page.inner_text("#images tbody tr").count("b1.png") == 1
+    _shot(page, "manage-dataset.png")
+
+    # Jobs: a YOLO-seg export of the new images, run by the worker's code in this thread, and
+    # downloaded from the list.
+    _tab(page, "Jobs")
+    page.click("#start-export")
+    page.check("dialog input[name=format][value=yolo_seg]")
+    page.check("dialog input[name=status][value=new]")
+    page.check("dialog input[name=include_images]")
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("#jobs tr[data-kind=export]")
+    # No worker computes embeddings here: all three wait, and the panel says so.
+    assert page.inner_text("#embedding-line") == "0 of 3 images embedded · 3 waiting"
+    _wait_until(lambda: bool(queued))
+    job = Job.objects.get(pk=queued[0])
+    assert job.params == {"format": "yolo_seg", "status": ["new"], "include_images": True}
+    services.job_run(job=job)
+    page.wait_for_selector("#jobs tr[data-status=done] a.download", timeout=20000)
+    _shot(page, "manage-jobs.png")
+    with page.expect_download() as download:
+        page.click("#jobs a.download")
+    with zipfile.ZipFile(download.value.path()) as z:
+        names = set(z.namelist())
+        data_yaml = z.read("data.yaml").decode()
+    # One label file per image (named after the image, with its id in front for uniqueness).
+    labels = sorted(n.rsplit("-", 1)[-1] for n in names if n.startswith("labels/train/"))
+    assert labels == ["b0.txt", "b1.txt", "b2.txt"], names
+    pictures = sorted(n.rsplit("-", 1)[-1] for n in names if n.startswith("images/train/"))
+    assert pictures == ["b0.png", "b1.png", "b2.png"], names
+    assert "boat" in data_yaml and "buoy" in data_yaml, data_yaml
+
+    _tab(page, "Dashboard")
+    page.wait_for_selector("#by-person tr[data-user-id]")
+    page.wait_for_function(
+        "/of 3 images/.test(document.getElementById('embedding-coverage').textContent)"
+    )
+    assert page.inner_text("#by-status tr[data-status=new]").split()[:2] == ["New", "3"]
+    assert page.inner_text("#by-label").split()[:4] == ["boat", "0", "buoy", "0"]
+    ann_row = page.inner_text(f"#by-person tr[data-user-id='{ann_id}']").split()
+    assert ann_row[:3] == ["ann", "annotator", "3"], ann_row
+    _shot(page, "manage-dashboard.png")
+
+
+def test_an_annotator_sees_no_management(media: None, live_server: Any, page: Any) -> None:
+    from annotator.models import Role
+
+    owner = _person("owner")
+    project = factories.project(owner=owner, name="Fields")
+    project.memberships.create(user=_person("ann"), role=Role.ANNOTATOR)
+    base = live_server.url
+    login(page, base, "ann")
+    page.goto(f"{base}/projects/{project.pk}/")
+    page.wait_for_selector("#count:not(:text('loading…'))")
+    assert page.locator("#manage-links").count() == 0
+    assert (
+        page.locator("a[href*='/settings/'], a[href*='/people/'], a[href*='/jobs/']").count() == 0
+    )
+    for name in MANAGE_PAGES:
+        response = page.goto(f"{base}/projects/{project.pk}/{name}/")
+        assert response is not None and response.status == 403, name
+    # The owner sees the links the annotator does not.
+    page.context.clear_cookies()
+    login(page, base, "owner")
+    page.goto(f"{base}/projects/{project.pk}/")
+    assert page.locator("#manage-links a").count() == len(MANAGE_PAGES)
