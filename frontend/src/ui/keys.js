@@ -20,6 +20,7 @@ export const KEYS = [
   { keys: "V, then Alt+click", what: "Edit: delete the vertex clicked (right-click too)" },
   { keys: "V, then arrows", action: "nudge", what: "Edit: move the selected shape 1 px (with Shift 10 px)" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
+  { keys: "A", action: "atlasProposals", what: "instant proposals: the hover atlas's masks, ranked (click one to segment it exactly)" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
@@ -51,6 +52,7 @@ export function actionFor(event) {
   if (arrow) return { action: "nudge", arg: arrow.map((d) => d * (event.shiftKey ? 10 : 1)) };
   if (key === "[" || key === "]") return { action: "brushSize", arg: key === "]" ? 1.25 : 0.8 };
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
+  if (key === "a" || key === "A") return { action: "atlasProposals" };
   if (key === "f" || key === "F") return { action: "fit" };
   if (key === "?") return { action: "help" };
   return null;
