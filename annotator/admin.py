@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from PIL import Image as PILImage
 
-from annotator import services
+from annotator import selectors, services
 from annotator.models import (
     Annotation,
     Embedding,
@@ -136,7 +136,7 @@ class ImageAdmin(admin.ModelAdmin):
 
     @admin.display(description="embedding")
     def embedding_status(self, obj: Image) -> str:
-        row = obj.embeddings.filter(sam_model_id=obj.project.sam_model_id).first()
+        row = selectors.embedding_for_image(image=obj)
         if row is None:
             return "-"
         return f"{row.status}: {row.error[:80]}" if row.error else row.status
@@ -177,7 +177,7 @@ class ImageAdmin(admin.ModelAdmin):
         for project_id, ids in by_project.items():
             try:
                 job = services.job_create(
-                    project=Project.objects.get(pk=project_id),
+                    project=selectors.project_get(pk=project_id),
                     kind=Job.Kind.EXPORT,
                     created_by=request.user,  # type: ignore[arg-type]
                     params={"format": "coco", "image_ids": ids},

@@ -1,4 +1,4 @@
-"""The annotation data model. Rows are written only through annotator/services.py."""
+"""The annotation data model. Rows are written only through annotator.services."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ class Embedding(models.Model):
     # The worker process holding a running row ("hostname:pid") and how long its hold lasts
     # without renewal; a heartbeat renews it while the batch runs. A row whose holder died
     # (SIGKILL, OOM, lost node) is taken back once the lease runs out, or at once on the same
-    # host when that pid is gone (see annotator.embeddings).
+    # host when that pid is gone (see annotator.leases and annotator.services.embeddings).
     worker = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -22,8 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: find bench.common
 
-from annotator.autoannotate.run import read_rgb, segment_boxes, yolo_seg_line  # noqa: E402
+from annotator.autoannotate.run import read_rgb, yolo_seg_line  # noqa: E402
 from annotator.sam import SamPredictor, build_sam  # noqa: E402
+from annotator.sam.predictor import segment_boxes  # noqa: E402
 from bench.common import REFERENCE  # noqa: E402
 
 

@@ -48,7 +48,7 @@ def setup_data(reference_dir: Path) -> int:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
 
-    from annotator import embeddings, services
+    from annotator import services
     from annotator.models import Embedding
 
     call_command("migrate", verbosity=0)
@@ -63,17 +63,17 @@ def setup_data(reference_dir: Path) -> int:
     image = services.image_create(project=project, file=upload, uploaded_by=user)
     services.embedding_request(images=[image])
     row = Embedding.objects.get(image=image)
-    embeddings.embedding_compute(embedding_ids=[row.pk])
+    services.embedding_compute(embedding_ids=[row.pk])
     row.refresh_from_db()
     if row.status != "ready":
         raise SystemExit(f"embedding failed: {row.error}")
     project.sam_model.refresh_from_db()
-    target = embeddings.onnx_dir(project.sam_model.sha256)
+    target = services.onnx_dir(project.sam_model.sha256)
     if not (target / "manifest.json").is_file():
         from export_onnx.export import run_export
 
         run_export(str(reference_dir / "sam_vit_small.pth"), target)
-    embeddings.sam_model_export(sam_model=project.sam_model)
+    services.sam_model_export(sam_model=project.sam_model)
     return image.pk
 
 

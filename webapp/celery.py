@@ -16,11 +16,13 @@ app.autodiscover_tasks()
 @worker_ready.connect
 def start_embedding_sweep(sender: Any = None, **kwargs: Any) -> None:
     """Every worker sweeps for embeddings lost with a dead worker or a down broker, once now
-    and then periodically (see annotator.embeddings): a row must never stay `running` or
+    and then periodically (see annotator.worker): a row must never stay `running` or
     unqueued for good, whichever worker or broker failed. Runs in the worker's main process
     only (prefork children never receive worker_ready)."""
+    # Imported here, not at the top: this module is imported while Django starts (webapp's
+    # __init__), before the app registry can load annotator's models.
     from django.conf import settings
 
-    from annotator.embeddings import sweeper_start
+    from annotator.worker import sweeper_start
 
     sweeper_start(interval=settings.EMBEDDING_SWEEP_SECONDS)

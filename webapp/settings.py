@@ -328,8 +328,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # LimitOffsetPagination with the limit capped (an uncapped ?limit=10**30 reached the
+    # database).
+    "DEFAULT_PAGINATION_CLASS": "annotator.api.pagination.Pagination",
     "PAGE_SIZE": 100,
+    # DRF's parsers, with JSON nested past the recursion limit answered 400 instead of 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotator.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Errors leave the API as {"detail": ...} with the status the service chose (409, 423, ...).
+    "EXCEPTION_HANDLER": "annotator.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SAM Annotator API",
@@ -400,22 +410,12 @@ IMAGE_LOCK_SECONDS = env_int("IMAGE_LOCK_SECONDS", 600, minimum=1)
 EMBEDDING_MAX_ATTEMPTS = env_int("EMBEDDING_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds before a failed embedding is retried (doubled on each attempt).
 EMBEDDING_RETRY_DELAY = env_int("EMBEDDING_RETRY_DELAY", 5, minimum=0)
-# Errors leave the API as {"detail": ...} with the status the service chose (409, 423, ...).
-REST_FRAMEWORK["EXCEPTION_HANDLER"] = "annotator.api.errors.exception_handler"
 # Random prompts with which the worker verifies a fresh ONNX export against PyTorch (once per
 # model; each costs about a second on CPU).
 SAM_ONNX_VERIFY_PROMPTS = env_int("SAM_ONNX_VERIFY_PROMPTS", 10, minimum=1)
 # A zip upload may expand to at most this many bytes in all (each entry is also held to
 # IMAGE_MAX_UPLOAD_BYTES); a zip bomb is refused from its central directory.
 IMAGE_MAX_ZIP_BYTES = env_int("IMAGE_MAX_ZIP_BYTES", 2 * 1024**3, minimum=1)
-# DRF's parsers, with JSON nested past the recursion limit answered 400 instead of 500.
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
-    "annotator.api.parsers.JSONParser",
-    "rest_framework.parsers.FormParser",
-    "rest_framework.parsers.MultiPartParser",
-]
-# LimitOffsetPagination with the limit capped (an uncapped ?limit=10**30 reached the database).
-REST_FRAMEWORK["DEFAULT_PAGINATION_CLASS"] = "annotator.api.pagination.Pagination"
 # Detectors that auto-annotation jobs may use, by name: "name=/path/model.onnx,other=yolo11x.pt"
 # (on the workers). Jobs name one of these; a path never comes from an API caller.
 AUTO_ANNOTATE_DETECTORS: dict[str, str] = {}

@@ -17,7 +17,9 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from annotator.formats.coco import read_coco
 from annotator.formats.dataset import FormatError
+from annotator.formats.yolo import read_yolo_boxes
 
 
 class DetectorError(ValueError):
@@ -312,8 +314,6 @@ class BoxFileDetector:
         max_det: int = 300,
         classes: Sequence[int] | None = None,
     ) -> None:
-        from annotator.formats.coco import read_coco
-
         self.source = Path(source)
         self.conf, self.max_det, self.classes = conf, max_det, classes
         self.names: list[str] | None = None
@@ -344,8 +344,6 @@ class BoxFileDetector:
         if self.by_stem is not None:
             found = self.by_stem.get(stem, [])
         else:
-            from annotator.formats.yolo import read_yolo_boxes
-
             path = self.source / f"{stem}.txt"
             if not path.is_file():
                 return []

@@ -21,6 +21,7 @@ from annotator.autoannotate.detectors import Detection, Detector, build_detector
 from annotator.autoannotate.text import build_text_segmenter, segment_phrases
 from annotator.geometry import mask_to_polygons
 from annotator.sam import SamPredictor, build_sam, embed_images
+from annotator.sam.predictor import segment_boxes
 from annotator.sam.sam import Sam
 from annotator.text import TextSegmenter, check_phrases
 
@@ -83,25 +84,6 @@ def read_rgb(path: Path) -> np.ndarray | None:
     """(H, W, 3) uint8 RGB, or None when the file cannot be decoded."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-@torch.inference_mode()
-def segment_boxes(predictor: SamPredictor, boxes: np.ndarray) -> np.ndarray:
-    """SAM masks for all boxes of the current image, in one batched decoder call.
-
-    Arguments:
-      predictor: with the image (or its embedding) set.
-      boxes: (N, 4) XYXY in original pixels.
-
-    Returns:
-      (N, H, W) bool masks, one per box (single-mask output, as for a box prompt).
-    """
-    if len(boxes) == 0:
-        return np.zeros((0, *predictor.original_size), dtype=bool)
-    boxes_t = torch.as_tensor(np.asarray(boxes, np.float32), device=predictor.device)
-    boxes_t = predictor.transform.apply_boxes_torch(boxes_t, predictor.original_size)
-    masks, _, _ = predictor.predict_torch(None, None, boxes=boxes_t, multimask_output=False)
-    return masks[:, 0].cpu().numpy()
 
 
 def yolo_seg_line(class_id: int, mask: np.ndarray) -> str | None:

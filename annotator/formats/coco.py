@@ -22,6 +22,7 @@ from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, 
 from annotator.geometry import (
     GeometryError,
     Polygon,
+    box_on_image,
     mask_area,
     mask_bbox,
     mask_to_rle,
@@ -148,11 +149,8 @@ def _finite(values: object, count: int | None, where: str) -> list[float]:
 
 
 def _box_on_image(bbox: list[float], image: DatasetImage) -> bool:
-    # The tolerance polygons get (geometry.validate_polygons): a box a little past the edge is
-    # rounding, one far outside is another image's or a broken file's.
-    tol = max(4.0, 0.02 * max(image.width, image.height))
     x, y, w, h = bbox
-    return -tol <= x and -tol <= y and x + w <= image.width + tol and y + h <= image.height + tol
+    return box_on_image(x, y, x + w, y + h, image.width, image.height)
 
 
 def _read_segmentation(

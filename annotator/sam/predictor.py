@@ -337,3 +337,22 @@ def embed_images(
             outputs.append(model.image_encoder(torch.cat(tensors)).float())
     embeddings = torch.cat(outputs) if outputs else torch.empty(0, 256, 64, 64)
     return (embeddings, sizes) if return_sizes else embeddings
+
+
+@torch.inference_mode()
+def segment_boxes(predictor: SamPredictor, boxes: np.ndarray) -> np.ndarray:
+    """SAM masks for all boxes of the current image, in one batched decoder call.
+
+    Arguments:
+      predictor: with the image (or its embedding) set.
+      boxes: (N, 4) XYXY in original pixels.
+
+    Returns:
+      (N, H, W) bool masks, one per box (single-mask output, as for a box prompt).
+    """
+    if len(boxes) == 0:
+        return np.zeros((0, *predictor.original_size), dtype=bool)
+    boxes_t = torch.as_tensor(np.asarray(boxes, np.float32), device=predictor.device)
+    boxes_t = predictor.transform.apply_boxes_torch(boxes_t, predictor.original_size)
+    masks, _, _ = predictor.predict_torch(None, None, boxes=boxes_t, multimask_output=False)
+    return masks[:, 0].cpu().numpy()

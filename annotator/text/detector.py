@@ -17,6 +17,7 @@ import torch
 
 from annotator.autoannotate.detectors import nms
 from annotator.sam import SamPredictor
+from annotator.sam.predictor import segment_boxes
 from annotator.text.prompts import (
     Exemplar,
     TextInstance,
@@ -76,7 +77,7 @@ class DetectorThenSam:
         **thresholds: Any,
     ) -> DetectorThenSam:
         """Load model and processor from a local folder (a HF cache snapshot or save_pretrained)."""
-        from annotator.text.models import require_torchvision
+        from annotator.text.deps import require_torchvision
 
         require_torchvision(optional=True)
         # Looked up by name, typed Any: mypy sees transformers in the text venv and not in the
@@ -126,7 +127,6 @@ class DetectorThenSam:
         """
         if exemplars is not None:
             raise TextPromptError(f"example boxes are a SAM 3 prompt; {self.kind} takes phrases")
-        from annotator.autoannotate.run import segment_boxes
 
         image = check_image(image)
         boxes, scores, labels = self.detect(image, phrases)

@@ -57,7 +57,7 @@ class Sam3Segmenter:
         cls, folder: Path, *, device: str | torch.device = "cpu", **thresholds: Any
     ) -> Sam3Segmenter:
         """Load model and processor from a local folder (a HF cache snapshot or save_pretrained)."""
-        from annotator.text.models import require_torchvision
+        from annotator.text.deps import require_torchvision
 
         require_torchvision()
         from transformers import Sam3Model, Sam3Processor

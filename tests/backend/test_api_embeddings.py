@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 
-from annotator.embeddings import embedding_compute
 from annotator.models import Embedding
+from annotator.services import embedding_compute
 from export_onnx import wire
 from tests import factories
 

@@ -27,7 +27,7 @@ def test_the_command_computes_in_process_with_sync(
     reference_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The decoder export (a minute of verification on 2 cores) is the worker tests' part.
-    monkeypatch.setattr("annotator.embeddings.sam_model_export", lambda **kw: None)
+    monkeypatch.setattr("annotator.services.sam_models.sam_model_export", lambda **kw: None)
     project = factories.project(sam_checkpoint=str(reference_dir / "sam_vit_small.pth"))
     image = factories.image(project, data=factories.png_bytes(40, 30))
     Embedding.objects.filter(image=image).update(status="failed", error="x")

@@ -83,7 +83,7 @@ def test_uploads_are_stored_in_the_bucket_and_served_through_the_api(
 def test_embeddings_are_stored_in_the_bucket_and_downloaded(
     s3: Any, project_with_roles: dict, client_for: Any
 ) -> None:
-    from annotator.embeddings import _store
+    from annotator.services.embeddings import _store
 
     image = factories.image(project_with_roles["project"])
     row = Embedding.objects.get(image=image)

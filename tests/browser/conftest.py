@@ -45,10 +45,9 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[Any]:
 @pytest.fixture
 def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Work is done in this process below; nothing should wait in the broker for a worker."""
-    from annotator import tasks
+    from annotator import queue
 
-    for name in ("embedding_compute_task", "job_run_task", "embedding_model_export_task"):
-        monkeypatch.setattr(getattr(tasks, name), "delay", lambda *a: None, raising=False)
+    monkeypatch.setattr(queue, "publish", lambda name, args, **options: None)
 
 
 @pytest.fixture
@@ -56,7 +55,7 @@ def world(
     settings: Any, tmp_path: Path, onnx_dir: Path, reference_dir: Path, no_broker: None
 ) -> Iterator[dict[str, Any]]:
     """An annotator, a reviewer, a project with labels, chelsea.png with its embedding ready."""
-    from annotator import embeddings, services
+    from annotator import services
     from annotator.models import Embedding, Role
 
     settings.MEDIA_ROOT = str(tmp_path / "media")
@@ -80,16 +79,16 @@ def world(
     image = factories.image(project, data=data, name="chelsea.png")
     services.embedding_request(images=[image])
     row = Embedding.objects.get(image=image)
-    embeddings.embedding_compute(embedding_ids=[row.pk])
+    services.embedding_compute(embedding_ids=[row.pk])
     row.refresh_from_db()
     assert row.status == "ready", row.error
     project.sam_model.refresh_from_db()
-    target = embeddings.onnx_dir(project.sam_model.sha256)
+    target = services.onnx_dir(project.sam_model.sha256)
     if not (target / "manifest.json").is_file():
         from export_onnx.export import run_export
 
         run_export(str(reference_dir / "sam_vit_small.pth"), target)
-    embeddings.sam_model_export(sam_model=project.sam_model)
+    services.sam_model_export(sam_model=project.sam_model)
     yield {"project": project, "image": image, **people}
     shutil.rmtree(tmp_path / "media", ignore_errors=True)
 

@@ -176,7 +176,8 @@ def test_masks_accepted_in_the_browser_match_the_servers_predict(
 def test_everything_mode_proposals_are_accepted_or_rejected(
     world: dict, live_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from annotator import embeddings, services, tasks
+    from annotator import queue, services
+    from annotator.services import everything
 
     # The job runs here, in the test's thread, on a coarse point grid (a handful of masks).
     # Random weights predict low IoUs, so the quality filters are opened too.
@@ -185,9 +186,16 @@ def test_everything_mode_proposals_are_accepted_or_rejected(
         ("pred_iou_thresh", 0.0),
         ("stability_score_thresh", 0.0),
     ):
-        monkeypatch.setitem(embeddings.EVERYTHING_DEFAULTS, key, value)
+        monkeypatch.setitem(everything.EVERYTHING_DEFAULTS, key, value)
     queued: list[int] = []
-    monkeypatch.setattr(tasks.job_run_task, "apply_async", lambda args, **kw: queued.extend(args))
+    real_publish = queue.publish
+
+    def publish(name: str, args: Any, **options: Any) -> Any:
+        if name != queue.JOB_RUN:
+            return real_publish(name, args, **options)
+        queued.extend(args)
+
+    monkeypatch.setattr(queue, "publish", publish)
     image = world["image"]
     login(page, live_server.url, "man")
     open_annotate(page, live_server.url, image.pk)

@@ -161,7 +161,7 @@ def near(points: list[list[float]], x: float, y: float) -> bool:
 def test_polygon_tool_edits_labels_delete_and_image_navigation(
     world: dict, live_server: Any, page: Any
 ) -> None:
-    from annotator import embeddings, services
+    from annotator import services
     from annotator.models import Embedding
     from tests import factories
 
@@ -171,7 +171,7 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     PIL.ImageOps.mirror(PIL.Image.open(image.file)).save(mirrored, format="PNG")
     other = factories.image(project, data=mirrored.getvalue(), name="second.png")
     services.embedding_request(images=[other])
-    embeddings.embedding_compute(embedding_ids=[Embedding.objects.get(image=other).pk])
+    services.embedding_compute(embedding_ids=[Embedding.objects.get(image=other).pk])
     labels = {name: project.labels.get(name=name).pk for name in ("cat", "background")}
     login(page, live_server.url, "ann")
     open_annotate(page, live_server.url, image.pk)

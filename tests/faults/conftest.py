@@ -28,15 +28,15 @@ def quiet_queue(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[Any]]]:
     """Rows are created as the application creates them, but their tasks are recorded here
     instead of being published on the session's broker, where the shared `celery_worker`
     (if a test started it) would compute them behind the test's back."""
-    from annotator import tasks
+    from annotator import queue
 
     sent: list[tuple[str, list[Any]]] = []
 
-    def send(task: Any, args: Any, **options: Any) -> bool:
-        sent.append((task.name, list(args)))
+    def send(name: str, args: Any, **options: Any) -> bool:
+        sent.append((name, list(args)))
         return True
 
-    monkeypatch.setattr(tasks, "send", send)
+    monkeypatch.setattr(queue, "send", send)
     return sent
 
 

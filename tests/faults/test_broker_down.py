@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from rest_framework.authtoken.models import Token
 
-from annotator.embeddings import embedding_sweep
 from annotator.models import Embedding, Job
+from annotator.services import embedding_sweep
 from tests import factories
 from tests.faults.conftest import Web, free_port
 

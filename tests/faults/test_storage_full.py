@@ -148,7 +148,7 @@ def test_a_full_disk_on_the_worker_fails_the_embedding_with_its_reason_and_a_rec
     tmp_path: Path,
     db: None,
 ) -> None:
-    from annotator.embeddings import embedding_compute
+    from annotator.services import embedding_compute
 
     media = tmp_path / "media"
     settings.MEDIA_ROOT = str(media)

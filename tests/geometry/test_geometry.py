@@ -14,7 +14,6 @@ from pycocotools import mask as mask_utils
 from annotator.geometry import (
     MAX_TOTAL_POINTS,
     GeometryError,
-    _edge_contours,
     check_simple,
     find_self_crossing,
     mask_area,
@@ -25,6 +24,7 @@ from annotator.geometry import (
     rle_to_mask,
     validate_polygons,
 )
+from annotator.geometry.masks import _edge_contours
 
 # pycocotools' Cython decode trips a numpy 2 DeprecationWarning (copy=False) on every call.
 

@@ -176,14 +176,13 @@ def test_the_demo_refuses_to_run_in_production_mode(tmp_path: Path) -> None:
 def test_the_worker_check_sends_one_task_however_often_it_is_called(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from annotator import health
+    from annotator import health, queue
+    from annotator.services import health as health_service
 
     # Each call still sends for real; this only counts the sends.
     sent: list[int] = []
-    real = health.healthcheck_task.apply_async
-    monkeypatch.setattr(
-        health.healthcheck_task, "apply_async", lambda *a, **k: sent.append(1) or real(*a, **k)
-    )
+    real = queue.publish
+    monkeypatch.setattr(queue, "publish", lambda *a, **k: sent.append(1) or real(*a, **k))
     monkeypatch.setattr(health, "WORKER_TIMEOUT_SECONDS", 0.3)
     client = Client()
     answers = [client.get("/healthz?worker=1") for _ in range(20)]
@@ -194,7 +193,7 @@ def test_the_worker_check_sends_one_task_however_often_it_is_called(
     # is up), the answer says whether, never which host or process.
     assert set(first.json()["worker"]) <= {"status", "detail"}
     # A failure is kept briefly, so a worker that comes back is seen within seconds.
-    assert health.WORKER_FAILURE_CACHE_SECONDS <= settings.HEALTH_WORKER_CACHE_SECONDS
+    assert health_service.WORKER_FAILURE_CACHE_SECONDS <= settings.HEALTH_WORKER_CACHE_SECONDS
 
 
 @pytest.mark.worker

@@ -982,7 +982,7 @@ def test_a_malicious_checkpoint_registered_in_the_admin_fails_the_embedding_with
     """An administrator registers a checkpoint path in the admin (the only way to name a file);
     a project uses it; the worker refuses the pickle, the row fails with the reason, and the
     API answers 409 with it. The payload never runs."""
-    from annotator import embeddings
+    from annotator import services
 
     marker = tmp_path / "pwned"
     settings.EMBEDDING_MAX_ATTEMPTS = 1
@@ -1008,7 +1008,7 @@ def test_a_malicious_checkpoint_registered_in_the_admin_fails_the_embedding_with
         image = factories.image(project, data=factories.png_bytes(32, 24), name="x.png")
         row = Embedding.objects.get(image=image)
 
-        embeddings.embedding_compute(embedding_ids=[row.pk])
+        services.embedding_compute(embedding_ids=[row.pk])
 
         row.refresh_from_db()
         assert row.status == Embedding.Status.FAILED

@@ -261,13 +261,10 @@ def make_world(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     settings.SAM_ONNX_DIR = str(tmp_path / "onnx")
     # PBKDF2 is slow on purpose; these tests log in and change passwords hundreds of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from annotator import tasks
+    from annotator import queue
 
     # Tasks enqueued on commit never run (each request is rolled back); these are sent at once.
-    for name in ("embedding_compute_task", "job_run_task", "embedding_model_export_task"):
-        task = getattr(tasks, name)
-        monkeypatch.setattr(task, "delay", lambda *a, **k: None, raising=False)
-        monkeypatch.setattr(task, "apply_async", lambda *a, **k: None, raising=False)
+    monkeypatch.setattr(queue, "publish", lambda name, args, **options: None)
     return build_world()
 
 

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import services
+from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.views.base import PaginatedView, annotation_for, image_for
 from annotator.models import Image, Label
@@ -16,7 +16,7 @@ from annotator.permissions import Can
 
 
 def _label(image: Image, label_id: int) -> Label:
-    label = image.project.labels.filter(pk=label_id).first()
+    label = selectors.label_of(project=image.project, pk=label_id)
     if label is None:
         raise services.Invalid(f"Label {label_id} is not a label of this project.")
     return label
@@ -27,7 +27,7 @@ class ImageAnnotationListView(PaginatedView):
 
     def get(self, request: Request, pk: int) -> Response:
         image, _ = image_for(request, pk, Can.READ)
-        return self.paginated(image.annotations.all())
+        return self.paginated(selectors.annotation_list(image=image))
 
     @extend_schema(request=s.AnnotationCreateSerializer, responses={201: s.AnnotationSerializer})
     def post(self, request: Request, pk: int) -> Response:

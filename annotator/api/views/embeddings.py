@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import selectors, services, tasks
+from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.errors import RETRY_AFTER_UNAVAILABLE
 from annotator.api.views.base import image_for
@@ -49,7 +46,7 @@ def _request(image: Image, *, force: bool = False) -> Response:
     cannot take the task (the row stays pending and unqueued, so a retry enqueues it)."""
     with transaction.atomic():
         rows = services.embedding_request(images=[image], force=force, enqueue=False)
-    if not tasks.embedding_enqueue([row.pk for row in rows]):
+    if not services.embedding_enqueue([row.pk for row in rows]):
         return _queue_unavailable("the embedding")
     return _pending({"status": "pending", "detail": "Embedding enqueued."})
 
@@ -67,7 +64,7 @@ def _embedding_state(image: Image) -> tuple[Embedding | None, Response | None]:
         return None, Response(body, status=status.HTTP_409_CONFLICT)
     # Pending with no task known to be queued (the broker was down when it was requested).
     unqueued = row.status == Embedding.Status.PENDING and row.queued_at is None
-    if unqueued and not tasks.embedding_enqueue([row.pk]):
+    if unqueued and not services.embedding_enqueue([row.pk]):
         return None, _queue_unavailable("the embedding")
     if row.status != Embedding.Status.READY:
         body = {"status": row.status, "detail": f"Embedding is {row.status}; retry shortly."}
@@ -127,15 +124,6 @@ class ImageEmbeddingView(APIView):
 # --- Server-side prediction ----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def _decoder(sha256: str) -> Any:
-    """The ONNX decoder of a model, loaded once per web process (onnxruntime, no torch; the
-    instance is thread-safe)."""
-    from export_onnx.runtime import OnnxDecoder
-
-    return OnnxDecoder(Path(settings.SAM_ONNX_DIR) / sha256)
-
-
 class ImagePredictView(APIView):
     """Decode prompts against the stored embedding with the same ONNX graphs the browser runs,
     so a script (or a test) sees exactly the masks the page shows."""
@@ -158,7 +146,7 @@ class ImagePredictView(APIView):
         with row.file.open("rb") as f:
             wire_bytes = f.read()
         v = data.validated_data
-        decoder = _decoder(sha)
+        decoder = services.sam_model_decoder(sha256=sha)
         points = v["point_coords"]
         try:
             prepared = decoder.prepare(wire_bytes)
@@ -207,22 +195,19 @@ def _mask_body(mask: np.ndarray, score: float, *, polygons: bool) -> dict[str, A
 
 def _export_state(sam_model: SamModel) -> Response | None:
     """None when the model's decoder export is on disk; else 202 (export enqueued) or 409."""
-    if (Path(settings.SAM_ONNX_DIR) / sam_model.sha256 / "manifest.json").is_file():
+    if (services.onnx_dir(sam_model.sha256) / "manifest.json").is_file():
         return None
     if sam_model.onnx_status == SamModel.OnnxStatus.FAILED:
         body = {"status": "failed", "detail": f"ONNX export failed: {sam_model.onnx_error}"}
         return Response(body, status=status.HTTP_409_CONFLICT)
-    # Idempotent: the worker returns at once when another task has exported it meanwhile.
-    if not tasks.send(tasks.embedding_model_export_task, [sam_model.pk]):
+    if not services.sam_model_export_request(sam_model=sam_model):
         return _queue_unavailable("the decoder export")
     return _pending({"status": "exporting", "detail": "The decoder is being exported."})
 
 
 def _model_for(request: Request, sha256: str) -> SamModel:
     """A model the caller may fetch: one that a project of theirs uses."""
-    model = SamModel.objects.filter(
-        sha256=sha256, projects__memberships__user_id=request.user.pk
-    ).first()
+    model = selectors.sam_model_visible_to(user=request.user, sha256=sha256)
     if model is None or len(sha256) != 64:
         raise Http404("Not found.")
     return model
@@ -238,7 +223,7 @@ class ModelManifestView(APIView):
         answer = _export_state(model)
         if answer is not None:
             return answer
-        path = Path(settings.SAM_ONNX_DIR) / sha256 / "manifest.json"
+        path = services.onnx_dir(sha256) / "manifest.json"
         manifest = json.loads(path.read_text())
         response = Response(manifest)
         response["Cache-Control"] = "private, max-age=300"
@@ -251,7 +236,7 @@ class ModelFileView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, sha256: str, name: str) -> HttpResponseBase:
         _model_for(request, sha256)
-        folder = Path(settings.SAM_ONNX_DIR) / sha256
+        folder = services.onnx_dir(sha256)
         # Only plain names of files in the folder: no separators, no dot files, no traversal.
         if "/" in name or "\\" in name or name.startswith(".") or not (folder / name).is_file():
             raise Http404("Not found.")

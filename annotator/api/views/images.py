@@ -13,18 +13,9 @@ from rest_framework.views import APIView
 from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.views.base import PaginatedView, image_for, project_for
-from annotator.models import Embedding, Image
 from annotator.permissions import Can, has
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-def embedding_statuses(images: list[Image]) -> dict[int, str]:
-    if not images:
-        return {}
-    model_id = images[0].project.sam_model_id
-    rows = Embedding.objects.filter(image__in=images, sam_model_id=model_id)
-    return dict(rows.values_list("image_id", "status"))
 
 
 class ImageListView(PaginatedView):
@@ -45,7 +36,7 @@ class ImageListView(PaginatedView):
         filters.is_valid(raise_exception=True)
         images = selectors.image_list(project=project, filters=filters.validated_data)
         page = self.paginate_queryset(images)
-        context = {"embedding_statuses": embedding_statuses(list(page or []))}
+        context = {"embedding_statuses": selectors.embedding_statuses(images=list(page or []))}
         return self.get_paginated_response(s.ImageSerializer(page, many=True, context=context).data)
 
     @extend_schema(request={"multipart/form-data": s.ImageUploadSerializer},

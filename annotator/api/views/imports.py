@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import imports, services
+from annotator import services
 from annotator.api import serializers as s
 from annotator.api.views.base import project_for
 from annotator.permissions import Can
@@ -40,11 +40,11 @@ class ProjectImportView(APIView):
         fmt = data.validated_data["format"]
         content = services.upload_read(data.validated_data["file"])
         if fmt == "yolo_boxes":
-            job = imports.boxes_import(
+            job = services.boxes_import(
                 project=project, data=content, by=request.user,
                 label=data.validated_data.get("label"),
             )  # fmt: skip
             return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-        dataset = imports.dataset_read(project=project, fmt=fmt, data=content)
-        result = imports.annotation_import(project=project, dataset=dataset, by=request.user)
+        dataset = services.dataset_read(project=project, fmt=fmt, data=content)
+        result = services.annotation_import(project=project, dataset=dataset, by=request.user)
         return Response(asdict(result), status=status.HTTP_201_CREATED)

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import services
+from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.views.base import PaginatedView, job_for, project_for
 from annotator.permissions import Can
@@ -20,7 +20,7 @@ class ProjectJobListView(PaginatedView):
 
     def get(self, request: Request, pk: int) -> Response:
         project, _ = project_for(request, pk, Can.READ)
-        return self.paginated(project.jobs.order_by("-id"))
+        return self.paginated(selectors.job_list(project=project))
 
     @extend_schema(request=s.JobCreateSerializer, responses={202: s.JobSerializer})
     def post(self, request: Request, pk: int) -> Response:

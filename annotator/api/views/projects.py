@@ -12,14 +12,12 @@ from rest_framework.views import APIView
 from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.views.base import PaginatedView, project_for
-from annotator.models import Membership
+from annotator.models import Membership, Project
 from annotator.permissions import Can
 
 
 def _roles(request: Request) -> dict[int, str]:
-    return dict(
-        Membership.objects.filter(user_id=request.user.pk).values_list("project_id", "role")
-    )
+    return selectors.roles_of(user=request.user)
 
 
 class ProjectListView(PaginatedView):
@@ -90,13 +88,13 @@ class MemberListView(PaginatedView):
 class MemberDetailView(APIView):
     serializer_class = s.MembershipSerializer
 
-    def _membership(self, project_id: int, user_id: int) -> Membership:
-        return get_object_or_404(Membership, project_id=project_id, user_id=user_id)
+    def _membership(self, project: Project, user_id: int) -> Membership:
+        return get_object_or_404(selectors.membership_list(project=project), user_id=user_id)
 
     @extend_schema(request=s.MembershipRoleSerializer, responses=s.MembershipSerializer)
     def patch(self, request: Request, pk: int, user_id: int) -> Response:
         project, role = project_for(request, pk, Can.MANAGE)
-        membership = self._membership(project.pk, user_id)
+        membership = self._membership(project, user_id)
         data = s.MembershipRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_set(
@@ -106,7 +104,7 @@ class MemberDetailView(APIView):
 
     def delete(self, request: Request, pk: int, user_id: int) -> Response:
         project, role = project_for(request, pk, Can.MANAGE)
-        services.membership_remove(membership=self._membership(project.pk, user_id), by_role=role)
+        services.membership_remove(membership=self._membership(project, user_id), by_role=role)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -132,7 +130,7 @@ class LabelDetailView(APIView):
     @extend_schema(request=s.LabelUpdateSerializer, responses=s.LabelSerializer)
     def patch(self, request: Request, pk: int, label_id: int) -> Response:
         project, _ = project_for(request, pk, Can.MANAGE)
-        label = get_object_or_404(project.labels, pk=label_id)
+        label = get_object_or_404(selectors.label_list(project=project), pk=label_id)
         data = s.LabelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         label = services.label_update(label=label, **data.validated_data)
@@ -140,5 +138,7 @@ class LabelDetailView(APIView):
 
     def delete(self, request: Request, pk: int, label_id: int) -> Response:
         project, _ = project_for(request, pk, Can.MANAGE)
-        services.label_delete(label=get_object_or_404(project.labels, pk=label_id))
+        services.label_delete(
+            label=get_object_or_404(selectors.label_list(project=project), pk=label_id)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from annotator.models import Project, Role
+from annotator.services import image_create, membership_set, project_create
+
 logger = logging.getLogger("annotator.demo")
 
 DEMO_DATA = Path(__file__).resolve().parents[2] / "demo_data"
@@ -89,9 +92,6 @@ class Command(BaseCommand):
         return users
 
     def _ensure_project(self, users: dict[str, Any]) -> None:
-        from annotator.models import Project, Role
-        from annotator.services import image_create, membership_set, project_create
-
         if Project.objects.filter(name=DEMO_PROJECT).exists():
             return
         with transaction.atomic():

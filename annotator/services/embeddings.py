@@ -1,5 +1,6 @@
-"""Worker-side embedding computation. Imports torch (through annotator.sam) lazily: only Celery
-workers on the `gpu` queue and management commands with `--sync` ever call into this module.
+"""Embeddings: requested by the web process (a row per image and model, enqueued on commit) and
+computed by workers. The computing half imports torch (through annotator.sam) inside
+_compute_batch: only Celery workers on the `gpu` queue and `embeddings --sync` get that far.
 
 One call takes a batch of Embedding rows, claims them (pending -> running, a conditional
 UPDATE, so two workers never compute the same row), fills the batch up with other pending rows
@@ -14,35 +15,33 @@ unacknowledged message after its visibility timeout; but the folder broker delet
 when it hands it out, so a solo worker killed mid-task takes its task with it. The rows
 themselves therefore say who holds them (`worker`, "hostname:pid") and until when
 (`lease_expires_at`, renewed by a heartbeat thread while the batch runs). Every worker sweeps
-(embedding_sweep: at start and every EMBEDDING_SWEEP_SECONDS) for rows whose holder is gone,
-on this host by its pid and elsewhere by the lapsed lease, puts them back to pending (or fails
-them once EMBEDDING_MAX_ATTEMPTS attempts were lost) and enqueues them again, along with
-pending rows that no queued task covers because the broker was down when they were requested.
+(embedding_sweep, run by annotator.worker at start and every EMBEDDING_SWEEP_SECONDS) for rows
+whose holder is gone, on this host by its pid and elsewhere by the lapsed lease, puts them back
+to pending (or fails them once EMBEDDING_MAX_ATTEMPTS attempts were lost) and enqueues them
+again, along with pending rows that no queued task covers because the broker was down when
+they were requested.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-import os
-import shutil
-import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import close_old_connections, connection
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotator import leases
+from annotator import leases, queue
 from annotator.images import read_rgb
-from annotator.models import Embedding, SamModel
+from annotator.models import Embedding, Image, SamModel
+from annotator.services import sam_models
+from annotator.services.errors import Unavailable
 from annotator.storage import STORAGE_ERRORS
 from export_onnx import wire
 
@@ -50,79 +49,64 @@ log = logging.getLogger(__name__)
 
 WIRE_DTYPE = "uint8_affine"
 
-
-class PermanentError(Exception):
-    """Retrying cannot help (missing or wrong checkpoint): the row fails at once."""
-
-
-@functools.lru_cache(maxsize=2)
-def loaded_model(checkpoint: str, model_type: str) -> tuple[Any, Path, str]:
-    """The model, its checkpoint file and sha256, loaded once per worker process."""
-    os.environ.setdefault("SAM_CACHE_DIR", str(settings.SAM_CACHE_DIR))
-    from annotator.sam import (
-        CheckpointError,
-        CheckpointUnavailable,
-        build_sam,
-        checkpoint_sha256,
-        resolve_checkpoint,
-    )
-
-    try:
-        path = resolve_checkpoint(checkpoint, download=settings.SAM_ALLOW_DOWNLOAD)
-        model = build_sam(path, model_type=model_type, device=settings.SAM_DEVICE or None)
-    except (CheckpointUnavailable, CheckpointError) as exc:
-        raise PermanentError(str(exc)) from exc
-    return model, path, checkpoint_sha256(path)
+# Re-exported for views: publishing is the queue's, the rows are the embeddings'.
+embedding_enqueue = queue.embedding_enqueue
 
 
-def sam_model_load(*, sam_model: SamModel) -> tuple[Any, Path]:
-    model, path, sha = loaded_model(sam_model.checkpoint, sam_model.model_type)
-    if sam_model.sha256 != sha:
-        SamModel.objects.filter(pk=sam_model.pk).update(sha256=sha)
-        sam_model.sha256 = sha
-    return model, path
+def embedding_request(
+    *, images: Sequence[Image], force: bool = False, enqueue: bool = True
+) -> list[Embedding]:
+    """Make sure each image has an embedding row for its project's model, and enqueue the work
+    when the transaction commits (`enqueue=False`: the caller enqueues the returned rows, to
+    learn whether the broker took them). Ready rows are left alone unless `force`; failed rows
+    are reset to pending (a manual retry)."""
+    rows: list[Embedding] = []
+    if force:
+        # An explicit recompute also retries a failed decoder export of the same models.
+        SamModel.objects.filter(
+            pk__in={image.project.sam_model_id for image in images},
+            onnx_status=SamModel.OnnxStatus.FAILED,
+        ).update(onnx_status=SamModel.OnnxStatus.PENDING)
+    for image in images:
+        row, created = Embedding.objects.get_or_create(
+            image=image, sam_model_id=image.project.sam_model_id
+        )
+        if not created and (force or row.status == Embedding.Status.FAILED):
+            row.status = Embedding.Status.PENDING
+            row.error = ""
+            row.attempts = 0
+            row.save(update_fields=["status", "error", "attempts", "updated_at"])
+        if row.status == Embedding.Status.PENDING:
+            rows.append(row)
+    ids = [row.pk for row in rows]
+    size = settings.SAM_EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids) if enqueue else 0, size):
+        batch = ids[start : start + size]
+        # A broker outage does not undo the upload: the rows stay pending and unqueued, and
+        # the workers' sweep or the next request of the embedding enqueues them.
+        transaction.on_commit(lambda batch=batch: queue.embedding_enqueue(batch))
+    return rows
 
 
-def onnx_dir(sha256: str) -> Path:
-    return Path(settings.SAM_ONNX_DIR) / sha256
+def embedding_compute_pending(*, limit: int | None = None, sync: bool = False) -> int:
+    """Re-enqueue (or, with `sync`, compute in this process) every pending embedding.
 
-
-def sam_model_export(*, sam_model: SamModel) -> Path:
-    """Export the decoder graphs for the model into SAM_ONNX_DIR/<sha256>/ unless done already.
-
-    The export writes into a private folder that is renamed into place, so a web process
-    never serves a half-written export and two workers exporting at once both end well.
+    For management commands and the demo: after a restart, or when uploads happened while no
+    worker ran, this sweeps what is left. `sync=True` loads the model here (imports torch).
     """
-    _, path = sam_model_load(sam_model=sam_model)
-    target = onnx_dir(sam_model.sha256)
-    if not (target / "manifest.json").is_file():
-        from export_onnx.export import run_export
-
-        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            run_export(
-                path,
-                tmp,
-                model_type=sam_model.model_type,
-                num_prompts=settings.SAM_ONNX_VERIFY_PROMPTS,
-            )
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                if not (target / "manifest.json").is_file():
-                    raise
-        except Exception as exc:
-            SamModel.objects.filter(pk=sam_model.pk).update(
-                onnx_status=SamModel.OnnxStatus.FAILED, onnx_error=f"{type(exc).__name__}: {exc}"
-            )
-            raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    SamModel.objects.filter(pk=sam_model.pk).update(
-        onnx_status=SamModel.OnnxStatus.READY, onnx_error=""
+    ids = list(
+        Embedding.objects.filter(status=Embedding.Status.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
     )
-    return target
+    size = settings.SAM_EMBEDDING_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        if sync:
+            embedding_compute(embedding_ids=batch)
+        elif not queue.embedding_enqueue(batch):
+            raise Unavailable("The task queue (Celery broker) is unavailable; try again later.")
+    return len(ids)
 
 
 def _lost_rows(ids: list[int] | None = None) -> list[Embedding]:
@@ -158,8 +142,6 @@ def embedding_release_lost(*, ids: list[int] | None = None) -> dict[str, list[in
 def embedding_sweep() -> dict[str, list[int]]:
     """Release rows lost with their worker, and enqueue every pending row that no queued task
     covers (released ones, and those requested while the broker was down)."""
-    from annotator.tasks import embedding_enqueue
-
     released = embedding_release_lost()
     unqueued = list(
         Embedding.objects.filter(status=Embedding.Status.PENDING, queued_at__isnull=True)
@@ -170,41 +152,10 @@ def embedding_sweep() -> dict[str, list[int]]:
     enqueued: list[int] = []
     for start in range(0, len(unqueued), size):
         batch = unqueued[start : start + size]
-        if not embedding_enqueue(batch):
+        if not queue.embedding_enqueue(batch):
             break  # the broker is down: the next sweep tries again
         enqueued += batch
     return {**released, "enqueued": enqueued}
-
-
-# A sweep that failed (the database restarting with the worker, say) is tried again after
-# this, not after a whole EMBEDDING_SWEEP_SECONDS.
-SWEEP_RETRY_SECONDS = 5.0
-
-
-def sweeper_start(*, interval: float) -> threading.Thread:
-    """Run embedding_sweep, and fail the jobs lost with their worker, now and every `interval`
-    seconds in a daemon thread of this worker process (its own database connection; a failed
-    sweep is logged and tried again)."""
-    from annotator.services import job_release_lost
-
-    def loop() -> None:
-        while True:
-            wait = interval
-            try:
-                close_old_connections()
-                outcome = {**embedding_sweep(), "jobs_failed": job_release_lost()}
-                if any(outcome.values()):
-                    log.info("embedding sweep: %s", outcome)
-            except Exception:  # noqa: BLE001 - the database may be down too; try again soon
-                log.exception("embedding sweep failed")
-                wait = min(interval, SWEEP_RETRY_SECONDS)
-            finally:
-                connection.close()
-            time.sleep(wait)
-
-    thread = threading.Thread(target=loop, name="embedding-sweep", daemon=True)
-    thread.start()
-    return thread
 
 
 def _claim(ids: list[int], holder: str) -> list[Embedding]:
@@ -276,8 +227,8 @@ def embedding_compute(*, embedding_ids: list[int]) -> dict[str, list[int]]:
 def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder: str) -> None:
     sam_model = rows[0].sam_model
     try:
-        model, _ = sam_model_load(sam_model=sam_model)
-    except PermanentError as exc:
+        model, _ = sam_models.sam_model_load(sam_model=sam_model)
+    except sam_models.PermanentError as exc:
         for row in rows:
             _fail(row, f"model unavailable: {exc}", outcome, holder, permanent=True)
         return
@@ -286,7 +237,7 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
             _fail(row, f"model failed to load: {type(exc).__name__}: {exc}", outcome, holder)
         return
     try:
-        sam_model_export(sam_model=sam_model)
+        sam_models.sam_model_export(sam_model=sam_model)
     except Exception:  # noqa: BLE001 - recorded on the SamModel row; embeddings still useful
         log.exception("ONNX export of %s failed", sam_model)
 
@@ -300,6 +251,7 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
             _fail(row, f"image unreadable: {type(exc).__name__}: {exc}", outcome, holder)
     if not ready_rows:
         return
+    # torch: the encoder runs in workers (and `embeddings --sync`), never in a web process.
     from annotator.sam import embed_images
 
     started = time.perf_counter()
@@ -380,118 +332,10 @@ def _fail(
     log.warning("embedding %s of image %s: %s", row.pk, row.image_id, error)
 
 
-# Everything mode defaults for a CPU worker: a 16x16 grid instead of SAM's 32x32 (4x fewer
-# decoder calls); any parameter of SamAutomaticMaskGenerator can be given in the job's params.
-EVERYTHING_DEFAULTS: dict[str, Any] = {"points_per_side": 16, "points_per_batch": 64}
-EVERYTHING_PARAMS = {
-    "points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
-    "box_nms_thresh", "min_mask_region_area", "crop_n_layers",
-}  # fmt: skip
-
-
-def everything_run(*, job: Any) -> None:
-    """Everything mode: SAM's automatic mask generator over the job's images; every mask
-    becomes an annotation (source `auto`, score = predicted IoU) with the job's label."""
-    from annotator import services
-    from annotator.models import Label
-    from annotator.sam import SamAutomaticMaskGenerator
-
-    model, _ = sam_model_load(sam_model=job.project.sam_model)
-    options = {**EVERYTHING_DEFAULTS}
-    options.update({k: v for k, v in job.params.items() if k in EVERYTHING_PARAMS})
-    generator = SamAutomaticMaskGenerator(model, output_mode="binary_mask", **options)
-    label = Label.objects.get(project=job.project, pk=job.params["label"])
-    images = list(services.job_images(job=job))
-    services.job_progress(job=job, done=0, total=len(images))
-    for done, image in enumerate(images, start=1):
-        with image.file.open("rb") as f:
-            records = generator.generate(read_rgb(f.read()))
-        for record in records:
-            try:
-                services.annotation_create(
-                    image=image,
-                    label=label,
-                    created_by=job.created_by,
-                    rle=_rle(record["segmentation"]),
-                    source="auto",
-                    score=float(record["predicted_iou"]),
-                    prompts={"mode": "everything", "point_coords": record["point_coords"]},
-                )
-            except services.ServiceError as exc:  # an empty mask, a locked image: skip it
-                log.info("everything mode skipped a mask on image %s: %s", image.pk, exc)
-        services.job_progress(job=job, done=done, total=len(images))
-
-
-def _rle(mask: Any) -> dict[str, Any]:
-    from annotator.geometry import mask_to_rle
-
-    return mask_to_rle(mask)
-
-
-def auto_annotate_run(*, job: Any) -> None:
-    """Box prompts -> SAM masks -> annotations (source `auto`), for the job's images. Boxes come
-    inline or from a configured detector (see services._check_auto_annotate_params); all boxes
-    of an image go through the decoder in one batched call. A ready stored embedding is used
-    instead of encoding the image again."""
-    from annotator import services
-    from annotator.autoannotate.run import segment_boxes
-    from annotator.sam import SamPredictor
-
-    params = job.params
-    model, _ = sam_model_load(sam_model=job.project.sam_model)
-    predictor = SamPredictor(model)
-    detector = None
-    if params.get("detector"):
-        from annotator.autoannotate.detectors import build_detector
-
-        detector = build_detector(
-            settings.AUTO_ANNOTATE_DETECTORS[params["detector"]],
-            conf=float(params.get("conf", 0.25)),
-            device=settings.SAM_DEVICE,
-        )
-    labels = {label.pk: label for label in job.project.labels.all()}
-    class_labels = {int(k): v for k, v in params.get("class_labels", {}).items()}
-    images = list(services.job_images(job=job))
-    services.job_progress(job=job, done=0, total=len(images))
-    for done, image in enumerate(images, start=1):
-        with image.file.open("rb") as f:
-            rgb = read_rgb(f.read())
-        if detector is not None:
-            found = detector.detect(rgb, name=image.original_name)
-            prompts = [
-                (list(d.box_xyxy), class_labels.get(d.class_id, params.get("label")), d.score)
-                for d in found
-            ]
-        else:
-            boxes = params["boxes"].get(str(image.pk), [])
-            prompts = [(box, params["label"], None) for box in boxes]
-        prompts = [p for p in prompts if p[1] in labels]
-        if prompts:
-            _set_image(predictor, image, rgb)
-            masks = segment_boxes(predictor, np.array([p[0] for p in prompts], np.float32))
-            for (box, label_id, score), mask in zip(prompts, masks, strict=True):
-                try:
-                    services.annotation_create(
-                        image=image,
-                        label=labels[label_id],
-                        created_by=job.created_by,
-                        rle=_rle(mask),
-                        source="auto",
-                        score=score,
-                        prompts={"mode": "auto_annotate", "box": [float(v) for v in box]},
-                    )
-                except services.ServiceError as exc:  # an empty mask, a locked image: skip it
-                    log.info("auto-annotation skipped a box on image %s: %s", image.pk, exc)
-        services.job_progress(job=job, done=done, total=len(images))
-
-
-def _set_image(predictor: Any, image: Any, rgb: Any) -> None:
-    row = Embedding.objects.filter(
-        image=image, sam_model_id=image.project.sam_model_id, status=Embedding.Status.READY
-    ).first()
-    if row is None:
-        predictor.set_image(rgb)
-        return
-    with row.file.open("rb") as f:
-        embedding, _ = wire.decode_embedding(f.read())
-    predictor.set_image_embedding(embedding, (image.height, image.width))
+def embedding_retry_later(*, ids: list[int]) -> bool:
+    """Enqueue rows that failed this time, after a delay that doubles with each attempt (the
+    attempts are counted per row, up to EMBEDDING_MAX_ATTEMPTS)."""
+    rows = Embedding.objects.filter(pk__in=ids)
+    attempts = max(rows.values_list("attempts", flat=True), default=1)
+    countdown = settings.EMBEDDING_RETRY_DELAY * 2 ** (max(attempts, 1) - 1)
+    return queue.embedding_enqueue(ids, countdown=countdown)

@@ -1,55 +1,17 @@
-"""Mask, polygon and RLE conversions shared by the annotation API, the exports and the workers.
-
-Pure numpy + OpenCV + pycocotools: no Django, no torch, so the web process can import it.
-
-Coordinate convention (pixel corners, the COCO one)
----------------------------------------------------
-Polygon vertices are ``[x, y]`` in original image pixels where pixel ``(row, col)`` covers the
-unit square ``[col, col + 1] x [row, row + 1]``. A polygon therefore runs along the *outside
-edges* of the pixels it covers: the single pixel at ``(row=3, col=2)`` is the ring
-``[[2, 3], [3, 3], [3, 4], [2, 4]]``, and a whole ``W x H`` image is ``[[0, 0], [W, 0], [W, H],
-[0, H]]``. This is what pycocotools' polygon rasteriser (and so every COCO consumer) expects;
-the pixel-centre rings that ``cv2.findContours`` returns lose half a pixel all around when
-rasterised that way (a one-pixel-wide line would vanish), so ``mask_to_polygons`` traces the
-pixel edges instead (see ``_edge_contours``).
-
-A ``Polygon`` is one connected part: an outer ring and the rings of its holes. A part that lies
-inside a hole of another part is a separate ``Polygon`` (OpenCV's two-level ``RETR_CCOMP``
-hierarchy), and ``polygons_to_mask`` takes the union of ``outer - holes`` over all polygons.
-"""
+"""Mask <-> polygons <-> RLE conversions and measures, in the pixel-corner convention of
+annotator/geometry/__init__.py."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, TypedDict
+from typing import Any
 
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-
-class Polygon(TypedDict):
-    """One connected region: rings of ``[x, y]`` pixel-corner coordinates (see module doc)."""
-
-    outer: list[list[float]]
-    holes: list[list[list[float]]]
-
-
-class GeometryError(ValueError):
-    """Geometry from outside (a request body, an import) that cannot be used as is."""
-
-
-# Upper bounds for untrusted input. 100k vertices is far beyond any hand-drawn or traced
-# annotation (a 4k-pixel-wide mask traced without simplification has ~30k) and keeps the
-# rasterisation of one request well under a second.
-MAX_TOTAL_POINTS = 100_000
-MAX_POLYGONS = 10_000
-# Segment pairs whose bounding boxes overlap along the sweep axis, examined when checking a
-# ring for self-crossings. Real outlines (traced or hand-drawn) stay far below; only
-# adversarial shapes (thousands of long spikes across each other) reach it, and are refused.
-MAX_CROSSING_CANDIDATES = 4_000_000
-# Masks decode to h*w bytes: refuse sizes that would allocate more than 1 GiB.
-MAX_MASK_PIXELS = 2**30
+from annotator.geometry.base import MAX_MASK_PIXELS, GeometryError, Polygon, ring_area
+from annotator.geometry.crossing import find_self_crossing
 
 
 def _as_mask(mask: np.ndarray) -> np.ndarray:
@@ -129,14 +91,6 @@ def _small_or_simple(ring: np.ndarray) -> bool:
         return True
 
 
-def _ring_area(ring: np.ndarray | list[list[float]]) -> float:
-    pts = np.asarray(ring, dtype=np.float64)
-    if len(pts) < 3:
-        return 0.0
-    x, y = pts[:, 0], pts[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
-
-
 def _to_list(ring: np.ndarray, dx: int, dy: int) -> list[list[float]]:
     return [[float(x + dx), float(y + dy)] for x, y in ring.tolist()]
 
@@ -178,13 +132,13 @@ def mask_to_polygons(
         if links[i][3] != -1:
             continue  # a hole; collected with its parent below
         outer = _simplify(ring, tolerance)
-        if len(outer) < 3 or _ring_area(outer) < max(min_area, 1e-9):
+        if len(outer) < 3 or ring_area(outer) < max(min_area, 1e-9):
             continue
         holes: list[list[list[float]]] = []
         child = int(links[i][2])
         while child != -1:
             hole = _simplify(rings[child], tolerance)
-            if len(hole) >= 3 and _ring_area(hole) >= max(min_area, 1e-9):
+            if len(hole) >= 3 and ring_area(hole) >= max(min_area, 1e-9):
                 holes.append(_to_list(hole, x0, y0))
             child = int(links[child][0])
         polygons.append({"outer": _to_list(outer, x0, y0), "holes": holes})
@@ -358,180 +312,3 @@ def mask_bbox(mask: np.ndarray) -> list[int]:
 def mask_area(mask: np.ndarray) -> int:
     """Number of foreground pixels."""
     return int(np.count_nonzero(_as_mask(mask)))
-
-
-# --- Untrusted polygons --------------------------------------------------------------------------
-
-
-def _bounds_tolerance(width: int, height: int) -> float:
-    # Clicks just past the image edge are normal when drawing by hand in the browser; anything
-    # further out is a frame mix-up (normalised or resized coordinates) and is refused.
-    return max(4.0, 0.02 * max(width, height))
-
-
-def _parse_ring(
-    ring: object, where: str, width: int, height: int, budget: list[int]
-) -> list[list[float]]:
-    if not isinstance(ring, list):
-        raise GeometryError(f"{where} must be a list of [x, y] points")
-    if len(ring) < 3:
-        raise GeometryError(f"{where} has {len(ring)} points, a ring needs at least 3")
-    budget[0] += len(ring)
-    if budget[0] > MAX_TOTAL_POINTS:
-        raise GeometryError(f"more than {MAX_TOTAL_POINTS} points in total")
-    tol = _bounds_tolerance(width, height)
-    out: list[list[float]] = []
-    for j, point in enumerate(ring):
-        if not isinstance(point, list | tuple) or len(point) != 2:
-            raise GeometryError(f"{where}[{j}] must be an [x, y] pair")
-        coords = []
-        for v in point:
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise GeometryError(f"{where}[{j}] has a non-numeric coordinate {v!r}")
-            try:
-                f = float(v)
-            except OverflowError:
-                f = math.inf
-            if not math.isfinite(f):
-                raise GeometryError(f"{where}[{j}] has a non-finite coordinate")
-            coords.append(f)
-        x, y = coords
-        if not (-tol <= x <= width + tol and -tol <= y <= height + tol):
-            raise GeometryError(f"{where}[{j}] = [{x}, {y}] is outside the {width}x{height} image")
-        out.append([min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))])
-    if _ring_area(out) == 0.0:
-        raise GeometryError(f"{where} encloses no area")
-    return out
-
-
-def _orientation(
-    ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, cx: np.ndarray, cy: np.ndarray
-) -> np.ndarray:
-    return np.sign((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
-
-
-def _crossing_candidates(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Segments sorted by `lo` along one axis; for each, how many later ones start before it
-    ends (the pairs that overlap on this axis), and their total."""
-    order = np.argsort(lo, kind="stable")
-    stop = np.searchsorted(lo[order], hi[order], side="right")
-    counts = np.maximum(stop - np.arange(len(order)) - 1, 0)
-    return order, counts, int(counts.sum())
-
-
-def find_self_crossing(ring: list[list[float]]) -> tuple[int, int] | None:
-    """The first pair of edges (i, j) of a closed ring that properly cross, or None.
-
-    Edge i runs from vertex i to vertex i + 1. Touching is not crossing: traced outlines pass
-    through a shared corner where two pixels meet diagonally, and neighbouring edges share a
-    vertex; only edges whose interiors cut each other make the fill ambiguous. A sweep over the
-    axis with fewer overlapping pairs keeps this near-linear for real outlines.
-
-    Raises:
-      GeometryError: the ring has so many long, overlapping edges that checking it would take
-        longer than any real annotation needs (MAX_CROSSING_CANDIDATES).
-    """
-    pts = np.asarray(ring, dtype=np.float64)
-    n = len(pts)
-    if n < 4:
-        return None
-    a, b = pts, np.roll(pts, -1, axis=0)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    best = min(
-        (_crossing_candidates(lo[:, axis], hi[:, axis]) + (axis,) for axis in (0, 1)),
-        key=lambda found: found[2],
-    )
-    order, counts, total, axis = best
-    if total > MAX_CROSSING_CANDIDATES:
-        raise GeometryError(
-            f"the ring has {n} edges overlapping in {total} pairs; too complex to check "
-            "(simplify it)"
-        )
-    other = 1 - axis
-    starts = np.arange(n)
-    chunk = 1_000_000
-    begin = 0
-    while begin < n:
-        # Whole segments per chunk, about `chunk` pairs each.
-        cum = np.cumsum(counts[begin:])
-        end = begin + max(1, int(np.searchsorted(cum, chunk, side="right")))
-        rows = np.repeat(starts[begin:end], counts[begin:end])
-        if rows.size:
-            offsets = np.arange(rows.size) - np.repeat(
-                np.cumsum(counts[begin:end]) - counts[begin:end], counts[begin:end]
-            )
-            i, j = order[rows], order[rows + 1 + offsets]
-            keep = (lo[i, other] <= hi[j, other]) & (lo[j, other] <= hi[i, other])
-            i, j = i[keep], j[keep]
-            o1 = _orientation(a[i, 0], a[i, 1], b[i, 0], b[i, 1], a[j, 0], a[j, 1])
-            o2 = _orientation(a[i, 0], a[i, 1], b[i, 0], b[i, 1], b[j, 0], b[j, 1])
-            o3 = _orientation(a[j, 0], a[j, 1], b[j, 0], b[j, 1], a[i, 0], a[i, 1])
-            o4 = _orientation(a[j, 0], a[j, 1], b[j, 0], b[j, 1], b[i, 0], b[i, 1])
-            crossing = np.flatnonzero((o1 * o2 < 0) & (o3 * o4 < 0))
-            if crossing.size:
-                k = int(crossing[0])
-                first, second = sorted((int(i[k]), int(j[k])))
-                return first, second
-        begin = end
-    return None
-
-
-def check_simple(polygons: list[Polygon]) -> None:
-    """GeometryError naming the first ring whose edges cross each other (a bow tie): its fill
-    depends on the rasteriser's rule, so what was drawn and what is stored could differ."""
-    for i, polygon in enumerate(polygons):
-        rings = [(f"polygons[{i}].outer", polygon["outer"])] + [
-            (f"polygons[{i}].holes[{k}]", hole) for k, hole in enumerate(polygon["holes"])
-        ]
-        for where, ring in rings:
-            found = find_self_crossing(ring)
-            if found is not None:
-                raise GeometryError(
-                    f"{where} crosses itself (edges {found[0]} and {found[1]}); "
-                    "a ring must not cross its own edges"
-                )
-
-
-def validate_polygons(data: object, width: int, height: int) -> list[Polygon]:
-    """Parse untrusted polygons (decoded JSON) for an image of ``width x height`` pixels.
-
-    Arguments:
-      data: expected ``[{"outer": [[x, y], ...], "holes": [[[x, y], ...], ...]}, ...]`` in
-        pixel-corner coordinates; ``holes`` may be omitted.
-      width, height: image size in pixels.
-
-    Returns:
-      Clean polygons: coordinates as floats, clipped to ``[0, width] x [0, height]``. Points up
-      to ``max(4 px, 2% of the longer side)`` outside the image are clipped; further out is an
-      error.
-
-    Raises:
-      GeometryError: with the path of the offending item, e.g. ``polygons[2].holes[0][5]``.
-    """
-    if width <= 0 or height <= 0:
-        raise GeometryError(f"invalid image size {width}x{height}")
-    if not isinstance(data, list):
-        raise GeometryError(f"polygons must be a list, got {type(data).__name__}")
-    if len(data) > MAX_POLYGONS:
-        raise GeometryError(f"{len(data)} polygons, at most {MAX_POLYGONS} allowed")
-    budget = [0]
-    polygons: list[Polygon] = []
-    for i, item in enumerate(data):
-        where = f"polygons[{i}]"
-        if not isinstance(item, dict):
-            raise GeometryError(f"{where} must be an object with 'outer' and 'holes'")
-        if "outer" not in item:
-            raise GeometryError(f"{where} is missing 'outer'")
-        unknown = set(item) - {"outer", "holes"}
-        if unknown:
-            raise GeometryError(f"{where} has unknown keys {sorted(unknown)}")
-        outer = _parse_ring(item["outer"], f"{where}.outer", width, height, budget)
-        raw_holes = item.get("holes", [])
-        if not isinstance(raw_holes, list):
-            raise GeometryError(f"{where}.holes must be a list of rings")
-        holes = [
-            _parse_ring(h, f"{where}.holes[{k}]", width, height, budget)
-            for k, h in enumerate(raw_holes)
-        ]
-        polygons.append({"outer": outer, "holes": holes})
-    return polygons

@@ -1,12 +1,12 @@
 """Annotation imports (COCO, YOLO-seg, PNG masks, YOLO boxes as SAM prompts).
 
-Kept beside services.py, which is already long; the same conventions hold: keyword-only,
-`<entity>_<action>`, a ServiceError subclass for anything the caller got wrong.
+Keyword-only, `<entity>_<action>`, a ServiceError subclass for anything the caller got wrong,
+like every service.
 
 Dataset images are matched to the project's images by the stored original file name
 (`Image.original_name`), compared on the base name, with or without its extension (YOLO label
 files carry only the stem). Our own exports prefix names with the image id (`000012-cat.png`,
-see services._project_dataset); that prefix is dropped when the full name matches nothing, so an
+see services/exports.py); that prefix is dropped when the full name matches nothing, so an
 export imports into a fresh project holding the same files.
 """
 
@@ -22,9 +22,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from annotator import services
 from annotator.models import Annotation, Image, Job, Label, Project
-from annotator.services import Invalid, User
+from annotator.services.annotations import annotation_create
+from annotator.services.errors import Invalid, User
+from annotator.services.jobs import job_create
+from annotator.services.projects import label_create
 
 IMPORT_FORMATS = ("coco", "yolo_seg", "masks", "yolo_boxes")
 # New labels created by an import get this colour; a manager can recolour them afterwards.
@@ -146,9 +148,7 @@ def _labels_for(project: Project, dataset: Any) -> tuple[dict[str, Label], list[
     created = []
     for name in dict.fromkeys(wanted):
         if name not in labels:
-            labels[name] = services.label_create(
-                project=project, name=name, color=DEFAULT_LABEL_COLOR
-            )
+            labels[name] = label_create(project=project, name=name, color=DEFAULT_LABEL_COLOR)
             created.append(name)
     return labels, created
 
@@ -164,7 +164,7 @@ def _annotation_store(*, image: Image, label: Label, ann: Any, by: User) -> Anno
     except (geometry.GeometryError, ValueError, TypeError) as exc:
         raise Invalid(f"Malformed geometry on {image.original_name}: {exc}") from None
     scored = ann.score is not None
-    return services.annotation_create(
+    return annotation_create(
         image=image,
         label=label,
         created_by=by,
@@ -209,7 +209,7 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
         raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
     if not boxes:
         raise Invalid("The zip holds no YOLO box files (<image stem>.txt).")
-    return services.job_create(
+    return job_create(
         project=project,
         kind="auto_annotate",
         created_by=by,

@@ -1,0 +1,82 @@
+"""Request validation and response shapes, one module per area. No business logic: views pass
+validated data on to annotator.services. Views write `s.ImageSerializer` (this package's
+names), so the split into modules changes no caller."""
+
+from annotator.api.serializers.annotations import (
+    AnnotationBulkResultSerializer,
+    AnnotationBulkSerializer,
+    AnnotationCreateSerializer,
+    AnnotationSerializer,
+    AnnotationUpdateSerializer,
+    PointSerializer,
+    PredictSerializer,
+)
+from annotator.api.serializers.fields import MAX_ID, FiniteFloatField, IdField, PromptsField
+from annotator.api.serializers.images import (
+    ImageFilterSerializer,
+    ImageSerializer,
+    ImageUpdateSerializer,
+    ImageUploadSerializer,
+    NextImageQuerySerializer,
+    ReviewSerializer,
+)
+from annotator.api.serializers.jobs import (
+    ExportCreateSerializer,
+    ImportCreateSerializer,
+    ImportResultSerializer,
+    JobCreateSerializer,
+    JobSerializer,
+)
+from annotator.api.serializers.projects import (
+    KNOWN_CHECKPOINT_NAMES,
+    MAX_DESCRIPTION,
+    MAX_LABELS,
+    LabelInputSerializer,
+    LabelSerializer,
+    LabelUpdateSerializer,
+    MembershipRoleSerializer,
+    MembershipSerializer,
+    MembershipWriteSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
+    SamModelSerializer,
+)
+
+__all__ = [
+    "KNOWN_CHECKPOINT_NAMES",
+    "MAX_DESCRIPTION",
+    "MAX_ID",
+    "MAX_LABELS",
+    "AnnotationBulkResultSerializer",
+    "AnnotationBulkSerializer",
+    "AnnotationCreateSerializer",
+    "AnnotationSerializer",
+    "AnnotationUpdateSerializer",
+    "ExportCreateSerializer",
+    "FiniteFloatField",
+    "IdField",
+    "ImageFilterSerializer",
+    "ImageSerializer",
+    "ImageUpdateSerializer",
+    "ImageUploadSerializer",
+    "ImportCreateSerializer",
+    "ImportResultSerializer",
+    "JobCreateSerializer",
+    "JobSerializer",
+    "LabelInputSerializer",
+    "LabelSerializer",
+    "LabelUpdateSerializer",
+    "MembershipRoleSerializer",
+    "MembershipSerializer",
+    "MembershipWriteSerializer",
+    "NextImageQuerySerializer",
+    "PointSerializer",
+    "PredictSerializer",
+    "ProjectCreateSerializer",
+    "ProjectSerializer",
+    "ProjectUpdateSerializer",
+    "PromptsField",
+    "ReviewSerializer",
+    "SamModelSerializer",
+]

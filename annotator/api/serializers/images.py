@@ -1,0 +1,71 @@
+"""Images: listing, upload, review, filters and updates."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotator.api.serializers.fields import IdField
+from annotator.models import Embedding, Image
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+    embedding_url = serializers.SerializerMethodField()
+    embedding_status = serializers.SerializerMethodField()
+    # Only list views annotate the count; elsewhere it is null.
+    annotation_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "project", "original_name", "width", "height", "sha256", "status",
+            "assignee", "locked_by", "locked_until", "review_comment", "reviewed_by", "reviewed_at",
+            "file_url", "embedding_url",
+            "embedding_status", "annotation_count", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_file_url(self, obj: Image) -> str:
+        return reverse("api-image-file", kwargs={"pk": obj.pk})
+
+    def get_embedding_url(self, obj: Image) -> str:
+        return reverse("api-image-embedding", kwargs={"pk": obj.pk})
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_embedding_status(self, obj: Image) -> str | None:
+        statuses = self.context.get("embedding_statuses")
+        if statuses is not None:
+            return statuses.get(obj.pk)
+        row = Embedding.objects.filter(image=obj, sam_model_id=obj.project.sam_model_id).first()
+        return row.status if row else None
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False),
+        allow_empty=False,
+        help_text="images (JPEG, PNG, WebP, TIFF, BMP, GIF) and zip archives of images",
+    )
+
+
+class ReviewSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    comment = serializers.CharField(allow_blank=True, default="", max_length=10_000)
+
+
+class NextImageQuerySerializer(serializers.Serializer):
+    after = IdField(required=False, min_value=0)
+
+
+class ImageFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    assignee = IdField(required=False)
+
+
+class ImageUpdateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), allow_null=True, required=False
+    )

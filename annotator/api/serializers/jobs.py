@@ -1,0 +1,72 @@
+"""Jobs, exports and imports."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotator.api.serializers.fields import IdField
+from annotator.models import Image, Job
+from annotator.services.everything import EVERYTHING_BOUNDS
+from annotator.services.exports import EXPORT_WRITERS
+from annotator.services.imports import IMPORT_FORMATS
+
+
+class JobSerializer(serializers.ModelSerializer):
+    result_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "project", "kind", "params", "status", "done", "total", "result_url", "error",
+            "created_by", "created_at", "finished_at",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_result_url(self, obj: Job) -> str | None:
+        if not obj.result:
+            return None
+        return reverse("api-job-result", kwargs={"pk": obj.pk})
+
+
+class JobCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Job.Kind.choices)
+    params = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=(
+            f"export: format ({'|'.join(EXPORT_WRITERS)}), status, image_ids. everything: "
+            f"label, {', '.join(EVERYTHING_BOUNDS)}, image_ids. auto_annotate: "
+            "boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a configured name) + "
+            "class_labels {class id: label id} and/or label, conf, image_ids."
+        ),
+    )
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=list(EXPORT_WRITERS), default="coco")
+    rle = serializers.BooleanField(
+        default=False, help_text="for format=coco: segmentations as RLE instead of polygons"
+    )
+    mask_mode = serializers.ChoiceField(
+        choices=["instance", "semantic"], default="instance", help_text="for format=masks"
+    )
+    status = serializers.ListField(
+        child=serializers.ChoiceField(choices=Image.Status.choices), required=False,
+        help_text="only images in these statuses (default: all)",
+    )  # fmt: skip
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="COCO JSON (or a zip of one), or a zip archive")
+    format = serializers.ChoiceField(choices=list(IMPORT_FORMATS))
+    label = IdField(
+        required=False, help_text="yolo_boxes: the label id every box gets (default: the first)"
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+    labels_created = serializers.ListField(child=serializers.CharField())

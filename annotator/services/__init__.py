@@ -1,0 +1,144 @@
+"""Writes. Every change to the data goes through a function here (HackSoft style), one module
+per area; this package re-exports their public names, so callers write `services.image_create`.
+
+Functions are keyword-only and named `<entity>_<action>`; they raise a ServiceError subclass
+(services/errors.py) for anything the caller did wrong, and the API turns its `status` into the
+HTTP answer. Modules here import models, selectors, leases, the queue and one another (never
+this package's __init__, never annotator.tasks): see annotator/README.md.
+"""
+
+from annotator.services.annotations import (
+    annotation_bulk,
+    annotation_create,
+    annotation_delete,
+    annotation_update,
+)
+from annotator.services.embeddings import (
+    embedding_compute,
+    embedding_compute_pending,
+    embedding_enqueue,
+    embedding_release_lost,
+    embedding_request,
+    embedding_retry_later,
+    embedding_sweep,
+)
+from annotator.services.errors import (
+    Conflict,
+    InsufficientStorage,
+    Invalid,
+    Locked,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+    User,
+)
+from annotator.services.exports import EXPORT_WRITERS, dataset_export
+from annotator.services.images import (
+    ASSIGNABLE,
+    REVIEW_STATUSES,
+    REVIEWABLE,
+    image_assign,
+    image_delete,
+    image_review,
+    image_update,
+)
+from annotator.services.imports import (
+    IMPORT_FORMATS,
+    ImportResult,
+    annotation_import,
+    boxes_import,
+    dataset_read,
+)
+from annotator.services.jobs import (
+    MODEL_KINDS,
+    RUNNERS,
+    job_create,
+    job_progress,
+    job_release_lost,
+    job_run,
+)
+from annotator.services.locks import image_lock, image_unlock
+from annotator.services.projects import (
+    label_create,
+    label_delete,
+    label_update,
+    membership_remove,
+    membership_set,
+    project_create,
+    project_delete,
+    project_update,
+)
+from annotator.services.sam_models import (
+    PermanentError,
+    onnx_dir,
+    sam_model_decoder,
+    sam_model_export,
+    sam_model_export_request,
+    sam_model_get_or_create,
+    sam_model_load,
+)
+from annotator.services.uploads import image_create, image_import, upload_read
+
+__all__ = [
+    "ASSIGNABLE",
+    "EXPORT_WRITERS",
+    "IMPORT_FORMATS",
+    "MODEL_KINDS",
+    "REVIEWABLE",
+    "REVIEW_STATUSES",
+    "RUNNERS",
+    "Conflict",
+    "ImportResult",
+    "InsufficientStorage",
+    "Invalid",
+    "Locked",
+    "NotFound",
+    "PermanentError",
+    "ServiceError",
+    "TooLarge",
+    "Unavailable",
+    "User",
+    "annotation_bulk",
+    "annotation_create",
+    "annotation_delete",
+    "annotation_import",
+    "annotation_update",
+    "boxes_import",
+    "dataset_export",
+    "dataset_read",
+    "embedding_compute",
+    "embedding_compute_pending",
+    "embedding_enqueue",
+    "embedding_release_lost",
+    "embedding_request",
+    "embedding_retry_later",
+    "embedding_sweep",
+    "image_assign",
+    "image_create",
+    "image_delete",
+    "image_import",
+    "image_lock",
+    "image_review",
+    "image_unlock",
+    "image_update",
+    "job_create",
+    "job_progress",
+    "job_release_lost",
+    "job_run",
+    "label_create",
+    "label_delete",
+    "label_update",
+    "membership_remove",
+    "membership_set",
+    "onnx_dir",
+    "project_create",
+    "project_delete",
+    "project_update",
+    "sam_model_decoder",
+    "sam_model_export",
+    "sam_model_export_request",
+    "sam_model_get_or_create",
+    "sam_model_load",
+    "upload_read",
+]

@@ -1,0 +1,231 @@
+"""Annotations: created, updated and deleted under the image's edit lock and their version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from annotator.models import Annotation, Image, Label
+from annotator.services.errors import Conflict, Invalid, NotFound, ServiceError, User
+from annotator.services.locks import check_not_locked_by_other, free_for
+
+
+def _geometry(*, image: Image, polygons: Any = None, rle: Any = None) -> dict[str, Any]:
+    """Polygons and RLE of one mask, from whichever the caller sent, checked against the image."""
+    # OpenCV and pycocotools: loaded with the first annotation, not at web process start.
+    from annotator import geometry
+
+    try:
+        if polygons is not None:
+            checked = geometry.validate_polygons(polygons, image.width, image.height)
+            # Drawn by a person (or a script): a ring crossing itself is a mistake, refused here;
+            # imports keep such rings (other tools' simplified outlines may cross).
+            geometry.check_simple(checked)
+            polygons = checked
+            mask = geometry.polygons_to_mask(polygons, image.height, image.width)
+        elif rle is not None:
+            if not isinstance(rle, dict) or list(rle.get("size", [])) != [
+                image.height,
+                image.width,
+            ]:
+                raise Invalid(f"rle.size must be [{image.height}, {image.width}].")
+            mask = geometry.rle_to_mask(rle)
+            polygons = geometry.mask_to_polygons(mask)
+        else:
+            raise Invalid("An annotation needs polygons or rle.")
+    except geometry.GeometryError as exc:
+        raise Invalid(f"Malformed geometry: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise Invalid(f"Malformed geometry: {exc}") from None
+    area = float(geometry.mask_area(mask))
+    if area <= 0:
+        raise Invalid("The geometry covers no pixel of the image.")
+    return {
+        "polygons": polygons,
+        "rle": geometry.mask_to_rle(mask),
+        "bbox": [float(v) for v in geometry.mask_bbox(mask)],
+        "area": area,
+    }
+
+
+def _check_label(image: Image, label: Label) -> None:
+    if label.project_id != image.project_id:
+        raise Invalid("The label belongs to another project.")
+
+
+def annotation_create(
+    *,
+    image: Image,
+    label: Label,
+    created_by: User,
+    polygons: Any = None,
+    rle: Any = None,
+    source: str = Annotation.Source.MANUAL,
+    score: float | None = None,
+    prompts: dict[str, Any] | None = None,
+) -> Annotation:
+    _check_label(image, label)
+    # The lock as it is now: the caller's copy of the image may predate a lock taken since.
+    image.refresh_from_db(fields=["locked_by", "locked_until"])
+    check_not_locked_by_other(image, created_by)
+    if source not in Annotation.Source.values:
+        raise Invalid(f"Unknown source {source!r}.")
+    return Annotation.objects.create(
+        image=image,
+        label=label,
+        source=source,
+        score=score,
+        prompts=prompts or {},
+        created_by=created_by,
+        updated_by=created_by,
+        **_geometry(image=image, polygons=polygons, rle=rle),
+    )
+
+
+def annotation_update(
+    *,
+    annotation: Annotation,
+    version: int,
+    updated_by: User,
+    label: Label | None = None,
+    polygons: Any = None,
+    rle: Any = None,
+    score: float | None = None,
+    prompts: dict[str, Any] | None = None,
+) -> Annotation:
+    """Update if nobody changed the annotation since `version` was read; else Conflict (409).
+
+    The version check and the write are one UPDATE ... WHERE version = %s, so of two clients
+    holding the same version exactly one wins, whatever the database's isolation level.
+    """
+    image = annotation.image
+    check_not_locked_by_other(image, updated_by)
+    changes: dict[str, Any] = {}
+    if label is not None:
+        _check_label(image, label)
+        changes["label"] = label
+    if polygons is not None or rle is not None:
+        changes.update(_geometry(image=image, polygons=polygons, rle=rle))
+    if score is not None:
+        changes["score"] = score
+    if prompts is not None:
+        changes["prompts"] = prompts
+    # The lock is part of the same conditional UPDATE: the image this request loaded may
+    # predate a lock someone else took since, and a check on it alone would let the write in.
+    free = Image.objects.filter(free_for(updated_by)).filter(pk=image.pk)
+    updated = Annotation.objects.filter(pk=annotation.pk, version=version, image__in=free).update(
+        **changes, version=F("version") + 1, updated_by=updated_by, updated_at=timezone.now()
+    )
+    if not updated:
+        _raise_why_not_written(annotation=annotation, version=version, user=updated_by)
+    annotation.refresh_from_db()
+    return annotation
+
+
+def _raise_why_not_written(*, annotation: Annotation, version: int | None, user: User) -> None:
+    """A conditional write matched no row: say whether the annotation is gone (404), its image
+    locked by someone else (423) or its version moved on (409, with the current version)."""
+    current = Annotation.objects.filter(pk=annotation.pk).values_list("version", flat=True).first()
+    if current is None:
+        raise NotFound("The annotation was deleted meanwhile.")
+    check_not_locked_by_other(Image.objects.get(pk=annotation.image_id), user)
+    raise Conflict(
+        f"The annotation changed since version {version} "
+        f"(now version {current}); reload it and apply your change again.",
+        current_version=current,
+    )
+
+
+def annotation_delete(
+    *, annotation: Annotation, deleted_by: User, version: int | None = None
+) -> None:
+    check_not_locked_by_other(annotation.image, deleted_by)
+    free = Image.objects.filter(free_for(deleted_by)).filter(pk=annotation.image_id)
+    qs = Annotation.objects.filter(pk=annotation.pk, image__in=free)
+    if version is not None:
+        qs = qs.filter(version=version)
+    if not qs.delete()[0]:
+        _raise_why_not_written(annotation=annotation, version=version, user=deleted_by)
+
+
+@transaction.atomic
+def annotation_bulk(
+    *,
+    image: Image,
+    user: User,
+    create: Sequence[dict[str, Any]] = (),
+    delete: Sequence[int] = (),
+    delete_versions: Sequence[int] | None = None,
+) -> list[Annotation]:
+    """Create and delete several annotations of one image in one transaction.
+
+    `delete_versions`, when given, holds the version read for each id of `delete`: as with a
+    single delete, an annotation someone changed since is not deleted, and the whole request is
+    a 409 naming the current versions (without them the ids are deleted as they are now).
+    """
+    labels = {label.pk: label for label in image.project.labels.all()}
+    if delete:
+        found = Annotation.objects.filter(image=image, pk__in=delete)
+        if found.count() != len(set(delete)):
+            raise Invalid("Some annotations to delete are not on this image.")
+        check_not_locked_by_other(image, user)
+        if delete_versions is None:
+            found.delete()
+        else:
+            _bulk_delete_read_versions(found, dict(zip(delete, delete_versions, strict=True)))
+    created = []
+    for index, item in enumerate(create):
+        label = labels.get(item.get("label"))  # type: ignore[arg-type]
+        if label is None:
+            raise Invalid(f"create[{index}]: unknown label {item.get('label')!r}.")
+        try:
+            created.append(
+                annotation_create(
+                    image=image,
+                    label=label,
+                    created_by=user,
+                    polygons=item.get("polygons"),
+                    rle=item.get("rle"),
+                    source=item.get("source", Annotation.Source.MANUAL),
+                    score=item.get("score"),
+                    prompts=item.get("prompts"),
+                )
+            )
+        except ServiceError as exc:
+            raise type(exc)(f"create[{index}]: {exc}") from None
+    return created
+
+
+def _bulk_delete_read_versions(found: QuerySet[Annotation], read: dict[int, int]) -> None:
+    """Delete each annotation only at the version its id was read with; else Conflict, and the
+    caller's transaction takes back whatever this request did."""
+    current = dict(found.values_list("pk", "version"))
+    stale = {pk: current[pk] for pk, version in read.items() if current[pk] != version}
+    if not stale:
+        # Conditional, like a single delete: a save landing between the read above and these
+        # statements leaves its row out, which the count below catches. One statement per
+        # version read (usually a handful), not one OR term per id: SQLite refuses expressions
+        # deeper than 1000 terms, and a bulk request may name 10,000 ids.
+        by_version: dict[int, list[int]] = {}
+        for pk, version in read.items():
+            by_version.setdefault(version, []).append(pk)
+        deleted = sum(
+            found.filter(version=version, pk__in=pks).delete()[0]
+            for version, pks in by_version.items()
+        )
+        if deleted == len(read):
+            return
+        stale = {
+            pk: version
+            for pk, version in found.values_list("pk", "version")
+            if read.get(pk) != version
+        }
+    ids = ", ".join(str(pk) for pk in sorted(stale))
+    raise Conflict(
+        f"Annotations {ids} changed since they were read; nothing was deleted. Reload them.",
+        current_versions={str(pk): version for pk, version in sorted(stale.items())},
+    )

@@ -1,0 +1,140 @@
+"""Jobs: created (their params checked) and published by the web process, run by a worker.
+
+A job kind is one runner in RUNNERS; the runner gets the job, its images and a progress
+callback, and knows nothing of this module (it only does the work; the row's status, lease and
+outcome are kept here).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator import leases, queue, selectors
+from annotator.models import Job, Project
+from annotator.services.auto_annotate import auto_annotate_run
+from annotator.services.errors import Invalid, Unavailable, User
+from annotator.services.everything import everything_run
+from annotator.services.exports import export_run
+from annotator.services.job_params import job_params_check
+from annotator.services.progress import Runner
+
+log = logging.getLogger(__name__)
+
+RUNNERS: dict[str, Runner] = {
+    Job.Kind.EXPORT: export_run,
+    Job.Kind.EVERYTHING: everything_run,
+    Job.Kind.AUTO_ANNOTATE: auto_annotate_run,
+}
+# Kinds that load the model run on the `gpu` queue, next to the embedding work.
+MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
+
+
+def job_create(
+    *, project: Project, kind: str, created_by: User, params: dict[str, Any] | None = None
+) -> Job:
+    if kind not in Job.Kind.values:
+        raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
+    params = params or {}
+    job_params_check(project=project, kind=kind, params=params)
+    job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
+    queue_name = "gpu" if kind in MODEL_KINDS else "default"
+    if transaction.get_connection().in_atomic_block:
+        # The caller's transaction (an import) decides whether the job exists; a worker must not
+        # see it before then. A broker failure after that commit can no longer become the
+        # request's answer, so it fails the job with a reason the user can act on.
+        transaction.on_commit(lambda: _job_publish_or_fail(job, queue_name))
+    elif not queue.send(queue.JOB_RUN, [job.pk], queue=queue_name):
+        # Nothing would ever run a job that no queue holds: refuse it instead of keeping a row
+        # that stays pending forever.
+        job.delete()
+        raise Unavailable("The task queue (Celery broker) is unavailable; try again later.")
+    return job
+
+
+def _job_publish_or_fail(job: Job, queue_name: str) -> None:
+    if not queue.send(queue.JOB_RUN, [job.pk], queue=queue_name):
+        Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+            status=Job.Status.FAILED,
+            error="The task queue (Celery broker) was unavailable; start the job again.",
+        )
+
+
+def job_progress(*, job: Job, done: int, total: int) -> None:
+    Job.objects.filter(pk=job.pk).update(done=done, total=total)
+
+
+def job_run(*, job: Job) -> Job:
+    """Run a job to completion in this process (called by the worker's job_run_task)."""
+    holder = leases.holder_id()
+    claimed = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+        status=Job.Status.RUNNING, worker=holder, lease_expires_at=leases.lease_end()
+    )
+    if not claimed:
+        # Already running or finished: a redelivered task does nothing, except notice that the
+        # worker it was redelivered from died (a prefork child killed mid-job).
+        job_release_lost(ids=[job.pk])
+        job.refresh_from_db()
+        return job
+    job.refresh_from_db()
+    log.info("job %s (%s) started by %s", job.pk, job.kind, holder)
+    with leases.heartbeat(Job, [job.pk], holder):
+        _job_execute(job)
+    job.finished_at = timezone.now()
+    job.worker, job.lease_expires_at = "", None
+    job.save(
+        update_fields=["status", "error", "result", "finished_at", "worker", "lease_expires_at"]
+    )
+    return job
+
+
+def job_release_lost(*, ids: Sequence[int] | None = None) -> list[int]:
+    """Fail the running jobs whose worker is gone (see annotator.leases). They are not run
+    again by themselves: a job may have created part of its annotations, and a second run would
+    add them twice; the error says how far it got, and the user starts it again."""
+    running = Job.objects.filter(status=Job.Status.RUNNING)
+    if ids is not None:
+        running = running.filter(pk__in=ids)
+    stale = timezone.now() - timedelta(seconds=settings.EMBEDDING_LEASE_SECONDS)
+    failed = []
+    for job in leases.lost(running, unleased=Q(created_at__lt=stale)):
+        holder = job.worker or "an unknown worker"
+        error = (
+            f"The worker running this job ({holder}) stopped after {job.done} of {job.total} "
+            "images; what it created is kept. Start the job again for the rest."
+        )
+        changed = Job.objects.filter(
+            pk=job.pk, status=Job.Status.RUNNING, worker=job.worker
+        ).update(
+            status=Job.Status.FAILED,
+            error=error,
+            worker="",
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+        )
+        if changed:
+            failed.append(job.pk)
+            log.warning("job %s: %s", job.pk, error)
+    return failed
+
+
+def _job_execute(job: Job) -> None:
+    """Run the job's kind; its outcome (done or failed with the reason) is set on `job`."""
+
+    def progress(*, done: int, total: int) -> None:
+        job_progress(job=job, done=done, total=total)
+
+    try:
+        RUNNERS[job.kind](job=job, images=selectors.job_images(job=job), progress=progress)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row, where the user sees it
+        job.status = Job.Status.FAILED
+        job.error = f"{type(exc).__name__}: {exc}"
+    else:
+        job.status = Job.Status.DONE
