@@ -13,6 +13,7 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.atlases import atlas_check, atlas_compute, atlas_enqueue
 from annotator.services.embeddings import (
     embedding_compute,
     embedding_compute_pending,
@@ -81,6 +82,9 @@ from annotator.services.sam_models import (
 from annotator.services.uploads import image_create, image_import, upload_read
 
 __all__ = [
+    "atlas_check",
+    "atlas_compute",
+    "atlas_enqueue",
     "ASSIGNABLE",
     "EXPORT_WRITERS",
     "IMPORT_FORMATS",

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from annotator import queue
+from annotator import precompressed, queue
 from annotator.models import SamModel
 
 
@@ -85,6 +85,7 @@ def sam_model_export(*, sam_model: SamModel) -> Path:
                 model_type=sam_model.model_type,
                 num_prompts=settings.SAM_ONNX_VERIFY_PROMPTS,
             )
+            precompressed.gzip_folder(tmp, suffixes=(".onnx", ".json"))
             try:
                 os.replace(tmp, target)
             except OSError:

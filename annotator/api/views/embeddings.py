@@ -7,17 +7,18 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import selectors, services
+from annotator import precompressed, selectors, services
 from annotator.api import serializers as s
 from annotator.api.errors import RETRY_AFTER_UNAVAILABLE
 from annotator.api.views.base import image_for
+from annotator.api.views.stored import precompressed_response
 from annotator.models import Embedding, Image, SamModel
 from annotator.permissions import Can
 
@@ -102,12 +103,7 @@ class ImageEmbeddingView(APIView):
             "X-Model-Sha256": row.sam_model.sha256,
             "Access-Control-Expose-Headers": "ETag, X-Embedding-Shape, X-Embedding-Dtype, X-Model-Sha256",
         }
-        if request.headers.get("If-None-Match") == etag:
-            return HttpResponse(status=304, headers=headers)
-        response = FileResponse(row.file.open("rb"), content_type="application/octet-stream")
-        for key, value in headers.items():
-            response[key] = value
-        return response
+        return precompressed_response(request, row.file, etag=etag, headers=headers)
 
     @extend_schema(
         request=None,
@@ -240,7 +236,14 @@ class ModelFileView(APIView):
         # Only plain names of files in the folder: no separators, no dot files, no traversal.
         if "/" in name or "\\" in name or name.startswith(".") or not (folder / name).is_file():
             raise Http404("Not found.")
-        response = FileResponse((folder / name).open("rb"), content_type=_content_type(name))
+        # The gzipped twin written with the export (services/sam_models.py), if it pays.
+        packed = folder / precompressed.gzip_name(name)
+        gzipped = precompressed.accepts_gzip(request) and packed.is_file()
+        path = packed if gzipped else folder / name
+        response = FileResponse(path.open("rb"), content_type=_content_type(name))
+        if gzipped:
+            response["Content-Encoding"] = "gzip"
+        response["Vary"] = "Accept-Encoding"
         # The folder is named by the checkpoint hash and written once (renamed into place).
         response["Cache-Control"] = IMMUTABLE
         return response

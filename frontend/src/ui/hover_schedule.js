@@ -16,7 +16,8 @@
 export const REST_MS = 60;
 
 export class HoverSchedule {
-  constructor({ restMs = REST_MS, setTimer = setTimeout, clearTimer = clearTimeout, paintAtlas, decodeExact }) {
+  // The timers are wrapped: a bare setTimeout called as this.setTimer throws "Illegal invocation".
+  constructor({ restMs = REST_MS, setTimer = (fn, ms) => setTimeout(fn, ms), clearTimer = (id) => clearTimeout(id), paintAtlas, decodeExact }) {
     this.restMs = restMs;
     this.setTimer = setTimer;
     this.clearTimer = clearTimer;
