@@ -15,7 +15,7 @@ import { routes } from "../ui/routes.js";
 import * as P from "../ui/prompts.js";
 
 export function createAtlasHover({ state, drawing, prompting, notices }) {
-  const stats = { latencies: [], exactIou: [], fetched: null, error: null };
+  const stats = { latencies: [], exactIou: [], fetched: null, error: null, firstPaintAt: null };
   let atlas = null;
   let loading = null; // image id whose atlas is being fetched
   let pending = null; // {id, t}: the atlas mask to paint in the next frame
@@ -42,7 +42,10 @@ export function createAtlasHover({ state, drawing, prompting, notices }) {
     shown = { id, image: new ImageData(buffer, w, h) };
     drawing.drawMaskData(shown.image);
     // Timed as ui/hover.js times the exact paint: to the end of the frame that shows it.
-    const record = (painted) => stats.latencies.length < 2000 && stats.latencies.push(painted - t);
+    const record = (painted) => {
+      stats.firstPaintAt ??= painted;
+      if (stats.latencies.length < 2000) stats.latencies.push(painted - t);
+    };
     const ch = new MessageChannel();
     ch.port1.onmessage = () => record(performance.now());
     ch.port2.postMessage(null);

@@ -34,7 +34,9 @@ export function pageApi({ ready, state, store, undo, view, stage, decoder, drawi
     latencies: () => ({
       paint: [...hover.latencies], decode: [...hover.decodeMs], overhead: [...hover.overheadMs], dropped: hover.dropped, busyMs: hover.busyMs,
       atlasPaint: [...atlasHover.stats.latencies], atlasIou: [...atlasHover.stats.exactIou],
-      moves: atlasHover.schedule.moves, exactSent: atlasHover.schedule.decodes,
+      moves: atlasHover.schedule.moves, covered: atlasHover.schedule.covered, exactSent: atlasHover.schedule.decodes,
+      // performance.now() of the first mask shown, atlas or exact: page open -> first hover paint.
+      firstPaintAt: Math.min(hover.firstPaintAt ?? Infinity, atlasHover.stats.firstPaintAt ?? Infinity),
     }),
     // The hover atlas of the open image: whether it is in use, what the fetch answered, why it
     // was refused, and what the mask layer shows now ("atlas" | "exact" | null).
@@ -56,8 +58,8 @@ export function pageApi({ ready, state, store, undo, view, stage, decoder, drawi
       hover.reset();
       atlasHover.stats.latencies.length = 0;
       atlasHover.stats.exactIou.length = 0;
-      atlasHover.schedule.moves = 0;
-      atlasHover.schedule.decodes = 0;
+      atlasHover.stats.firstPaintAt = null;
+      Object.assign(atlasHover.schedule, { moves: 0, covered: 0, decodes: 0 });
     },
     setPromptCase: (c) => prompting.setPromptCase(c),
     accept: () => saving.accept(),

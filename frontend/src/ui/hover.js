@@ -25,6 +25,7 @@ export class HoverLoop {
     this.overheadMs = []; // decoder reply -> frame shown: what the page itself adds
     this.dropped = 0;
     this.busyMs = 0; // decode time of every answer, painted or not: the worker's work
+    this.firstPaintAt = null; // performance.now() of the first mask painted (page open -> hover)
     this.maxSamples = 2000;
   }
 
@@ -52,6 +53,7 @@ export class HoverLoop {
       return null;
     }
     const painted = await afterPaint();
+    this.firstPaintAt ??= painted;
     if (this.latencies.length < this.maxSamples) {
       this.latencies.push(painted - t0);
       this.decodeMs.push(reply.ms);
@@ -66,5 +68,6 @@ export class HoverLoop {
     this.overheadMs = [];
     this.dropped = 0;
     this.busyMs = 0;
+    this.firstPaintAt = null;
   }
 }

@@ -29,6 +29,7 @@ export class HoverSchedule {
     this.shown = null; // "atlas" | "exact" | null: what the mask layer shows
     this.shownId = -1; // the atlas region (mask id) of what is shown
     this.moves = 0;
+    this.covered = 0; // moves over a cell with an atlas mask: painted with no decode
     this.decodes = 0;
   }
 
@@ -46,6 +47,7 @@ export class HoverSchedule {
     const id = this.atlas.maskAt(x, y);
     this.region = id;
     if (id < 0) return this.#send(x, y, t, -1);
+    this.covered++;
     // Within the region shown (the atlas's mask, or the exact one that replaced it) nothing new.
     if (this.shown === null || this.shownId !== id) {
       this.shown = "atlas";
