@@ -134,6 +134,7 @@ def main() -> None:
     )
     parser.add_argument("--atlas-grid", type=int, default=32, help="0: no atlas part")
     parser.add_argument("--rest-points", type=int, default=12, help="rests of the atlas part")
+    parser.add_argument("--rest-s", type=float, default=0.8, help="each rest of the atlas part")
     parser.add_argument("--skip-reference", action="store_true", help="no Meta reference sweep")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     args = parser.parse_args()
@@ -179,6 +180,7 @@ def main() -> None:
             atlas_rows = atlas_part(
                 browser, base, image_id, grid=args.atlas_grid, sweep=run_sweep,
                 path=sweep_path, rests=args.rest_points, interval=interval, n=args.points,
+                rest_s=args.rest_s,
             )  # fmt: skip
         if args.skip_reference:
             browser.close()

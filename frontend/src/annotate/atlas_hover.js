@@ -34,6 +34,7 @@ export function createAtlasHover({ state, drawing, prompting, notices }) {
   });
 
   function paintPending() {
+    if (!pending) return; // the image changed before the frame
     const { id, t } = pending;
     pending = null;
     if (!atlas || !P.isEmpty(state.prompts) || state.mode !== "sam" || state.drag || schedule.shown !== "atlas") return;
