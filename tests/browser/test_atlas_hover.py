@@ -70,10 +70,22 @@ def test_atlas_paints_first_exact_replaces_and_a_bad_atlas_is_ignored(
     assert min(lat["atlasPaint"]) < 100, lat["atlasPaint"]
     assert lat["exactSent"] < lat["moves"], lat  # moving: decodes only where no atlas mask
     # At rest the exact decode replaces the atlas mask, and it is what a click would start from.
-    _wait(page, "window.annotator.atlas().shown === 'exact'")
+    # (Its latency is recorded after the frame that shows it, so wait for that too.)
+    _wait(
+        page,
+        "window.annotator.atlas().shown === 'exact' && window.annotator.latencies().paint.length > 0",
+    )
     lat = page.evaluate("window.annotator.latencies()")
     assert lat["paint"] and lat["atlasIou"], lat
     print(f"atlas paint ms {lat['atlasPaint']}, exact ms {lat['paint']}, IoU {lat['atlasIou']}")
+
+    # A: the atlas's masks as instant everything-mode proposals, ranked; nothing is saved.
+    page.keyboard.press("a")
+    proposals = page.evaluate("window.annotator.atlas().proposals")
+    assert proposals and len(proposals) <= state["count"], proposals
+    assert page.evaluate("window.annotator.state().annotations") == []
+    page.keyboard.press("a")
+    assert page.evaluate("window.annotator.atlas().proposals") is None
 
     # A corrupt atlas (one payload byte flipped in transit) is refused by the page's reader.
     good = page.evaluate(
