@@ -12,7 +12,8 @@
 #   PATCH|DELETE projects/{id}/members/{user_id}/   M (owners/managers: O)
 #   GET|POST projects/{id}/labels/   V|M
 #   PATCH|DELETE projects/{id}/labels/{label_id}/   M
-#   GET  projects/{id}/images/       V           ?status= ?assignee= ?limit= ?offset=
+#   GET  projects/{id}/images/       V           ?status= ?assignee= ?label= ?embedding= ?search=
+#                                                ?ordering= ?limit= and ?offset= or ?cursor=
 #   POST projects/{id}/images/       M           multipart `files`: images and zip archives
 #   GET  projects/{id}/next-image    A           ?after=: the caller's next open image; 204 if none
 #   GET|PATCH|DELETE images/{id}/    V|A,R,M|M   PATCH status (accepted/rejected: R), assignee (M)

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from annotator.api.serializers.fields import IdField
 from annotator.models import Embedding, Image
+from annotator.selectors import EMBEDDING_NONE, IMAGE_SORTS
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -62,6 +63,21 @@ class NextImageQuerySerializer(serializers.Serializer):
 class ImageFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     assignee = IdField(required=False)
+    # The dataset page's filters and sorts (selectors.image_list).
+    label = IdField(required=False, help_text="images with at least one annotation of this label")
+    embedding = serializers.ChoiceField(
+        choices=[*Embedding.Status.values, EMBEDDING_NONE],
+        required=False,
+        help_text="the status of the embedding under the project's model; none: not requested",
+    )
+    search = serializers.CharField(
+        required=False, max_length=255, help_text="a prefix of the name, case-insensitive"
+    )
+    ordering = serializers.ChoiceField(
+        choices=[f"{sign}{key}" for key in IMAGE_SORTS for sign in ("", "-")],
+        default="id",
+        help_text="id (upload order), name, status or updated; a leading - for descending",
+    )
 
 
 class ImageUpdateSerializer(serializers.Serializer):
