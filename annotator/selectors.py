@@ -6,14 +6,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
-    BooleanField,
     CharField,
     Count,
     DateTimeField,
     Exists,
-    Expression,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -61,7 +58,7 @@ def image_list(
     *, project: Project, filters: dict[str, Any] | None = None, ordering: str = "id"
 ) -> QuerySet[Image]:
     """A project's images, filtered and in `ordering` (a key of IMAGE_SORTS, "-" for
-    descending) with the id breaking ties, so that image_list_after can continue from any row.
+    descending) with the id breaking ties, so that image_page_after can continue from any row.
 
     filters: `status`, `assignee` (a user id), `label` (has an annotation of that label id),
     `embedding` (the status of its embedding under the project's model, or "none"), `search`
@@ -101,24 +98,30 @@ def _sort_key(ordering: str) -> Any:
     return key if key is not None else F("id")
 
 
-def image_list_after(
-    *, images: QuerySet[Image], ordering: str, key: list[Any], backward: bool = False
-) -> QuerySet[Image]:
-    """The rows of image_list(ordering=...) after the row whose (sort key, id) is `key`, or
-    before it with `backward` (then in reverse order: the caller flips the page back).
+def image_page_after(
+    *, images: QuerySet[Image], ordering: str, key: list[Any], limit: int, backward: bool = False
+) -> list[Image]:
+    """Up to `limit` rows of image_list(ordering=...) after the row whose (sort key, id) is
+    `key`, or before it with `backward` (then nearest first: the caller flips the page back).
 
-    One row-value comparison, `(key, id) > (%s, %s)`: PostgreSQL and SQLite both turn it into
-    the start of a range on the sort's index, so page 20,000 costs what page 1 costs. The same
-    condition spelt with OR scans the index from its start on PostgreSQL."""
+    Two index ranges, each read for at most `limit` rows: the rest of the cursor's tie group
+    (`key = v AND id > i`), then the following keys (`key > v`). The one-statement forms
+    are not: SQLite ranges a row value `(key, id) > (v, i)` on its first column only (a deep
+    page inside one status read every earlier row of that status), and neither database
+    ranges `key > v OR (key = v AND id > i)` at all."""
     sort = IMAGE_SORTS[ordering.lstrip("-")]
-    after = ordering.startswith("-") == backward
-    columns: list[Any] = [sort, F("id")] if sort is not None else [F("id")]
-    fields = [_key_field(ordering), IntegerField()][-len(columns) :]
-    values = [Value(v, output_field=f) for v, f in zip(key, fields, strict=True)]
-    images = images.filter(RowCompare(columns, values, ">" if after else "<"))
     if backward:
         images = images.reverse()
-    return images
+    forward = ordering.startswith("-") == backward
+    after, beyond = ("gt", "gt") if forward else ("lt", "lt")
+    if sort is None:
+        return list(images.filter(**{f"id__{after}": key[0]})[:limit])
+    value = Value(key[0], output_field=_key_field(ordering))
+    ties = list(images.filter(sort_key=value, **{f"id__{after}": key[1]})[:limit])
+    if len(ties) == limit:
+        return ties
+    rest = images.filter(**{f"sort_key__{beyond}": value})[: limit - len(ties)]
+    return ties + list(rest)
 
 
 def _key_field(ordering: str) -> Any:
@@ -126,7 +129,7 @@ def _key_field(ordering: str) -> Any:
 
 
 def image_sort_value(*, image: Image, ordering: str) -> list[Any]:
-    """The (sort key, id) of a row of image_list(ordering=...), as image_list_after takes it."""
+    """The (sort key, id) of a row of image_list(ordering=...), as image_page_after takes it."""
     if IMAGE_SORTS[ordering.lstrip("-")] is None:
         return [image.pk]
     return [image.sort_key, image.pk]  # type: ignore[attr-defined]
@@ -142,33 +145,6 @@ def annotation_counts(*, images: list[Image]) -> dict[int, int]:
         .annotate(n=Count("id"))
     )
     return {row["image_id"]: row["n"] for row in rows}
-
-
-class RowCompare(Expression):
-    """`(a, b) > (x, y)`: a row-value comparison, usable in filter()."""
-
-    conditional = True
-    output_field = BooleanField()
-
-    def __init__(self, lhs: list[Any], rhs: list[Any], operator: str) -> None:
-        super().__init__()
-        self.lhs, self.rhs, self.operator = list(lhs), list(rhs), operator
-
-    def get_source_expressions(self) -> list[Any]:
-        return [*self.lhs, *self.rhs]
-
-    def set_source_expressions(self, exprs: list[Any]) -> None:
-        self.lhs, self.rhs = list(exprs[: len(self.lhs)]), list(exprs[len(self.lhs) :])
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
-        parts: dict[str, list[str]] = {"lhs": [], "rhs": []}
-        params: list[Any] = []
-        for side in ("lhs", "rhs"):
-            for expression in getattr(self, side):
-                sql, p = compiler.compile(expression)
-                parts[side].append(sql)
-                params.extend(p)
-        return f"({', '.join(parts['lhs'])}) {self.operator} ({', '.join(parts['rhs'])})", params
 
 
 # Images that still need an annotator's work.

@@ -54,11 +54,13 @@ class ImagePagination(Pagination):
         token = request.query_params[self.cursor_query_param]
         position = _decode(token, ordering) if token else None
         backward = bool(position and position["b"])
-        if position is not None:
-            images = selectors.image_list_after(
-                images=images, ordering=ordering, key=position["k"], backward=backward
-            )
-        rows = list(images[: self.limit + 1])
+        if position is None:
+            rows = list(images[: self.limit + 1])
+        else:
+            rows = selectors.image_page_after(
+                images=images, ordering=ordering, key=position["k"], limit=self.limit + 1,
+                backward=backward,
+            )  # fmt: skip
         more = len(rows) > self.limit
         rows = rows[: self.limit]
         if backward:
