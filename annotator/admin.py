@@ -137,7 +137,7 @@ class ImageAdmin(admin.ModelAdmin):
                 images = services.image_import(
                     project=project,
                     files=form.cleaned_data["files"],
-                    uploaded_by=request.user,  # type: ignore[arg-type]
+                    uploaded_by=request.user,
                 )
             except services.ServiceError as exc:
                 self.message_user(request, f"Nothing was uploaded: {exc}", messages.ERROR)

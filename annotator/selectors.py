@@ -132,7 +132,7 @@ def image_sort_value(*, image: Image, ordering: str) -> list[Any]:
     """The (sort key, id) of a row of image_list(ordering=...), as image_page_after takes it."""
     if IMAGE_SORTS[ordering.lstrip("-")] is None:
         return [image.pk]
-    return [image.sort_key, image.pk]  # type: ignore[attr-defined]
+    return [image.sort_key, image.pk]
 
 
 def annotation_counts(*, images: list[Image]) -> dict[int, int]:

@@ -290,8 +290,8 @@ def main() -> None:
             print(table([results[-1]]), flush=True)
     text = table(results)
     if args.write:
-        command = " ".join(["bench/dataset.py", *sys.argv[1:]])
-        write_results(f"{SECTION}\n\n{HEADER.format(command=command)}\n{text}\n{CAVEATS}", SECTION)
+        ran = " ".join(["bench/dataset.py", *sys.argv[1:]])
+        write_results(f"{SECTION}\n\n{HEADER.format(command=ran)}\n{text}\n{CAVEATS}", SECTION)
 
 
 def table(results: list[dict[str, Any]]) -> str:
