@@ -195,3 +195,17 @@ def test_the_schema_documents_the_cursor_and_the_filters(listed: dict) -> None:
     operation = schema["paths"]["/api/projects/{id}/images/"]["get"]
     names = {p["name"] for p in operation["parameters"]}
     assert {"cursor", "limit", "offset", "ordering", "label", "embedding", "search"} <= names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ordering", ["id", "-status", "updated", "-name"])
+def test_a_search_with_more_matches_than_the_probe_reads_the_sorts_index(
+    listed: dict, ordering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from annotator import selectors
+
+    # The fixture's 31 names share few prefixes: a probe of 2 makes "a" a common prefix.
+    monkeypatch.setattr(selectors, "SEARCH_SORT_LIMIT", 2)
+    query, matching = _matches(listed, "search")
+    walked = _walk(listed["client"], f"{listed['url']}?{query}&ordering={ordering}", limit=4)
+    assert walked == _expected(matching, ordering)
