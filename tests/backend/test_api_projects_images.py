@@ -349,7 +349,7 @@ def test_the_image_list_searches_filters_and_sorts(
     factories.annotation(boat, label=cat)
     factories.annotation(boat, label=cat)
     factories.annotation(buoy, label=dog)
-    services.image_update(image=pier, status=None, assignee=project_with_roles["annotator"])
+    services.image_update(image=pier, assignee=project_with_roles["annotator"])
     Embedding.objects.filter(image=buoy).delete()
     Embedding.objects.update_or_create(
         image=boat, sam_model=p.sam_model, defaults={"status": "ready"}
@@ -424,7 +424,8 @@ def test_project_stats_count_images_embeddings_labels_and_work(
     first, second = factories.image(p), factories.image(p)
     factories.annotation(first, label=cat, by=annotator)
     factories.annotation(first, label=cat)
-    services.image_update(image=first, status="submitted", assignee=annotator)
+    services.image_update(image=first, assignee=annotator)
+    factories.set_status(first, "submitted")
     services.image_update(image=second, assignee=annotator)
     Embedding.objects.filter(image=second).delete()
     Embedding.objects.filter(image=first).update(status="ready")

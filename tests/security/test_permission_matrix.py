@@ -27,6 +27,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
 
+from annotator import services
 from annotator.models import Job, Project, ReviewIssue, SamModel
 from tests import factories
 from tests.security.permission_table import (
@@ -224,8 +225,12 @@ def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs
     SamModel.objects.filter(pk=project.sam_model_id).update(sha256=sha, onnx_status="ready")
     folder = Path(settings.SAM_ONNX_DIR) / sha
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"files": {"decode.onnx": "x"}}))
-    (folder / "decode.onnx").write_bytes(b"not really onnx")
+    decoder = b"not really onnx"
+    (folder / "decode.onnx").write_bytes(decoder)
+    listed = {"sha256": hashlib.sha256(decoder).hexdigest(), "bytes": len(decoder)}
+    (folder / "manifest.json").write_text(json.dumps({"files": {"decode.onnx": listed}}))
+    # Served from the media storage, where the exporting worker publishes it for every host.
+    services.decoder_publish(sha256=sha, folder=folder)
     return Refs(
         project=project.pk, image=image.pk, image_name="a.png", annotation=annotation.pk,
         label=label.pk, spare_label=spare.pk, member=member.pk, job=job.pk, issue=issue.pk,

@@ -38,7 +38,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from annotator.models import Job, Role
+from annotator.models import Job, ReviewIssue, Role
 from tests import factories
 from tests.backend import conftest as backend
 
@@ -53,7 +53,8 @@ CONFIG = SchemathesisConfig.from_dict({"seed": SEED})
 
 @pytest.fixture
 def owned(db: None) -> dict[str, Any]:
-    """A project with a label, a member, an image with an annotation, a job, and the ids and
+    """A project with a label, a member, an image with an annotation and a review issue, a job,
+    and the ids and
     the token of its owner."""
     owner = factories.user("owner")
     project = factories.project(owner=owner)
@@ -61,6 +62,9 @@ def owned(db: None) -> dict[str, Any]:
     image = factories.image(project, data=factories.png_bytes(64, 48, seed=1), name="a.png")
     annotation = factories.annotation(image)
     job = Job.objects.create(project=project, kind="export", params={}, created_by=owner)
+    issue = ReviewIssue.objects.create(
+        image=image, annotation=annotation, text="leaks", created_by=owner
+    )
     sam_model = project.sam_model
     # As a worker would have resolved it, so the model routes look the model up.
     sam_model.sha256 = "ab" * 32
@@ -73,6 +77,7 @@ def owned(db: None) -> dict[str, Any]:
             "images": image.pk,
             "annotations": annotation.pk,
             "jobs": job.pk,
+            "issues": issue.pk,
             "user_id": member.pk,
             "label_id": project.labels.first().pk,
             "sha256": sam_model.sha256,

@@ -24,10 +24,10 @@ class ReviewEventSerializer(serializers.ModelSerializer):
 
 class ReviewIssueSerializer(serializers.ModelSerializer):
     created_by_name = serializers.CharField(
-        source="created_by.username", default=None, read_only=True
+        source="created_by.username", default=None, read_only=True, allow_null=True
     )
     resolved_by_name = serializers.CharField(
-        source="resolved_by.username", default=None, read_only=True
+        source="resolved_by.username", default=None, read_only=True, allow_null=True
     )
 
     class Meta:

@@ -56,7 +56,8 @@ class ProjectDetailView(APIView):
         project, role = project_for(request, pk, Can.MANAGE)
         # A manager edits the description; renaming is the owner's (permissions.Can.OWN), as
         # deleting is. Checked before the body, so a manager learns nothing from a 400.
-        if "name" in request.data and Can.OWN not in CAPABILITIES[role]:
+        renames = isinstance(request.data, dict) and "name" in request.data
+        if renames and Can.OWN not in CAPABILITIES[role]:
             raise PermissionDenied(
                 "Renaming a project needs its owner; a manager may edit the description."
             )
