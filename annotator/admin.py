@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -79,6 +79,30 @@ class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(queryset=get_user_model().objects.all(), required=False)
 
 
+# --- Upload: the admin's "Add image" -------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented recipe): a list of uploaded files."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(widget=MultipleFileInput(), **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data]
+        # None for no file at all, so that the field's "required" check speaks.
+        return [super(MultipleFileField, self).clean(f, initial) for f in files or [None]]
+
+
+class ImageUploadForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.all())
+    files = MultipleFileField(help_text="images and zip archives of images")
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = [
@@ -102,6 +126,41 @@ class ImageAdmin(admin.ModelAdmin):
         # The stock delete skips the service (stored files and annotations' protected labels).
         actions.pop("delete_selected", None)
         return actions
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """An upload through services.image_import, as the API's POST does (validation,
+        normalisation, the sha256 duplicate check, embeddings queued): a model form here would
+        write an Image row around all of that."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = ImageUploadForm(request.POST, request.FILES) if posted else ImageUploadForm()
+        if posted and form.is_valid():
+            project = form.cleaned_data["project"]
+            try:
+                images = services.image_import(
+                    project=project,
+                    files=form.cleaned_data["files"],
+                    uploaded_by=request.user,
+                )
+            except services.ServiceError as exc:
+                self.message_user(request, f"Nothing was uploaded: {exc}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"Uploaded {len(images)} image(s) to {project}.", messages.SUCCESS
+                )
+                changelist = reverse("admin:annotator_image_changelist")
+                return HttpResponseRedirect(f"{changelist}?project__id__exact={project.pk}")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": "Upload images",
+            **(extra_context or {}),
+        }
+        return render(request, "admin/annotator/image/upload.html", context)
 
     def get_urls(self) -> list[Any]:
         thumbnail = self.admin_site.admin_view(self.thumbnail_view)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q
 
 
 class Role(models.TextChoices):
@@ -104,6 +106,26 @@ class Label(models.Model):
         return self.name
 
 
+class NameKey(Func):
+    """An image's name as the dataset page sorts and prefix-searches it: lower-cased, compared
+    byte by byte. PostgreSQL gets the "C" collation so that a range over the index is a prefix
+    (a locale's collation orders "a-b" and "ab" by other rules); SQLite's default collation
+    (BINARY) already compares that way, and its LOWER() folds ASCII letters only."""
+
+    function = "LOWER"
+    output_field = models.CharField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        sql, params = self.as_sql(compiler, connection, **extra)
+        return f'({sql}) COLLATE "C"', params
+
+
+def _image_index(*keys: Any, name: str) -> models.Index:
+    # Every list request is one project's images in one order with the id as the tie-breaker,
+    # so each index is (project, [filter], sort key, id): a page, deep or not, is one range scan.
+    return models.Index(F("project"), *keys, F("id"), name=name)
+
+
 def image_upload_to(instance: Image, filename: str) -> str:
     return f"projects/{instance.project_id}/images/{filename}"
 
@@ -157,7 +179,22 @@ class Image(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "sha256"], name="image_unique_sha256")
         ]
-        indexes = [models.Index(fields=["project", "status"])]
+        # The dataset page's list (selectors.image_list): one index per sort, and per sort
+        # under the two filters that are columns of this table (status, assignee). The label,
+        # embedding and name filters are checked row by row along the sort's index, or use
+        # the name index's range (search is a prefix of NameKey).
+        indexes = [
+            _image_index(name="img_id"),
+            _image_index(NameKey("original_name"), name="img_name"),
+            _image_index(F("status"), name="img_status"),
+            _image_index(F("updated_at"), name="img_updated"),
+            _image_index(F("status"), NameKey("original_name"), name="img_status_name"),
+            _image_index(F("status"), F("updated_at"), name="img_status_updated"),
+            _image_index(F("assignee"), name="img_assignee"),
+            _image_index(F("assignee"), NameKey("original_name"), name="img_assignee_name"),
+            _image_index(F("assignee"), F("status"), name="img_assignee_status"),
+            _image_index(F("assignee"), F("updated_at"), name="img_assignee_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.original_name
@@ -193,6 +230,8 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The image list's "has this label" filter asks, per image, for one annotation of a label.
+        indexes = [models.Index(fields=["image", "label"], name="ann_image_label")]
 
     def __str__(self) -> str:
         return f"{self.label} on {self.image_id}"

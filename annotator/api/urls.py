@@ -15,8 +15,8 @@
 #                                                state, annotations by label, work per member
 #   GET|POST projects/{id}/labels/   V|M
 #   PATCH|DELETE projects/{id}/labels/{label_id}/   M
-#   GET  projects/{id}/images/       V           ?status= ?assignee= ?unassigned= ?q= ?label=
-#                                                ?embedding= ?ordering= ?limit= ?offset=
+#   GET  projects/{id}/images/       V           ?status= ?assignee= ?unassigned= ?label= ?embedding=
+#                                                ?search= ?ordering= ?limit= and ?offset= or ?cursor=
 #   POST projects/{id}/images/       M           multipart `files`: images and zip archives
 #   GET  projects/{id}/next-image    A           ?after=: the caller's next open image (rejected
 #                                                first); ?review=1 (R): the next submitted one

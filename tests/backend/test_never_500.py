@@ -118,7 +118,7 @@ def test_bulk_requests_and_image_updates_never_fail_with_a_500(ctx: dict, body: 
                 "status",
                 "assignee",
                 "unassigned",
-                "q",
+                "search",
                 "label",
                 "embedding",
                 "ordering",

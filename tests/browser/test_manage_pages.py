@@ -141,8 +141,8 @@ def test_a_manager_runs_a_project_from_the_browser(
     )
     ann_id = project.memberships.get(user__username="ann").user_id
     assert set(Image.objects.filter(project=project).values_list("assignee", flat=True)) == {ann_id}
-    # Name search (a pause after typing, then the API's ?q=).
-    page.fill("#filters input[name=q]", "b1")
+    # Name search (a pause after typing, then the API's ?search=, a name prefix).
+    page.fill("#filters input[name=search]", "b1")
     page.wait_for_function("document.querySelectorAll('#images tbody tr').length === 1")
     assert page.inner_text("#images tbody tr").count("b1.png") == 1
     _shot(page, "manage-dataset.png")

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from annotator.api.serializers.fields import IdField
 from annotator.models import Embedding, Image
+from annotator.selectors import EMBEDDING_NONE, IMAGE_SORTS
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -54,28 +55,26 @@ class NextImageQuerySerializer(serializers.Serializer):
     review = serializers.BooleanField(required=False, default=False)
 
 
-IMAGE_ORDERINGS = ("id", "original_name", "status", "created_at", "updated_at", "annotation_count")
-
-
 class ImageFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     assignee = IdField(required=False)
     unassigned = serializers.BooleanField(
         required=False, help_text="only images nobody is assigned"
     )
-    q = serializers.CharField(
-        required=False, max_length=200, help_text="file name contains (case-insensitive)"
-    )
-    label = IdField(required=False, help_text="only images with an annotation of this label")
+    # The dataset page's filters and sorts (selectors.image_list).
+    label = IdField(required=False, help_text="images with at least one annotation of this label")
     embedding = serializers.ChoiceField(
-        choices=[*Embedding.Status.values, "none"],
+        choices=[*Embedding.Status.values, EMBEDDING_NONE],
         required=False,
-        help_text="the state of the embedding for the project's model; none: never requested",
+        help_text="the status of the embedding under the project's model; none: not requested",
+    )
+    search = serializers.CharField(
+        required=False, max_length=255, help_text="a prefix of the name, case-insensitive"
     )
     ordering = serializers.ChoiceField(
-        choices=[*IMAGE_ORDERINGS, *(f"-{o}" for o in IMAGE_ORDERINGS)],
-        required=False,
-        help_text="sort key, '-' for descending (default: id)",
+        choices=[f"{sign}{key}" for key in IMAGE_SORTS for sign in ("", "-")],
+        default="id",
+        help_text="id (upload order), name, status or updated; a leading - for descending",
     )
 
 

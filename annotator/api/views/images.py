@@ -13,15 +13,18 @@ from rest_framework.views import APIView
 
 from annotator import selectors, services
 from annotator.api import serializers as s
+from annotator.api.pagination import ImagePagination
 from annotator.api.views.base import PaginatedView, image_for, project_for
+from annotator.models import Image
 from annotator.permissions import Can, has
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 class ImageListView(PaginatedView):
-    """GET lists the project's images (?status=, ?assignee=, ?unassigned=, ?q= in the name,
-    ?label= present, ?embedding= state, ?ordering=). POST uploads images and zip
+    """GET lists the project's images: filters ?status= ?assignee= ?unassigned= ?label=
+    ?embedding= ?search= (a name prefix), ?ordering=, and either ?limit=&offset= pages or keyset
+    pages (?cursor=, see annotator.api.pagination.ImagePagination). POST uploads images and zip
     archives (multipart field `files`, repeated), all or nothing: each image is stored as 8-bit
     RGB with its EXIF rotation applied (CMYK, 16-bit, grey, palette and alpha converted; a plain
     RGB JPEG/PNG/WebP is kept byte for byte), and its embedding is enqueued. Refused with a
@@ -31,15 +34,23 @@ class ImageListView(PaginatedView):
 
     serializer_class = s.ImageSerializer
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = ImagePagination
 
     @extend_schema(parameters=[s.ImageFilterSerializer])
     def get(self, request: Request, pk: int) -> Response:
         project, _ = project_for(request, pk, Can.READ)
         filters = s.ImageFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        images = selectors.image_list(project=project, filters=filters.validated_data)
-        page = self.paginate_queryset(images)
-        context = {"embedding_statuses": selectors.embedding_statuses(images=list(page or []))}
+        ordering = filters.validated_data.pop("ordering")
+        images = selectors.image_list(
+            project=project, filters=filters.validated_data, ordering=ordering
+        )
+        paginator = self.paginator
+        assert isinstance(paginator, ImagePagination)
+        page = paginator.paginate_images(images, request, ordering=ordering)
+        for image, count in _annotation_counts(page):
+            image.annotation_count = count  # type: ignore[attr-defined]
+        context = {"embedding_statuses": selectors.embedding_statuses(images=page)}
         return self.get_paginated_response(s.ImageSerializer(page, many=True, context=context).data)
 
     @extend_schema(request={"multipart/form-data": s.ImageUploadSerializer},
@@ -52,6 +63,11 @@ class ImageListView(PaginatedView):
             project=project, files=data.validated_data["files"], uploaded_by=request.user
         )
         return Response(s.ImageSerializer(images, many=True).data, status=status.HTTP_201_CREATED)
+
+
+def _annotation_counts(page: list[Image]) -> list[tuple[Image, int]]:
+    counts = selectors.annotation_counts(images=page)
+    return [(image, counts.get(image.pk, 0)) for image in page]
 
 
 class ImageDetailView(APIView):

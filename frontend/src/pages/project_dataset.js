@@ -102,7 +102,7 @@ function query() {
   const f = filterForm;
   const nobody = f.assignee.value === "none";
   return {
-    q: f.q.value.trim(),
+    search: f.search.value.trim(),
     status: f.status.value,
     assignee: nobody ? "" : f.assignee.value,
     unassigned: nobody ? "true" : "",
@@ -166,7 +166,7 @@ function refilter() {
 filterForm.addEventListener("change", refilter);
 // Typing in the name box filters after a pause, not on every key.
 let typing = null;
-filterForm.q.addEventListener("input", () => {
+filterForm.search.addEventListener("input", () => {
   clearTimeout(typing);
   typing = setTimeout(refilter, 300);
 });
