@@ -3,13 +3,15 @@
 Numpy only (the web process never imports torch); the browser reads it in
 `frontend/src/decoder/wire2.js` and hands the arrays to ``unpack.onnx`` (`UnpackGraph`).
 
-Why this code: float32 features are 16 MiB per image (``image_embed`` 256x64x64,
-``high_res_feats_0`` 32x256x256, ``high_res_feats_1`` 64x128x128). Uniform per-channel uint8 of
-all three is 4 MiB; the budget is 2.5 MB. Measured on the SAM 2.1 pack (mask IoU against
-float32, all prompt cases; bench/RESULTS.md): uniform 4-bit min/max everywhere 0.977, the
-stride-4 map dominates the loss. A per-channel **codebook** (Lloyd-Max, 2^bits levels fitted to
-each channel's values) halves the error of uniform codes at the same bits, so: 4-bit codebooks
-for ``image_embed``, 5-bit for both high-res maps: 2,519,104 bytes, mean IoU 0.989.
+Why this code: float32 features are 16,777,216 bytes per image (``image_embed`` 256x64x64,
+``high_res_feats_0`` 32x256x256, ``high_res_feats_1`` 64x128x128); uniform per-channel uint8 of
+all three is 4,194,304; the budget is 2.5 MB. Measured on the SAM 2.1 pack (mean mask IoU
+against float32 over every prompt case and candidate; bench/RESULTS.md): uniform min/max codes at
+8/8/8 bits give 0.9986 but 4.2 MB; at 4/4/4 bits 0.977, and the stride-4 map costs the most. A
+per-channel **codebook** (Lloyd-Max, 2^bits levels fitted to each channel's values) lowers the
+error of uniform codes at the same bits (4/4/4: 0.983), so: 4-bit codebooks for ``image_embed``
+and ``high_res_feats_1``, 5-bit for ``high_res_feats_0``: 2,383,936 bytes, mean IoU 0.988
+(3/5/5: 0.985; 4/5/5, 0.989, does not fit in 2.5 MB).
 
 A b-bit code is stored as planes, so that decoding is exact float arithmetic in any runtime:
 a 4-bit plane of its high bits (two codes per byte, first in the high nibble) and, for b = 5,
@@ -72,7 +74,7 @@ class TensorCode:
 TENSORS = (
     TensorCode("image_embed", (256, 64, 64), 4),
     TensorCode("high_res_feats_0", (32, 256, 256), 5),
-    TensorCode("high_res_feats_1", (64, 128, 128), 5),
+    TensorCode("high_res_feats_1", (64, 128, 128), 4),
 )
 #: Names and dtypes of ``unpack.onnx``'s inputs (the wire sections, in order).
 WIRE_INPUTS: dict[str, str] = {
