@@ -114,16 +114,25 @@ def manifest_entry(model_key: bytes) -> dict[str, object]:
 
 
 def _codebook(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel Lloyd-Max codebooks (C, 2^bits) and codes (C, N) for (C, N) values."""
+    """Per-channel Lloyd-Max codebooks (C, 2^bits) and codes (C, N) for (C, N) values.
+
+    Each channel is sorted once; a Lloyd step then only needs the bucket boundaries
+    (a search of the 2^bits - 1 midpoints in the sorted values) and prefix sums, so encoding
+    costs a sort per channel rather than a pass over every value per iteration.
+    """
     levels = 1 << bits
     table = np.empty((x.shape[0], levels), np.float64)
     codes = np.empty(x.shape, np.uint8)
     for ch, values in enumerate(x.astype(np.float64)):
-        book = np.quantile(values, (np.arange(levels) + 0.5) / levels)
+        ordered = np.sort(values)
+        prefix = np.concatenate([[0.0], np.cumsum(ordered)])
+        book = np.quantile(ordered, (np.arange(levels) + 0.5) / levels)
         for _ in range(LLOYD_ITERATIONS):
-            idx = np.searchsorted((book[1:] + book[:-1]) / 2, values)
-            sums = np.bincount(idx, values, levels)
-            counts = np.bincount(idx, None, levels)
+            # Bucket k holds the values in (edge[k - 1], edge[k]], as searchsorted assigns them.
+            ends = np.searchsorted(ordered, (book[1:] + book[:-1]) / 2, side="right")
+            bounds = np.concatenate([[0], ends, [ordered.size]])
+            counts = np.diff(bounds)
+            sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
             book = np.where(counts > 0, sums / np.maximum(counts, 1), book)
         book = np.sort(book)
         codes[ch] = np.searchsorted((book[1:] + book[:-1]) / 2, values)

@@ -18,12 +18,11 @@ from export_onnx.devserver import DevServer
 from export_onnx.sam2_runtime import LOW_RES_CLAMP, Sam2OnnxDecoder
 from tests.export_onnx.conftest import iou
 from tests.export_onnx.test_browser_decoder import HARNESS, decoder_dist
-from tests.export_onnx.test_sam2_export import _cases, sam2_export, sam2_features
+from tests.export_onnx.test_sam2_export import _cases
 from tests.sam2.conftest import mask_input_for
 
 pytestmark = pytest.mark.browser
-pytest_plugins = ["tests.sam2.conftest"]
-__all__ = ["decoder_dist", "sam2_export", "sam2_features"]  # shared fixtures
+__all__ = ["decoder_dist"]  # the built frontend, shared with the SAM 1 browser tests
 
 
 @pytest.fixture(scope="module")

@@ -9,50 +9,20 @@ tolerances: the single graph (``decoder.onnx``) and the fast path (``prepare`` +
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-import pytest
 
-from annotator.sam2 import SAM2ImagePredictor
 from export_onnx.sam2_runtime import Sam2OnnxDecoder, sam2_prompt_tensors
-from tests.conftest import REPO_ROOT
 from tests.sam2.conftest import (
     PACK_IMAGES,
     PACK_MODEL,
-    feature_arrays,
     mask_input_for,
     tolerance_for,
     worst_ratio,
 )
-
-pytest_plugins = ["tests.sam2.conftest"]
-
-
-@pytest.fixture(scope="session")
-def sam2_export(sam2_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sam2_onnx") / "export"
-    cli = subprocess.run(
-        [sys.executable, "-m", "export_onnx", "--checkpoint", str(sam2_pack / f"{PACK_MODEL}.pt"),
-         "--out", str(out), "--quiet", "--prompts", "6"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert cli.returncode == 0, f"export CLI failed:\n{cli.stderr[-4000:]}"
-    return out
-
-
-@pytest.fixture(scope="session")
-def sam2_features(
-    sam2_predictors: dict[str, SAM2ImagePredictor],
-) -> dict[str, dict[str, np.ndarray]]:
-    return {
-        name: {k: v.numpy() for k, v in feature_arrays(p).items()}
-        for name, p in sam2_predictors.items()
-    }
 
 
 def _cases(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -15,11 +15,8 @@ from annotator.sam2 import SAM2ImagePredictor
 from export_onnx import wire2
 from export_onnx.sam2_runtime import Sam2OnnxDecoder
 from tests.export_onnx.conftest import iou
-from tests.export_onnx.test_sam2_export import _cases, sam2_export, sam2_features
+from tests.export_onnx.test_sam2_export import _cases
 from tests.sam2.conftest import PACK_IMAGES, mask_input_for
-
-pytest_plugins = ["tests.sam2.conftest"]
-__all__ = ["sam2_export", "sam2_features"]  # fixtures shared with the export tests
 
 # Measured on the pack (bench/RESULTS.md): 0.988 mean; the bound leaves rounding room only.
 MEAN_IOU_MIN = 0.985
