@@ -86,8 +86,8 @@ def _load_sam2_if_sam2(checkpoint: str | Path) -> tuple[Any, Path] | None:
             raise ExportError(f"cannot load SAM 2 checkpoint {checkpoint!s}: {exc}") from exc
     try:
         state = load_state_dict(path)
-    except Exception as exc:
-        raise ExportError(f"cannot load checkpoint {checkpoint!s}: {exc}") from exc
+    except Exception:  # unreadable: the SAM 1 loader reports it (the same file, its message)
+        return None
     if not is_sam2_state_dict(state):
         return None
     try:
