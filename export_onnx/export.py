@@ -63,6 +63,39 @@ def load_model(checkpoint: str | Path, model_type: str = "auto") -> tuple[Any, P
     return sam, path
 
 
+def _load_sam2_if_sam2(checkpoint: str | Path) -> tuple[Any, Path] | None:
+    """The SAM 2 model and its file when `checkpoint` is a SAM 2 / 2.1 one, else None.
+
+    The family is told by the state dict's keys (``sam_mask_decoder.*``), so any file name works;
+    a known SAM 2 name (``sam2.1_hiera_tiny``) is resolved from the cache directory.
+    """
+    from annotator.sam.checkpoints import load_state_dict
+    from annotator.sam2 import SAM2_CHECKPOINTS
+    from annotator.sam2.build import sam2_from_state_dict
+    from annotator.sam2.checkpoints import resolve_sam2_checkpoint
+
+    from .sam2 import is_sam2_state_dict
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        if str(checkpoint) not in SAM2_CHECKPOINTS:
+            return None
+        try:
+            path = resolve_sam2_checkpoint(checkpoint)
+        except Exception as exc:  # missing from the cache: not downloadable here
+            raise ExportError(f"cannot load SAM 2 checkpoint {checkpoint!s}: {exc}") from exc
+    try:
+        state = load_state_dict(path)
+    except Exception:  # unreadable: the SAM 1 loader reports it (the same file, its message)
+        return None
+    if not is_sam2_state_dict(state):
+        return None
+    try:
+        return sam2_from_state_dict(state, source=str(path)), path
+    except Exception as exc:
+        raise ExportError(f"cannot load SAM 2 checkpoint {checkpoint!s}: {exc}") from exc
+
+
 def _export(
     module: nn.Module,
     args: Sequence[torch.Tensor],
@@ -201,7 +234,10 @@ def run_export(
     """Export and verify; returns the manifest that was written.
 
     Arguments:
-        checkpoint: a checkpoint file or a known name (see ``annotator.sam.resolve_checkpoint``).
+        checkpoint: a checkpoint file or a known name (see ``annotator.sam.resolve_checkpoint``);
+            a SAM 2 / 2.1 checkpoint is recognised by its keys and exported by
+            `export_onnx.sam2.run_export_sam2` (``model_type``, ``quantize_int8`` and
+            ``encoder`` do not apply to it).
         out_dir: the export directory (created; existing files are replaced).
         model_type: ``auto`` or a registry name (``vit_b``, ``vit_l``, ``vit_h``, ``mobile_sam``).
         opset: ONNX opset of every graph.
@@ -214,6 +250,15 @@ def run_export(
     """
     from annotator.sam import SamPredictor
 
+    sam2 = _load_sam2_if_sam2(checkpoint)
+    if sam2 is not None:
+        from .sam2 import run_export_sam2
+
+        model, sam2_path = sam2
+        return run_export_sam2(
+            model, sam2_path, out_dir, opset=opset, num_prompts=num_prompts, seed=seed,
+            progress=progress,
+        )  # fmt: skip
     sam, path = load_model(checkpoint, model_type)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,10 @@ round trip (postMessage, decode, choice of mask, transfer); the bytes per image 
 the same graphs in native onnxruntime (Python).
 
     .venv/bin/python -m bench.decoder.bench_decoder [--rounds 8] [--write-results]
+
+``--sam2`` runs the SAM 2.1 comparison instead (`bench.decoder.bench_sam2`): SAM 2.1's decode
+per prompt beside SAM 1's in one Chromium run, and the SAM 2 feature wire format's bytes and
+mask agreement.
 """
 
 from __future__ import annotations
@@ -281,7 +285,11 @@ def main() -> None:
     parser.add_argument("--export-dir", type=Path, default=OUT / "export")
     parser.add_argument("--write-results", action="store_true", help="update bench/RESULTS.md")
     parser.add_argument("--from-json", type=Path, help="format an earlier run's results.json")
+    parser.add_argument("--sam2", action="store_true", help="SAM 2.1 beside SAM 1 (bench_sam2)")
     args = parser.parse_args()
+    if args.sam2:
+        sam2_main(args)
+        return
     if args.from_json:
         res = json.loads(args.from_json.read_text())
     else:
@@ -304,6 +312,27 @@ def main() -> None:
         + (" --write-results" if args.write_results else "")
     )
     section = markdown(res, command)
+    print(section)
+    if args.write_results:
+        write_results(section)
+
+
+def sam2_main(args: argparse.Namespace) -> None:
+    from bench.decoder import bench_sam2
+
+    if args.from_json:
+        res = json.loads(args.from_json.read_text())
+    else:
+        data, info, _ = prepare_inputs(args.export_dir)
+        res = bench_sam2.run(
+            args, (args.export_dir, data, info), HARNESS, CHROMIUM, CHROMIUM_ARGS, OUT
+        )
+        (OUT / "results_sam2.json").write_text(json.dumps(res, indent=2))
+    command = (
+        f".venv/bin/python -m bench.decoder.bench_decoder --sam2 --rounds {args.rounds} "
+        f"--batch {args.batch}" + (" --write-results" if args.write_results else "")
+    )
+    section = bench_sam2.markdown(res, command)
     print(section)
     if args.write_results:
         write_results(section)

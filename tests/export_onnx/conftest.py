@@ -12,7 +12,20 @@ from typing import Any
 import numpy as np
 import pytest
 
+from annotator.sam2 import SAM2ImagePredictor
 from tests.conftest import REPO_ROOT
+from tests.sam2 import conftest as sam2_conftest
+from tests.sam2.conftest import PACK_MODEL, feature_arrays
+
+# The SAM 2.1 pack's fixtures (tests/sam2/conftest.py), registered here for the SAM 2 export
+# tests by binding them in this conftest's namespace.
+sam2_pack = sam2_conftest.sam2_pack
+sam2_manifest = sam2_conftest.sam2_manifest
+sam2_tolerances = sam2_conftest.sam2_tolerances
+sam2_model = sam2_conftest.sam2_model
+sam2_goldens = sam2_conftest.sam2_goldens
+sam2_images = sam2_conftest.sam2_images
+sam2_predictors = sam2_conftest.sam2_predictors
 
 MODELS = ["sam_vit_small", "mobile_sam"]
 
@@ -57,3 +70,25 @@ def manifest_cases(
     """(image, case) for every prompt case of a model in the pack's manifest."""
     images = reference_manifest["models"][model]["images"]
     return [(img, case) for img, info in images.items() for case in info["cases"]]
+
+
+@pytest.fixture(scope="session")
+def sam2_export(sam2_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sam2_onnx") / "export"
+    cli = subprocess.run(
+        [sys.executable, "-m", "export_onnx", "--checkpoint", str(sam2_pack / f"{PACK_MODEL}.pt"),
+         "--out", str(out), "--quiet", "--prompts", "6"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert cli.returncode == 0, f"export CLI failed:\n{cli.stderr[-4000:]}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def sam2_features(
+    sam2_predictors: dict[str, SAM2ImagePredictor],
+) -> dict[str, dict[str, np.ndarray]]:
+    return {
+        name: {k: v.numpy() for k, v in feature_arrays(p).items()}
+        for name, p in sam2_predictors.items()
+    }

@@ -23,7 +23,7 @@ export function bilinearTaps(inSize, outSize, count = outSize, scale = inSize / 
 }
 
 // Resize a (inH, inW) row-major map to (outH, outW) taps (separable bilinear).
-function resize2d(src, inH, inW, ty, tx) {
+export function resize2d(src, inH, inW, ty, tx) {
   const outH = ty.i0.length;
   const outW = tx.i0.length;
   const rows = new Float32Array(inH * outW);

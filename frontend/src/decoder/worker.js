@@ -1,5 +1,8 @@
 // The decoder Web Worker: onnxruntime-web runs SAM's prompt encoder + mask decoder over a
-// prepared image embedding (see export_onnx/fast.py for the graph split).
+// prepared image embedding (see export_onnx/fast.py for the graph split). The manifest's
+// model.family picks the model: "sam2" (SAM 2.1, export_onnx/sam2.py) takes the SAM 2 feature
+// wire format (export_onnx/wire2.py) in "embed", runs unpack.onnx + prepare.onnx per image, and
+// builds prompts and full-size masks the SAM 2 way (sam2.js); anything else is SAM 1.
 //
 // Messages in (postMessage):
 //   {type: "load", manifestUrl, wasmPaths?, numThreads?, executionProviders?, quantized?}
@@ -19,9 +22,14 @@
 //   {type: "forget", id} drops a cached image.
 //   {type: "bench", url, feeds, runs} times any graph with the same settings (diagnostics).
 // Errors come back as {type: "error", id, seq, message}.
+// SAM 2 ("loaded" says family: "sam2"): "embed" takes the SAM 2 feature wire bytes; "decoded"
+// lowRes is unclamped (feed it back as maskInput as it is: the worker clamps it to +-32 as the
+// reference does); scores has 4 entries, index 0 being SAM 2's single-mask answer (dynamic
+// fallback applied) and 1..3 the multimask candidates; "fullmask" upsamples straight to (h, w).
 import * as ort from "onnxruntime-web";
 import { buildMaskTensors, buildPromptTensors, chooseMask, wireTensors } from "./feeds.js";
 import { upsampleMask } from "./upsample.js";
+import { buildSam2PromptTensors, chooseSam2Mask, clampLowRes, sam2WireTensors, upsampleSam2Mask } from "./sam2.js";
 
 const state = { manifest: null, base: null, sessions: {}, images: new Map(), modelKey: null };
 const queue = [];
@@ -69,10 +77,12 @@ async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, pr
   const manifest = await res.json();
   state.manifest = manifest;
   state.base = url;
-  state.modelKey = manifest.embedding?.wire?.model_key ?? null;
+  state.family = manifest.model?.family === "sam2" ? "sam2" : "sam1";
+  state.modelKey = (state.family === "sam2" ? manifest.features?.wire?.model_key : manifest.embedding?.wire?.model_key) ?? null;
   // `quantized: true` picks decode.int8.onnx when the export has it (4x smaller download; its
   // measured mask agreement is in manifest.verification.decode_int8).
   const graphs = { prepare: "prepare", decode: quantized && manifest.graphs.decode_int8 ? "decode_int8" : "decode" };
+  if (state.family === "sam2") graphs.unpack = "unpack";
   for (const [role, name] of Object.entries(graphs)) {
     const file = manifest.graphs[name].file;
     state.sessions[role] = await ort.InferenceSession.create(new URL(file, url).href, sessionOptions());
@@ -80,36 +90,45 @@ async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, pr
   return {
     type: "loaded",
     manifest,
+    family: state.family,
     executionProviders: state.providers,
     numThreads: ort.env.wasm.numThreads,
     crossOriginIsolated: self.crossOriginIsolated,
   };
 }
 
-async function prepare(buffer, maskInput) {
-  const wire = wireTensors(buffer);
+async function prepare(buffer, maskInput, features = null) {
+  const sam2 = state.family === "sam2";
+  const wire = sam2 ? sam2WireTensors(buffer) : wireTensors(buffer);
   // An all-zero key means "unknown model" (embeddings written without one); anything else must
   // be the checkpoint this decoder was exported from.
   const unknown = /^0+$/.test(wire.modelKey);
   if (state.modelKey && !unknown && wire.modelKey !== state.modelKey) {
     throw new Error(`embedding was computed by another model (key ${wire.modelKey}, decoder ${state.modelKey})`);
   }
-  const feeds = tensors({ ...wire.tensors, ...buildMaskTensors(maskInput) });
-  const out = await state.sessions.prepare.run(feeds);
-  return { prepared: out, wire };
+  if (!sam2) {
+    const feeds = tensors({ ...wire.tensors, ...buildMaskTensors(maskInput) });
+    return { prepared: await state.sessions.prepare.run(feeds), wire };
+  }
+  // SAM 2: the wire decodes to float32 features once per image (kept for mask-input clicks);
+  // a fed-back mask is clamped to +-32 as the reference's returned low-res logits are.
+  const feats = features ?? (await state.sessions.unpack.run(tensors(wire.tensors)));
+  const mask = tensors(buildMaskTensors(maskInput ? clampLowRes(maskInput) : null));
+  const prepared = await state.sessions.prepare.run({ ...feats, ...mask });
+  return { prepared, wire, features: feats };
 }
 
 async function embed({ id, buffer, origSize }) {
   const t0 = performance.now();
-  const { prepared, wire } = await prepare(buffer, null);
+  const { prepared, wire, features } = await prepare(buffer, null);
   const old = state.images.get(id);
-  if (old) disposeAll(old.prepared);
+  if (old) disposeImage(old);
   state.images.delete(id);
-  state.images.set(id, { prepared, buffer, origSize: origSize ?? wire.originalSize });
+  state.images.set(id, { prepared, features, buffer, origSize: origSize ?? wire.originalSize });
   // Each prepared image holds ~15 MB; keep the few most recently opened (Map keeps insertion order).
   while (state.images.size > MAX_IMAGES) {
     const [oldest, entry] = state.images.entries().next().value;
-    disposeAll(entry.prepared);
+    disposeImage(entry);
     state.images.delete(oldest);
   }
   return { type: "embedded", id, ms: performance.now() - t0, modelKey: wire.modelKey };
@@ -117,6 +136,11 @@ async function embed({ id, buffer, origSize }) {
 
 function disposeAll(outputs) {
   for (const t of Object.values(outputs)) t.dispose?.();
+}
+
+function disposeImage(entry) {
+  disposeAll(entry.prepared);
+  if (entry.features) disposeAll(entry.features);
 }
 
 // `pick`: a candidate index chosen by the user (Tab cycles them); otherwise SAM's own choice.
@@ -130,15 +154,17 @@ async function decode({ id, seq, points = [], labels = [], box = null, maskInput
   let prepared = image.prepared;
   let temp = null;
   if (maskInput) {
-    temp = (await prepare(image.buffer, maskInput)).prepared;
+    temp = (await prepare(image.buffer, maskInput, image.features)).prepared;
     prepared = temp;
   }
-  const prompt = tensors(buildPromptTensors({ points, labels, box, origSize: size }));
+  const sam2 = state.family === "sam2";
+  const build = sam2 ? buildSam2PromptTensors : buildPromptTensors;
+  const prompt = tensors(build({ points, labels, box, origSize: size }));
   const out = await state.sessions.decode.run({ ...prepared, ...prompt });
   if (temp) disposeAll(temp);
   const scores = Float32Array.from(out.iou_predictions.data);
   const chosen =
-    Number.isInteger(pick) && pick >= 0 && pick < scores.length ? pick : chooseMask(scores, multimask);
+    Number.isInteger(pick) && pick >= 0 && pick < scores.length ? pick : (sam2 ? chooseSam2Mask : chooseMask)(scores, multimask);
   const all = out.low_res_masks.data;
   const n = 256 * 256;
   const lowRes = all.slice(chosen * n, (chosen + 1) * n);
@@ -151,7 +177,7 @@ async function decode({ id, seq, points = [], labels = [], box = null, maskInput
 function fullmask({ id, seq, lowRes, origSize }) {
   const size = origSize ?? state.images.get(id)?.origSize;
   if (!size) throw new Error("fullmask needs origSize");
-  const mask = upsampleMask(lowRes, size[0], size[1]);
+  const mask = (state.family === "sam2" ? upsampleSam2Mask : upsampleMask)(lowRes, size[0], size[1]);
   return { type: "fullmask", id, seq, mask, size };
 }
 
@@ -176,7 +202,13 @@ function profile() {
   return { type: "profile" };
 }
 
-const handlers = { load, profile, embed, decode, fullmask, bench, forget: ({ id }) => ({ type: "forgotten", id, existed: state.images.delete(id) }) };
+function forget({ id }) {
+  const entry = state.images.get(id);
+  if (entry) disposeImage(entry);
+  return { type: "forgotten", id, existed: state.images.delete(id) };
+}
+
+const handlers = { load, profile, embed, decode, fullmask, bench, forget };
 
 function transferables(msg) {
   const list = [];

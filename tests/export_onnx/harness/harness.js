@@ -47,7 +47,7 @@ window.harness = {
   crossOriginIsolated: self.crossOriginIsolated,
   async load(manifestUrl, options = {}) {
     const msg = await call("loaded", { type: "load", manifestUrl: new URL(manifestUrl, location.href).href, ...options });
-    return { numThreads: msg.numThreads, executionProviders: msg.executionProviders, crossOriginIsolated: msg.crossOriginIsolated };
+    return { numThreads: msg.numThreads, executionProviders: msg.executionProviders, crossOriginIsolated: msg.crossOriginIsolated, family: msg.family };
   },
   async embed(id, url, origSize) {
     const buffer = await (await fetch(url)).arrayBuffer();

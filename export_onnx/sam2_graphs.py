@@ -1,0 +1,262 @@
+"""SAM 2.1's prompt encoder + mask decoder as ONNX-exportable modules (image mode).
+
+Three graphs, mirroring SAM 1's export (`export_onnx.fast`):
+
+``decoder.onnx`` (`Sam2DecoderGraph`): the single graph with the inputs SAM 2 ONNX users expect
+    (``image_embed, high_res_feats_0, high_res_feats_1, point_coords, point_labels, mask_input,
+    has_mask_input, orig_im_size``) and ``masks`` (full size), ``iou_predictions``,
+    ``low_res_masks`` (clamped to +-32) out.
+``prepare.onnx`` (`Sam2PrepareGraph`): per image (and per mask input): every prompt-independent
+    tensor, including both high-res maps rearranged into the layout of the upscaler's MatMuls.
+``decode.onnx`` (`Sam2DecodeGraph`): per prompt: low-res logits and IoU scores.
+
+Every graph returns **4 candidates**: index 0 is SAM 2's single-mask answer with the dynamic
+fallback already applied (token 0 when its stability ``#(>0.05)/#(>-0.05) >= 0.98``, else the
+multimask token with the best IoU score, its logits and its score), indices 1..3 the multimask
+tokens. ``multimask_output=True`` reads 1..3, ``False`` reads 0; one run serves both, so the
+page can show the three candidates and still know the reference's single choice.
+
+Prompts, as the caller must build them (SAM 2's predictor, not SAM 1's):
+``point_coords`` (1, N, 2) XY in the 1024x1024 input frame, scaled **per axis**
+(``x / w * 1024, y / h * 1024``: the resize is an anisotropic square stretch);
+``point_labels`` (1, N): box corners first (2 = top-left, 3 = bottom-right), then clicks
+(1/0), then the padding point (0, 0) with label -1, **always**, even with a box.
+Masks go from 256x256 straight to (h, w) (bilinear, align_corners=False); only the returned
+low-res copy is clamped, after upsampling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .fast import _layer_norm, image_to_token, token_to_image, token_to_image_prepared
+
+LOW_RES_CLAMP = 32.0
+FEATURE_INPUTS = ["image_embed", "high_res_feats_0", "high_res_feats_1"]
+DECODER_INPUTS = [
+    *FEATURE_INPUTS,
+    "point_coords",
+    "point_labels",
+    "mask_input",
+    "has_mask_input",
+    "orig_im_size",
+]
+DECODER_OUTPUTS = ["masks", "iou_predictions", "low_res_masks"]
+PREPARE_INPUTS = [*FEATURE_INPUTS, "mask_input", "has_mask_input"]
+PREPARE_OUTPUTS = ["image_tokens", "image_pe", "t2i_k", "t2i_v", "i2t_q", "skip_s1", "skip_s0"]
+DECODE_INPUTS = [*PREPARE_OUTPUTS, "point_coords", "point_labels"]
+DECODE_OUTPUTS = ["low_res_masks", "iou_predictions"]
+
+
+def embed_points(prompt_encoder: Any, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(1, N, 256) sparse embedding of points already padded by the caller (labels -1..3)."""
+    pe = prompt_encoder
+    side = float(pe.input_image_size[0])
+    emb = pe.pe_layer._pe_encoding((coords + 0.5) / side)
+    lab = labels.unsqueeze(-1)
+    emb = emb * (lab != -1).to(emb.dtype)
+    emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)
+    for i, point_embed in enumerate(pe.point_embeddings):
+        emb = emb + point_embed.weight * (lab == i).to(emb.dtype)
+    return emb
+
+
+def dense_embedding(
+    prompt_encoder: Any, mask_input: torch.Tensor, has_mask_input: torch.Tensor
+) -> torch.Tensor:
+    """(1, 256, 64, 64): the downscaled mask input, or ``no_mask_embed`` everywhere."""
+    mask_dense = prompt_encoder.mask_downscaling(mask_input)
+    no_mask = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+    return has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
+
+
+def with_single_choice(
+    decoder: Any, masks: torch.Tensor, iou: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace candidate 0 by SAM 2's dynamic single-mask choice (see the module docstring).
+
+    Arguments:
+        masks: (1, 4, 256, 256) unclamped logits of every mask token; iou: (1, 4).
+    """
+    flat = masks[:, 0].reshape(masks.shape[0], -1)
+    delta = float(decoder.dynamic_multimask_stability_delta)
+    # Counts up to 65536 are exact in float32, and the reference divides float counts too.
+    area_i = (flat > delta).to(torch.float32).sum(-1)
+    area_u = (flat > -delta).to(torch.float32).sum(-1)
+    stability = torch.where(area_u > 0, area_i / area_u, torch.ones_like(area_u))
+    stable = (stability >= float(decoder.dynamic_multimask_stability_thresh)).unsqueeze(-1)
+    best = torch.argmax(iou[:, 1:], dim=-1, keepdim=True) + 1  # (1, 1), first max as torch
+    side = masks.shape[-1]
+    best_logits = torch.gather(masks, 1, best[..., None, None].expand(-1, -1, side, side))
+    best_iou = torch.gather(iou, 1, best)
+    single = torch.where(stable[..., None, None], masks[:, 0:1], best_logits)
+    single_iou = torch.where(stable, iou[:, 0:1], best_iou)
+    return torch.cat([single, masks[:, 1:]], dim=1), torch.cat([single_iou, iou[:, 1:]], dim=1)
+
+
+class Sam2DecoderGraph(nn.Module):
+    """``decoder.onnx``: the reference-compatible single graph, run on the model's own modules."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.prompt_encoder: Any = model.sam_prompt_encoder
+        self.decoder: Any = model.sam_mask_decoder
+
+    def forward(
+        self,
+        image_embed: torch.Tensor,
+        high_res_feats_0: torch.Tensor,
+        high_res_feats_1: torch.Tensor,
+        point_coords: torch.Tensor,
+        point_labels: torch.Tensor,
+        mask_input: torch.Tensor,
+        has_mask_input: torch.Tensor,
+        orig_im_size: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pe = self.prompt_encoder
+        sparse = embed_points(pe, point_coords, point_labels)
+        dense = dense_embedding(pe, mask_input, has_mask_input)
+        low_res, iou, _ = self.decoder.predict_masks(
+            image_embed, pe.get_dense_pe(), sparse, dense, [high_res_feats_0, high_res_feats_1]
+        )
+        low_res, iou = with_single_choice(self.decoder, low_res, iou)
+        size = orig_im_size.to(torch.int64)
+        # Tensor sizes keep the output size dynamic in the traced graph (any image size).
+        dynamic_size: Any = (size[0], size[1])
+        masks = F.interpolate(low_res, size=dynamic_size, mode="bilinear", align_corners=False)
+        return masks, iou, torch.clamp(low_res, -LOW_RES_CLAMP, LOW_RES_CLAMP)
+
+
+def skip_layouts(hr0: torch.Tensor, hr1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The high-res maps in the row layout of `Sam2DecodeGraph.upscale`'s products.
+
+    ``skip_s1`` (4096, 4 * 64): row = token (i, j) of the 64x64 grid, columns (a, b, channel)
+    for pixel (2i + a, 2j + b) of the 128x128 map. ``skip_s0`` (16384, 4 * 32): row = (i, j,
+    a, b), columns (a', b', channel) for pixel (4i + 2a + a', 4j + 2b + b') of 256x256.
+    """
+    c1, c0 = hr1.shape[1], hr0.shape[1]
+    s1 = hr1[0].reshape(c1, 64, 2, 64, 2).permute(1, 3, 2, 4, 0).reshape(4096, 4 * c1)
+    s0 = hr0[0].reshape(c0, 64, 2, 2, 64, 2, 2).permute(1, 4, 2, 5, 3, 6, 0)
+    return s1, s0.reshape(4 * 4096, 4 * c0)
+
+
+class Sam2PrepareGraph(nn.Module):
+    """``prepare.onnx``: features (+ mask input) -> every prompt-independent tensor.
+
+    Outputs (`PREPARE_OUTPUTS`): as SAM 1's `export_onnx.fast.PrepareGraph` (image tokens with
+    the dense prompt added, dense PE, first block's projections), plus `skip_layouts`.
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.prompt_encoder: Any = model.sam_prompt_encoder
+        self.block: Any = model.sam_mask_decoder.transformer.layers[0]
+
+    def forward(
+        self,
+        image_embed: torch.Tensor,
+        high_res_feats_0: torch.Tensor,
+        high_res_feats_1: torch.Tensor,
+        mask_input: torch.Tensor,
+        has_mask_input: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        pe = self.prompt_encoder
+        c = image_embed.shape[1]
+        dense = dense_embedding(pe, mask_input, has_mask_input)
+        tokens = (image_embed + dense).reshape(c, -1).t()
+        dense_pe = pe.get_dense_pe().reshape(c, -1).t()
+        tokens_pe = tokens + dense_pe
+        blk = self.block
+        t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)
+        t2i_v = blk.cross_attn_token_to_image.v_proj(tokens)
+        i2t_q = blk.cross_attn_image_to_token.q_proj(tokens_pe)
+        s1, s0 = skip_layouts(high_res_feats_0, high_res_feats_1)
+        return tokens, dense_pe, t2i_k, t2i_v, i2t_q, s1, s0
+
+
+class Sam2DecodeGraph(nn.Module):
+    """``decode.onnx``: prepared tensors + prompt -> (1, 4, 256, 256) unclamped low-res logits
+    and (1, 4) sigmoid IoU scores (candidate 0 = dynamic single choice, see the docstring)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.prompt_encoder: Any = model.sam_prompt_encoder
+        self.decoder: Any = model.sam_mask_decoder
+
+    def forward(
+        self,
+        image_tokens: torch.Tensor,
+        image_pe: torch.Tensor,
+        t2i_k: torch.Tensor,
+        t2i_v: torch.Tensor,
+        i2t_q: torch.Tensor,
+        skip_s1: torch.Tensor,
+        skip_s0: torch.Tensor,
+        point_coords: torch.Tensor,
+        point_labels: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        dec = self.decoder
+        tr = dec.transformer
+        sparse = embed_points(self.prompt_encoder, point_coords, point_labels)[0]
+        out_tokens = torch.cat(
+            [dec.obj_score_token.weight, dec.iou_token.weight, dec.mask_tokens.weight], dim=0
+        )
+        query_pe = torch.cat([out_tokens, sparse], dim=0)  # (T, C)
+        queries = query_pe
+        keys = image_tokens
+        for i, blk in enumerate(tr.layers):
+            first = i == 0
+            if blk.skip_first_layer_pe:
+                queries = blk.self_attn(q=queries[None], k=queries[None], v=queries[None])[0]
+            else:
+                q = (queries + query_pe)[None]
+                queries = queries + blk.self_attn(q=q, k=q, v=queries[None])[0]
+            queries = blk.norm1(queries)
+            q = queries + query_pe
+            if first:
+                attn_out = token_to_image_prepared(blk.cross_attn_token_to_image, q, t2i_k, t2i_v)
+                keys_pe = None
+            else:
+                keys_pe = keys + image_pe
+                attn_out = token_to_image(blk.cross_attn_token_to_image, q, keys, keys_pe)
+            queries = blk.norm2(queries + attn_out)
+            queries = blk.norm3(queries + blk.mlp(queries))
+            q = queries + query_pe
+            keys = keys + image_to_token(
+                blk.cross_attn_image_to_token, i2t_q if first else None, keys_pe, q, queries
+            )
+            keys = blk.norm4(keys)
+        # Rows 1..5 (IoU token, mask tokens) are the only ones read after the final attention;
+        # the object-score token's output is ignored in image mode.
+        rows = slice(1, 2 + int(dec.num_mask_tokens))
+        q = (queries + query_pe)[rows]
+        attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
+        hs = tr.norm_final_attn(queries[rows] + attn_out)
+        iou = dec.iou_prediction_head(hs[0:1])
+        hyper = torch.stack(
+            [mlp(hs[1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=0
+        )
+        low_res = self.upscale(keys, hyper, skip_s1, skip_s0)
+        return with_single_choice(dec, low_res, iou)
+
+    def upscale(
+        self, keys: torch.Tensor, hyper: torch.Tensor, skip_s1: torch.Tensor, skip_s0: torch.Tensor
+    ) -> torch.Tensor:
+        """``hyper @ GELU(dc2(GELU(LN(dc1(x) + s1))) + s0)`` as (1, K, 256, 256), the stride-2
+        transposed convolutions as MatMuls (as SAM 1's `export_onnx.fast.DecodeGraph.upscale`)."""
+        ct1, ln, act1, ct2, act2 = self.decoder.output_upscaling
+        c1 = ct1.weight.shape[1]
+        c2 = ct2.weight.shape[1]
+        w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], 4 * c1)
+        y = torch.matmul(keys, w1) + ct1.bias.repeat(4) + skip_s1  # (4096, 4[a b] * 64)
+        y = act1(_layer_norm(y.reshape(-1, c1), ln))
+        w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
+        z = act2(torch.matmul(y, w2) + ct2.bias.repeat(4) + skip_s0)
+        m = torch.matmul(z.reshape(-1, 4, 4, c2), hyper.t())  # (4096, 4, 4, K)
+        k = hyper.shape[0]
+        m = m.reshape(64, 64, 2, 2, 2, 2, k).permute(6, 0, 2, 4, 1, 3, 5)
+        return m.reshape(1, k, 256, 256)
