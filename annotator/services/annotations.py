@@ -158,8 +158,14 @@ def annotation_delete(
     qs = Annotation.objects.filter(pk=annotation.pk, image__in=free)
     if version is not None:
         qs = qs.filter(version=version)
-    if not qs.delete()[0]:
-        _raise_why_not_written(annotation=annotation, version=version, user=deleted_by)
+    with transaction.atomic():
+        # Claimed by one conditional UPDATE first: a delete that cascades (review issues pin
+        # annotations) is a SELECT then a DELETE by id, which an update committed in between
+        # would not stop. The claim takes the row's write lock and moves its version, so a
+        # racing update either finished before (this matches nothing: 409) or finds it gone.
+        if not qs.update(version=F("version") + 1):
+            _raise_why_not_written(annotation=annotation, version=version, user=deleted_by)
+        Annotation.objects.filter(pk=annotation.pk).delete()
     image_start_if_open(image=annotation.image, user=deleted_by)
 
 
