@@ -96,7 +96,7 @@ def _load_sam2_if_sam2(checkpoint: str | Path) -> tuple[Any, Path] | None:
         raise ExportError(f"cannot load SAM 2 checkpoint {checkpoint!s}: {exc}") from exc
 
 
-def _export(
+def trace_graph(
     module: nn.Module,
     args: Sequence[torch.Tensor],
     path: Path,
@@ -143,7 +143,7 @@ def export_decoder(sam: Any, path: Path, opset: int) -> nn.Module:
         torch.zeros(1),
         torch.tensor([1500.0, 2250.0]),
     ]
-    _export(model, args, path, DECODER_INPUTS, DECODER_OUTPUTS, opset, POINTS_AXES)
+    trace_graph(model, args, path, DECODER_INPUTS, DECODER_OUTPUTS, opset, POINTS_AXES)
     return model
 
 
@@ -159,7 +159,7 @@ def export_fast_path(sam: Any, out_dir: Path, opset: int) -> None:
         torch.zeros(1, 1, 4 * h, 4 * w),
         torch.zeros(1),
     ]
-    _export(
+    trace_graph(
         prepare,
         prep_args,
         out_dir / "prepare.onnx",
@@ -169,7 +169,7 @@ def export_fast_path(sam: Any, out_dir: Path, opset: int) -> None:
     )
     with torch.no_grad():
         prepared = prepare(*prep_args)
-    _export(
+    trace_graph(
         fast.DecodeGraph(sam).eval(),
         [*prepared, *_dummy_prompt()],
         out_dir / "decode.onnx",
@@ -194,7 +194,7 @@ def export_encoder(sam: Any, path: Path, opset: int) -> None:
     # The encoder computes its relative-position bias out of place while it is being exported
     # (annotator/sam/image_encoder.py), since exporters cannot translate `out=`.
     size = int(sam.image_encoder.img_size)
-    _export(
+    trace_graph(
         _Encoder(sam).eval(),
         [torch.randn(1, 3, size, size)],
         path,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from torch import nn
 
 from annotator.sam.digests import sha256_file
 
 from . import __version__, sam2_graphs, wire2
+from .export import trace_graph
 from .sam2_runtime import Sam2OnnxDecoder, sam2_prompt_tensors
 
 GRAPH_ROLES = {
@@ -47,31 +46,6 @@ def is_sam2_state_dict(keys: Sequence[str] | Mapping[str, Any]) -> bool:
     return any(str(k).startswith("sam_mask_decoder.") for k in keys)
 
 
-def _export(
-    module: nn.Module,
-    args: Sequence[torch.Tensor],
-    path: Path,
-    inputs: list[str],
-    outputs: list[str],
-    opset: int,
-    dynamic_axes: dict[str, dict[int, str]] | None = None,
-) -> None:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about Python ints are expected
-        torch.onnx.export(
-            module,
-            tuple(args),
-            str(path),
-            input_names=inputs,
-            output_names=outputs,
-            opset_version=opset,
-            dynamic_axes=dynamic_axes or {},
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    onnx.checker.check_model(str(path))
-
-
 def dummy_inputs() -> list[torch.Tensor]:
     """Decoder-graph example inputs: features, a click + padding point, no mask."""
     return [
@@ -88,7 +62,7 @@ def dummy_inputs() -> list[torch.Tensor]:
 def export_graphs(model: Any, out_dir: Path, opset: int) -> None:
     """Write ``decoder.onnx``, ``prepare.onnx``, ``decode.onnx`` and ``unpack.onnx``."""
     args = dummy_inputs()
-    _export(
+    trace_graph(
         sam2_graphs.Sam2DecoderGraph(model).eval(),
         [*args, torch.tensor([1500.0, 2250.0])],
         out_dir / "decoder.onnx",
@@ -99,7 +73,7 @@ def export_graphs(model: Any, out_dir: Path, opset: int) -> None:
     )
     prepare = sam2_graphs.Sam2PrepareGraph(model).eval()
     prep_args = [*args[:3], args[5], args[6]]
-    _export(
+    trace_graph(
         prepare,
         prep_args,
         out_dir / "prepare.onnx",
@@ -109,7 +83,7 @@ def export_graphs(model: Any, out_dir: Path, opset: int) -> None:
     )
     with torch.no_grad():
         prepared = prepare(*prep_args)
-    _export(
+    trace_graph(
         sam2_graphs.Sam2DecodeGraph(model).eval(),
         [*prepared, args[3], args[4]],
         out_dir / "decode.onnx",
@@ -119,7 +93,7 @@ def export_graphs(model: Any, out_dir: Path, opset: int) -> None:
         POINTS_AXES,
     )
     unpack = wire2.UnpackGraph().eval()
-    _export(
+    trace_graph(
         unpack,
         unpack.example_inputs(),
         out_dir / "unpack.onnx",
