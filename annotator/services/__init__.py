@@ -71,6 +71,12 @@ from annotator.services.projects import (
     project_delete,
     project_update,
 )
+from annotator.services.proposals import (
+    ProposalIn,
+    proposal_drop,
+    proposal_keep,
+    proposals_create,
+)
 from annotator.services.review import (
     TRANSITIONS,
     allowed_steps,
@@ -154,6 +160,10 @@ __all__ = [
     "project_create",
     "project_delete",
     "project_update",
+    "ProposalIn",
+    "proposal_drop",
+    "proposal_keep",
+    "proposals_create",
     "sam_model_decoder",
     "sam_model_export",
     "sam_model_export_request",

@@ -1,0 +1,39 @@
+"""The annotation data model, one module per area. Rows are written only through
+annotator.services; this package re-exports every model (migrations name the upload_to
+functions through it)."""
+
+from annotator.models.annotations import Annotation
+from annotator.models.images import Image, NameKey, image_upload_to
+from annotator.models.projects import (
+    MAX_DESCRIPTION,
+    MAX_LABELS,
+    Label,
+    Membership,
+    Project,
+    Role,
+    SamModel,
+)
+from annotator.models.proposals import Proposal
+from annotator.models.review import ReviewEvent, ReviewIssue
+from annotator.models.work import Embedding, Job, embedding_upload_to, job_upload_to
+
+__all__ = [
+    "MAX_DESCRIPTION",
+    "MAX_LABELS",
+    "Annotation",
+    "Embedding",
+    "Image",
+    "Job",
+    "Label",
+    "Membership",
+    "NameKey",
+    "Project",
+    "Proposal",
+    "ReviewEvent",
+    "ReviewIssue",
+    "Role",
+    "SamModel",
+    "embedding_upload_to",
+    "image_upload_to",
+    "job_upload_to",
+]
