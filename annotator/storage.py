@@ -90,7 +90,8 @@ def _link(source: str, target: str) -> None:
 # exported decoder) lives in the media storage under `shared/`, never in a local folder. Callers
 # name these files by content (a checkpoint's or a file's sha256), so two hosts that race to write
 # one write the same bytes; a write is whole or absent (a linked temporary file on disk, a single
-# PUT on S3), so a reader never sees half a file.
+# PUT on S3), so a reader never sees half a file; on S3 a conditional PUT (If-None-Match) makes
+# "whoever writes first keeps the name" hold even for writers that race past an exists() check.
 
 SHARED_PREFIX = "shared"
 
@@ -110,6 +111,9 @@ def shared_file_write(name: str, data: bytes) -> bool:
     """Store `data` under `name` unless a file is there already: True when this call wrote it,
     False when another process got there first (its copy is kept)."""
     key = _shared_key(name)
+    conditional = _s3_put_if_absent(key, data)
+    if conditional is not None:
+        return conditional
     if default_storage.exists(key):
         return False
     saved = default_storage.save(key, ContentFile(data))
@@ -118,6 +122,34 @@ def shared_file_write(name: str, data: bytes) -> bool:
         # rather than overwrite: drop our copy.
         default_storage.delete(saved)
         return False
+    return True
+
+
+def _s3_put_if_absent(key: str, data: bytes) -> bool | None:
+    """On S3, one conditional PUT (`If-None-Match: *`): the store itself decides which of two
+    racing writers gets the name, where an exists() check then a save() lets both through and
+    the later one overwrite. None when the storage is not S3, or the S3-compatible server does
+    not implement conditional writes (501): the caller then checks and saves."""
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is None:
+        return None
+    from botocore.exceptions import ClientError
+    from storages.utils import clean_name
+
+    # The object's key as django-storages names it (S3_PREFIX, the storage's `location`, first).
+    full_key = default_storage._normalize_name(clean_name(key))
+    try:
+        bucket.Object(full_key).put(Body=data, IfNoneMatch="*")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if error.get("Code") in {"PreconditionFailed", "ConditionalRequestConflict"}:
+            # 412: the name is taken; 409: another conditional write to it is in flight and
+            # will take it.
+            return False
+        if status == 501 or error.get("Code") == "NotImplemented":
+            return None
+        raise
     return True
 
 

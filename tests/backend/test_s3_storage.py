@@ -185,3 +185,24 @@ def test_a_corrupt_decoder_file_in_the_bucket_is_never_cached(
     # What the predict endpoint gets: a 503 to retry, never a 500.
     with pytest.raises(services.Unavailable, match="corrupt"):
         services.sam_model_decoder(sha256=sha)
+
+
+def test_of_two_writers_racing_for_a_shared_name_the_bucket_keeps_the_first(
+    s3: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storages.backends.s3 import S3Storage
+
+    from annotator import storage
+
+    default = settings.STORAGES["default"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**default["OPTIONS"], "location": "prefix"}},
+    }
+    # Both writers checked before either wrote: only the store can tell them apart.
+    monkeypatch.setattr(S3Storage, "exists", lambda self, name: False)
+    assert storage.shared_file_write("onnx/ab/manifest.json", b"first")
+    assert not storage.shared_file_write("onnx/ab/manifest.json", b"second")
+    assert _keys(s3) == ["prefix/shared/onnx/ab/manifest.json"]
+    body = s3.get_object(Bucket=BUCKET, Key="prefix/shared/onnx/ab/manifest.json")["Body"]
+    assert body.read() == b"first"
