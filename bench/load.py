@@ -3,7 +3,13 @@ bounded time, while the worker keeps recomputing embeddings; and the worker's me
 longer run.
 
     .venv/bin/python -m bench.load --users 8 --seconds 60 [--worker-seconds 300] [--images 8]
-                                   [--write-results]
+                                   [--processes 4] [--write-results]
+
+At scale (issue 15), against PostgreSQL and Redis started by tests/services.sh:
+
+    bash tests/services.sh sh -c 'LOAD_DATABASE_URL=$DATABASE_URL \
+        LOAD_BROKER_URL=$CELERY_BROKER_URL .venv/bin/python -m bench.load --users 32 \
+        --seconds 300 --processes 4 --write-results'
 
 Everything runs in a fresh state folder (SAM_VAR_DIR: SQLite, media, the embedded broker);
 LOAD_DATABASE_URL and LOAD_BROKER_URL point the server and the worker at PostgreSQL / Redis
@@ -59,17 +65,18 @@ from bench.simulate import Recorder, Report, Target, run_load
 __all__ = ["Http", "Recorder", "Report", "Target", "format_report", "run_load", "synthetic_png"]
 
 SECTION = "## Issue 8: load"
+SECTION_SCALE = "## Issue 15: load at scale"
 
 
 def _ms(values: list[float], q: float) -> float:
     return 1000 * percentile(values, q)
 
 
-def format_report(report: Report, command: str, setup: str) -> str:
+def format_report(report: Report, command: str, setup: str, section: str = SECTION) -> str:
     rec = report.rec
     locked = rec.tolerated[("lock", 423)]
     lines = [
-        SECTION, "", "```", command, "```", "", setup, "",
+        section, "", "```", command, "```", "", setup, "",
         f"**Annotators ({report.users} users, {report.seconds:g} s):** "
         f"{report.annotator_requests / report.wall:.1f} requests/s "
         f"({report.annotator_requests} requests in {report.wall:.1f} s), "
@@ -92,7 +99,7 @@ def format_report(report: Report, command: str, setup: str) -> str:
         "",
         f"**Worker ({report.worker_seconds / 60:.1f} min):** {len(times)} embeddings recomputed "
         f"one after another (median {percentile(times, 0.5):.1f} s from POST to ready, polling "
-        "every 0.25 s; the embedded broker polls its folder too), with the annotators' load on "
+        f"every 0.25 s{'' if os.environ.get('LOAD_BROKER_URL') else '; the embedded broker polls its folder too'}), with the annotators' load on "
         f"top for the first {report.seconds:g} s. RSS read from /proc every second:",
         "",
         "| process | start | middle | end | peak | floor 1st half | floor 2nd half "
@@ -151,7 +158,7 @@ print(json.dumps({{'project': project.pk, 'churn': churn.pk, 'label': project.la
 """
 
 
-def _server_command(port: int, threads: int) -> tuple[list[str], str]:
+def _server_command(port: int, threads: int, processes: int) -> tuple[list[str], str]:
     """gunicorn (the README's production server, extra `prod`) if installed, else runserver."""
     try:
         import gunicorn  # noqa: F401
@@ -162,9 +169,12 @@ def _server_command(port: int, threads: int) -> tuple[list[str], str]:
             "the production server, is not installed here)",
         )
     return (
-        [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", str(threads)],
-        f"gunicorn (the `prod` extra) with 1 process of {threads} threads",
+        # The web image's own settings (deploy/gunicorn.conf.py), with the bench's bind and sizes.
+        [sys.executable, "-m", "gunicorn", "webapp.wsgi", "--config", "deploy/gunicorn.conf.py",
+         "-b", f"127.0.0.1:{port}", "--workers", str(processes), "--threads", str(threads),
+         "--access-logfile", "/dev/null"],
+        f"gunicorn (the `prod` extra, deploy/gunicorn.conf.py) with {processes} "
+        f"process{'es' if processes > 1 else ''} of {threads} threads",
     )  # fmt: skip
 
 
@@ -192,6 +202,7 @@ def main() -> None:
     parser.add_argument("--worker-seconds", type=float, default=0, help="default: --seconds")
     parser.add_argument("--images", type=int, default=8, help="images the annotators work on")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--processes", type=int, default=1, help="gunicorn worker processes")
     parser.add_argument("--checkpoint", default=str(REFERENCE / "sam_vit_small.pth"))
     parser.add_argument("--write-results", action="store_true", help="record in bench/RESULTS.md")
     args = parser.parse_args()
@@ -206,7 +217,8 @@ def main() -> None:
     script = SETUP_SCRIPT.format(checkpoint=args.checkpoint, users=args.users)
     ids = json.loads(manage_shell(env, script))
 
-    server_cmd, server_name = _server_command(args.port, threads=max(8, args.users * 2))
+    threads = max(8, args.users * 2 // args.processes)
+    server_cmd, server_name = _server_command(args.port, threads, args.processes)
     log = open(Path(state) / "processes.log", "wb")  # noqa: SIM115 - lives as long as they do
     server = subprocess.Popen(server_cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     worker = start_worker(env, log)
@@ -243,7 +255,8 @@ def main() -> None:
 
     command = (
         f".venv/bin/python -m bench.load --users {args.users} --seconds {args.seconds:g} "
-        f"--worker-seconds {report.worker_seconds:g} --images {args.images} --write-results"
+        f"--worker-seconds {report.worker_seconds:g} --images {args.images} "
+        f"--processes {args.processes} --write-results"
     )
     db = "PostgreSQL" if os.environ.get("LOAD_DATABASE_URL") else "SQLite"
     broker = "Redis" if os.environ.get("LOAD_BROKER_URL") else "the embedded filesystem broker"
@@ -257,10 +270,17 @@ def main() -> None:
         "file, GET the embedding (1 MB binary), POST lock, POST an annotation (a polygon), PATCH "
         "it with its version, DELETE lock; each request opens a new connection."
     )
-    text = format_report(report, command, setup)
+    # The PostgreSQL + Redis run at scale has its own section beside the embedded-defaults one.
+    section = SECTION_SCALE if os.environ.get("LOAD_DATABASE_URL") else SECTION
+    if section == SECTION_SCALE:
+        command = (
+            "bash tests/services.sh sh -c 'LOAD_DATABASE_URL=$DATABASE_URL "
+            f"LOAD_BROKER_URL=$CELERY_BROKER_URL {command}'"
+        )
+    text = format_report(report, command, setup, section)
     print(text)
     if args.write_results:
-        write_results(text, SECTION, RESULTS)
+        write_results(text, section, RESULTS)
     if report.rec.errors:
         sys.exit(1)
 

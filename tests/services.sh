@@ -37,6 +37,9 @@ trap cleanup EXIT
 
 as_pg "$pg_bin/initdb -D $work/pg -A trust -U postgres" >/dev/null
 as_pg "$pg_bin/pg_ctl -D $work/pg -l $work/pg.log -w -o '-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c fsync=off' start" >/dev/null
+# The database DATABASE_URL names, for commands that run the app itself (bench/load.py); pytest
+# creates its own test_ database beside it.
+as_pg "$pg_bin/createdb -h 127.0.0.1 -p $pg_port -U postgres sam_annotator"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
   --dir "$work" --logfile "$work/redis.log"
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
