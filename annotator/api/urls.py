@@ -38,7 +38,8 @@
 #                                                 "params": {...}} -> 202 with the Job
 #   POST projects/{id}/exports/      M           {"format": "coco", "include_images"?} -> 202
 #   POST projects/{id}/imports/      M           multipart `file`, `format` coco|yolo_seg|masks
-#                                                 -> 201 counts (all or nothing); yolo_boxes
+#                                                 -> 201 counts (all or nothing; held images
+#                                                 skipped, listed with why); yolo_boxes
 #                                                 -> 202 with an auto_annotate Job
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  images/{id}/history         V           versions of the image's annotations, deleted
