@@ -251,14 +251,25 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.mouse.up()
     wait_until(lambda: version() == 2)
     assert len(outer()) == 5 and near(outer(), 150, 80), outer()
+    # Delete with the mouse over a vertex removes that vertex, not the annotation.
+    page.mouse.move(*at(page, 200, 150))
+    page.mouse.down()
+    page.mouse.move(*at(page, 220, 150), steps=4)
+    page.mouse.up()
+    wait_until(lambda: version() == 3)
+    assert len(outer()) == 6 and near(outer(), 220, 150), outer()
+    page.mouse.move(*at(page, 220, 150))
+    page.keyboard.press("Delete")
+    wait_until(lambda: version() == 4)
+    assert len(outer()) == 5 and not near(outer(), 220, 150), outer()
     # Alt+click and right-click on a vertex delete it.
     page.keyboard.down("Alt")
     page.mouse.click(*at(page, 200, 200))
     page.keyboard.up("Alt")
-    wait_until(lambda: version() == 3)
+    wait_until(lambda: version() == 5)
     assert len(outer()) == 4 and not near(outer(), 200, 200), outer()
     page.mouse.click(*at(page, 200, 100), button="right")
-    wait_until(lambda: version() == 4)
+    wait_until(lambda: version() == 6)
     before_move = outer()
     assert len(before_move) == 3 and not near(before_move, 200, 100), before_move
     # A drag inside moves the whole shape.
@@ -266,15 +277,15 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.mouse.down()
     page.mouse.move(*at(page, 145, 145), steps=5)
     page.mouse.up()
-    wait_until(lambda: version() == 5)
+    wait_until(lambda: version() == 7)
     moved = outer()
     assert same([[x - 30, y - 20] for x, y in moved], before_move), (moved, before_move)
     # Undo puts it back, redo moves it again; 1 relabels the selected annotation.
     page.keyboard.press("Control+z")
-    wait_until(lambda: version() == 6)
+    wait_until(lambda: version() == 8)
     assert same(outer(), before_move, 1e-6)
     page.keyboard.press("Control+Shift+z")
-    wait_until(lambda: version() == 7)
+    wait_until(lambda: version() == 9)
     assert same(outer(), moved, 1e-6)
     # Arrow keys nudge it: presses during a save add up instead of conflicting.
     for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Shift+ArrowDown"):
