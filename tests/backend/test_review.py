@@ -153,6 +153,7 @@ def test_a_viewer_never_writes_not_even_an_empty_patch(
         f"/api/images/{image.pk}/", body, format="json"
     )
     assert response.status_code == 403 and "viewer" in response.json()["detail"]
+    assert "a project manager can give you a role" in response.json()["detail"]
     image.refresh_from_db()
     assert image.updated_at == before
 
