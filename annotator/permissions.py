@@ -57,5 +57,8 @@ def require(user: User, project: Project | int, capability: Can) -> str:
     if role is None:
         raise Http404("Not found.")
     if capability not in CAPABILITIES[role]:
-        raise PermissionDenied(f"Your role ({role}) in this project cannot {capability.value}.")
+        raise PermissionDenied(
+            f"Your role ({role}) in this project cannot {capability.value}; a project manager "
+            "can give you a role that does."
+        )
     return role

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from annotator.models import (
     Annotation,
+    AnnotationVersion,
     Embedding,
     Image,
     Job,
@@ -378,3 +379,13 @@ def project_stats(*, project: Project) -> dict[str, Any]:
         ],
         "people": people,
     }
+
+
+def annotation_history(
+    *, image: Image, annotation_id: int | None = None
+) -> QuerySet[AnnotationVersion]:
+    """The versions of the image's annotations (deleted ones too), newest first."""
+    qs = image.annotation_versions.select_related("user").order_by("-id")
+    if annotation_id is not None:
+        qs = qs.filter(annotation_id=annotation_id)
+    return qs

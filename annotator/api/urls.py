@@ -38,15 +38,29 @@
 #                                                 "params": {...}} -> 202 with the Job
 #   POST projects/{id}/exports/      M           {"format": "coco", "include_images"?} -> 202
 #   POST projects/{id}/imports/      M           multipart `file`, `format` coco|yolo_seg|masks
-#                                                 -> 201 counts (all or nothing); yolo_boxes
+#                                                 -> 201 counts (all or nothing; held images
+#                                                 skipped, listed with why); yolo_boxes
 #                                                 -> 202 with an auto_annotate Job
 #   GET  jobs/{id}/  jobs/{id}/result   V
+#   GET  images/{id}/history         V           versions of the image's annotations, deleted
+#                                                ones too, newest first; ?annotation= ?snapshot=1
+#   POST images/{id}/history/revert  A           {"annotation", "to", "version"}: a version back
+#                                                as a new one (200), or a deleted one restored (201)
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import (
+    annotations,
+    embeddings,
+    history,
+    images,
+    imports,
+    jobs,
+    projects,
+    review,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -110,5 +124,11 @@ urlpatterns = [
         "models/<str:sha256>/files/<str:name>",
         embeddings.ModelFileView.as_view(),
         name="api-model-file",
+    ),
+    path("images/<int:pk>/history", history.ImageHistoryView.as_view(), name="api-image-history"),
+    path(
+        "images/<int:pk>/history/revert",
+        history.ImageHistoryRevertView.as_view(),
+        name="api-image-history-revert",
     ),
 ]

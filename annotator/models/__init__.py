@@ -3,6 +3,7 @@ annotator.services; this package re-exports every model (migrations name the upl
 functions through it)."""
 
 from annotator.models.annotations import Annotation
+from annotator.models.history import AnnotationVersion
 from annotator.models.images import Image, NameKey, image_upload_to
 from annotator.models.projects import (
     MAX_DESCRIPTION,
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_DESCRIPTION",
     "MAX_LABELS",
     "Annotation",
+    "AnnotationVersion",
     "Embedding",
     "Image",
     "Job",

@@ -96,6 +96,10 @@ class Job(models.Model):
     # staying running forever.
     worker = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Images the job left alone because a person's work holds them (accepted, submitted, locked
+    # by someone else: services/review.image_write_refusal), each {"image", "name", "reason"}:
+    # a job never writes past the review rules, and never skips silently either.
+    skipped = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["id"]

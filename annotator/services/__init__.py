@@ -77,6 +77,7 @@ from annotator.services.proposals import (
     proposal_keep,
     proposals_create,
 )
+from annotator.services.revert import annotation_revert
 from annotator.services.review import (
     TRANSITIONS,
     allowed_steps,
@@ -176,4 +177,6 @@ __all__ = [
     "decoder_manifest",
     "decoder_publish",
     "decoder_published",
+    # Annotation history (services/history.py records, services/revert.py reverts).
+    "annotation_revert",
 ]

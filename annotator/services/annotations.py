@@ -7,10 +7,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.db.models.deletion import Collector
 from django.utils import timezone
 
-from annotator.models import Annotation, Image, Label
+from annotator.models import Annotation, AnnotationVersion, Image, Label
 from annotator.services.errors import Conflict, Invalid, NotFound, ServiceError, User
+from annotator.services.history import snapshot, version_record, versions_record_deleted
 from annotator.services.locks import check_not_locked_by_other, free_for
 from annotator.services.review import check_writable, image_start_if_open, writable_statuses
 
@@ -77,17 +79,23 @@ def annotation_create(
     check_writable(image=image, user=created_by)
     if source not in Annotation.Source.values:
         raise Invalid(f"Unknown source {source!r}.")
-    image_start_if_open(image=image, user=created_by)
-    return Annotation.objects.create(
-        image=image,
-        label=label,
-        source=source,
-        score=score,
-        prompts=prompts or {},
-        created_by=created_by,
-        updated_by=created_by,
-        **_geometry(image=image, polygons=polygons, rle=rle),
-    )
+    geometry = _geometry(image=image, polygons=polygons, rle=rle)
+    with transaction.atomic():
+        image_start_if_open(image=image, user=created_by)
+        annotation = Annotation.objects.create(
+            image=image,
+            label=label,
+            source=source,
+            score=score,
+            prompts=prompts or {},
+            created_by=created_by,
+            updated_by=created_by,
+            **geometry,
+        )
+        version_record(
+            annotation=annotation, action=AnnotationVersion.Action.CREATE, user=created_by
+        )
+    return annotation
 
 
 def annotation_update(
@@ -119,17 +127,47 @@ def annotation_update(
         changes["score"] = score
     if prompts is not None:
         changes["prompts"] = prompts
+    return annotation_write_versioned(
+        annotation=annotation, version=version, user=updated_by, changes=changes,
+        action=AnnotationVersion.Action.UPDATE,
+    )  # fmt: skip
+
+
+def annotation_write_versioned(
+    *,
+    annotation: Annotation,
+    version: int,
+    user: User,
+    changes: dict[str, Any],
+    action: str,
+    reverted_to: int | None = None,
+) -> Annotation:
+    """The one conditional write of an edit (a PATCH; a revert, services/revert.py), recorded
+    as a version."""
+    image = annotation.image
+    # What it was, if the caller's copy is the version it names (else the history lists the
+    # fields the caller sent): the diff needs no read of its own.
+    before = snapshot(annotation) if annotation.version == version else None
     # The lock and the status are part of the same conditional UPDATE: the image this request
     # loaded may predate a lock someone else took, or an acceptance, since; a check on it alone
     # would let the write in.
-    free = _free_and_writable(image=image, user=updated_by)
-    updated = Annotation.objects.filter(pk=annotation.pk, version=version, image__in=free).update(
-        **changes, version=F("version") + 1, updated_by=updated_by, updated_at=timezone.now()
-    )
-    if not updated:
-        _raise_why_not_written(annotation=annotation, version=version, user=updated_by)
-    image_start_if_open(image=image, user=updated_by)
-    annotation.refresh_from_db()
+    free = _free_and_writable(image=image, user=user)
+    with transaction.atomic():
+        # In one transaction with the version row: the UPDATE holds the row until the commit, so
+        # the state read back below is this write's, not a later one's.
+        updated = Annotation.objects.filter(
+            pk=annotation.pk, version=version, image__in=free
+        ).update(**changes, version=F("version") + 1, updated_by=user, updated_at=timezone.now())
+        if not updated:
+            _raise_why_not_written(annotation=annotation, version=version, user=user)
+        image_start_if_open(image=image, user=user)
+        annotation.refresh_from_db()
+        if before is None:
+            before = {**snapshot(annotation), **{name: object() for name in changes}}
+        version_record(
+            annotation=annotation, action=action, user=user, before=before,
+            reverted_to=reverted_to,
+        )  # fmt: skip
     return annotation
 
 
@@ -165,8 +203,13 @@ def annotation_delete(
         # racing update either finished before (this matches nothing: 409) or finds it gone.
         if not qs.update(version=F("version") + 1):
             _raise_why_not_written(annotation=annotation, version=version, user=deleted_by)
-        Annotation.objects.filter(pk=annotation.pk).delete()
-    image_start_if_open(image=annotation.image, user=deleted_by)
+        # Read then deleted as an instance: the same SELECT the queryset's cascading delete
+        # made, and it gives the history the row exactly as the claim left it.
+        claimed = Annotation.objects.get(pk=annotation.pk)
+        claimed.delete()
+        claimed.pk = annotation.pk  # delete() clears it; the history keeps the id
+        version_record(annotation=claimed, action=AnnotationVersion.Action.DELETE, user=deleted_by)
+        image_start_if_open(image=annotation.image, user=deleted_by)
 
 
 def _free_and_writable(*, image: Image, user: User) -> QuerySet[Image]:
@@ -199,9 +242,21 @@ def annotation_bulk(
         check_not_locked_by_other(image, user)
         check_writable(image=image, user=user)
         if delete_versions is None:
-            found.delete()
+            rows = list(found)
+            # The rows read above, deleted as instances: the queryset's own delete would read
+            # them again (review issues point at annotations, so it cannot delete blind).
+            ids = [row.pk for row in rows]
+            collector = Collector(using=found.db)
+            collector.collect(rows)
+            collector.delete()
+            for row, pk in zip(rows, ids, strict=True):
+                row.pk = pk  # delete() clears it; the history keeps the id
+            versions_record_deleted(annotations=rows, user=user)
         else:
-            _bulk_delete_read_versions(found, dict(zip(delete, delete_versions, strict=True)))
+            deleted = _bulk_delete_read_versions(
+                found, dict(zip(delete, delete_versions, strict=True))
+            )
+            versions_record_deleted(annotations=deleted, user=user)
         image_start_if_open(image=image, user=user)
     created = []
     for index, item in enumerate(create):
@@ -226,10 +281,14 @@ def annotation_bulk(
     return created
 
 
-def _bulk_delete_read_versions(found: QuerySet[Annotation], read: dict[int, int]) -> None:
+def _bulk_delete_read_versions(
+    found: QuerySet[Annotation], read: dict[int, int]
+) -> list[Annotation]:
     """Delete each annotation only at the version its id was read with; else Conflict, and the
-    caller's transaction takes back whatever this request did."""
-    current = dict(found.values_list("pk", "version"))
+    caller's transaction takes back whatever this request did. Returns the rows deleted, as
+    they were (a row deleted at the version read is the row read)."""
+    rows = list(found)
+    current = {row.pk: row.version for row in rows}
     stale = {pk: current[pk] for pk, version in read.items() if current[pk] != version}
     if not stale:
         # Conditional, like a single delete: a save landing between the read above and these
@@ -244,7 +303,7 @@ def _bulk_delete_read_versions(found: QuerySet[Annotation], read: dict[int, int]
             for version, pks in by_version.items()
         )
         if deleted == len(read):
-            return
+            return rows
         stale = {
             pk: version
             for pk, version in found.values_list("pk", "version")

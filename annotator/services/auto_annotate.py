@@ -15,7 +15,7 @@ from annotator.models import Embedding, Image, Job
 from annotator.services.annotations import annotation_create
 from annotator.services.errors import ServiceError
 from annotator.services.everything import mask_rle
-from annotator.services.progress import Progress
+from annotator.services.progress import Progress, job_skip_if_held
 from annotator.services.sam_models import sam_model_load
 from export_onnx import wire
 
@@ -49,6 +49,9 @@ def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) 
     todo = list(images)
     progress(done=0, total=len(todo))
     for done, image in enumerate(todo, start=1):
+        if job_skip_if_held(job=job, image=image):
+            progress(done=done, total=len(todo))
+            continue
         with image.file.open("rb") as f:
             rgb = read_rgb(f.read())
         if detector is not None:

@@ -11,7 +11,7 @@ from annotator.images import read_rgb
 from annotator.models import Image, Job, Label
 from annotator.services.annotations import annotation_create
 from annotator.services.errors import ServiceError
-from annotator.services.progress import Progress
+from annotator.services.progress import Progress, job_skip_if_held
 from annotator.services.sam_models import sam_model_load
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> 
     todo = list(images)
     progress(done=0, total=len(todo))
     for done, image in enumerate(todo, start=1):
+        if job_skip_if_held(job=job, image=image):
+            progress(done=done, total=len(todo))
+            continue
         with image.file.open("rb") as f:
             records = generator.generate(read_rgb(f.read()))
         for record in records:

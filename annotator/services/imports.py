@@ -26,10 +26,11 @@ from django.db import transaction
 from annotator.images import name_within
 from annotator.models import Annotation, Image, Job, Label, Project
 from annotator.services.annotations import annotation_create
-from annotator.services.errors import Invalid, User
+from annotator.services.errors import Conflict, Invalid, User
 from annotator.services.exports import EXPORT_NAME_BYTES
 from annotator.services.jobs import job_create
 from annotator.services.projects import label_create, labels_check_room
+from annotator.services.review import image_write_refusal
 
 IMPORT_FORMATS = ("coco", "yolo_seg", "masks", "yolo_boxes")
 # New labels created by an import get this colour; a manager can recolour them afterwards.
@@ -42,6 +43,8 @@ class ImportResult:
     images: int
     annotations: int
     labels_created: list[str] = field(default_factory=list)
+    # Images left as they are, each {"image", "name", "reason"} (see _skip_held).
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _nfc(name: str) -> str:
@@ -138,6 +141,9 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
     missing = sorted(item.file_name for item, image in matched if image is None)
     if missing:
         raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
+    held = _skip_held([image for _, image in matched if image is not None], by=by)
+    matched = [(item, image) for item, image in matched if image not in held]
+    skipped = list(held.values())
     with transaction.atomic():
         labels, created = _labels_for(project, dataset)
         count = 0
@@ -151,7 +157,27 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
             for ann in item.annotations:
                 _annotation_store(image=image, label=labels[ann.label], ann=ann, by=by)
                 count += 1
-    return ImportResult(images=len(matched), annotations=count, labels_created=created)
+    return ImportResult(
+        images=len(matched), annotations=count, labels_created=created, skipped=skipped
+    )
+
+
+def _skip_held(images: list[Image], *, by: User) -> dict[Image, dict[str, Any]]:
+    """The images an import must leave alone, by the rules of any edit (review.py): accepted
+    (final until reopened), submitted (the reviewer's, unless `by` reviews), or locked by
+    someone else. Skipped and reported, never overwritten; if that leaves nothing to import,
+    the request is refused with the reasons (a 409 that stored nothing). An image taken
+    between this check and the write still refuses the write, which fails the whole import."""
+    held = {}
+    for image in dict.fromkeys(images):
+        refusal = image_write_refusal(image=image, user=by)
+        if refusal is not None:
+            held[image] = {"image": image.pk, "name": image.original_name, "reason": str(refusal)}
+    if held and len(held) == len(set(images)):
+        reasons = "; ".join(f"{row['name']}: {row['reason']}" for row in held.values())
+        raise Conflict(f"Nothing was imported: every image is held. {reasons}",
+                       skipped=list(held.values()))  # fmt: skip
+    return held
 
 
 def _labels_for(project: Project, dataset: Any) -> tuple[dict[str, Label], list[str]]:
@@ -205,6 +231,7 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
     index = _ImageIndex(project)
     boxes: dict[str, list[list[float]]] = {}
     missing = []
+    images: list[Image] = []
     try:
         with extracted(data, _zip_limits()) as root:
             for path in sorted(root.rglob("*.txt")):
@@ -214,6 +241,7 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
                 if image is None:
                     missing.append(path.name)
                     continue
+                images.append(image)
                 try:
                     found = read_yolo_boxes(Path(path), image.width, image.height)
                 except FormatError as exc:
@@ -225,9 +253,17 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
         raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
     if not boxes:
         raise Invalid("The zip holds no YOLO box files (<image stem>.txt).")
-    return job_create(
-        project=project,
-        kind="auto_annotate",
-        created_by=by,
-        params={"boxes": boxes, "label": label},
-    )
+    held = _skip_held(images, by=by)
+    for image in held:
+        boxes.pop(str(image.pk), None)
+    with transaction.atomic():
+        # The job is published when this commits, so its worker sees the skipped list.
+        job = job_create(
+            project=project,
+            kind="auto_annotate",
+            created_by=by,
+            params={"boxes": boxes, "label": label},
+        )
+        job.skipped = list(held.values())
+        job.save(update_fields=["skipped"])
+    return job

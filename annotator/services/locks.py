@@ -24,7 +24,7 @@ def image_lock(*, image: Image, user: User) -> Image:
     )
     image.refresh_from_db(fields=["locked_by", "locked_until"])
     if not taken:
-        raise Locked(f"The image is being edited by {image.locked_by} until {image.locked_until}.")
+        raise Locked(_held_by(image))
     return image
 
 
@@ -54,4 +54,13 @@ def check_not_locked_by_other(image: Image, user: User) -> None:
         and image.locked_until is not None
         and image.locked_until > timezone.now()
     ):
-        raise Locked(f"The image is being edited by {image.locked_by} until {image.locked_until}.")
+        raise Locked(_held_by(image))
+
+
+def _held_by(image: Image) -> str:
+    # Says what to do as well: the lock ends by itself (the page renews it while open), or its
+    # holder releases it by closing the image.
+    return (
+        f"The image is being edited by {image.locked_by} until {image.locked_until}; try again "
+        "after that, or ask them to close the image (which releases it)."
+    )

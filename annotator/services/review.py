@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from annotator.models import Annotation, Image, Project, ReviewEvent, ReviewIssue
 from annotator.permissions import CAPABILITIES, Can, role_of
-from annotator.services.errors import Conflict, Forbidden, Invalid, NotFound, User
+from annotator.services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    User,
+)
 from annotator.services.locks import check_not_locked_by_other, free_for, image_lock
 
 # Plain strings (Image.Status's values), so the table reads the same to a type checker.
@@ -156,6 +163,19 @@ def check_writable(*, image: Image, user: User) -> None:
                 "(or ask a manager to reopen it) before editing it.",
                 status=image.status,
             )
+
+
+def image_write_refusal(*, image: Image, user: User) -> ServiceError | None:
+    """Why `user` may not write annotations of the image now (its lock, its status), or None.
+    For writers that go over many images (imports, jobs): they skip such an image and report
+    the reason, where a single edit answers the error itself."""
+    image.refresh_from_db(fields=["locked_by", "locked_until", "status"])
+    try:
+        check_not_locked_by_other(image, user)
+        check_writable(image=image, user=user)
+    except ServiceError as exc:
+        return exc
+    return None
 
 
 def writable_statuses(*, image: Image, user: User) -> list[str]:

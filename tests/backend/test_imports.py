@@ -295,3 +295,111 @@ def test_an_image_of_another_size_stores_nothing(client_for: Any) -> None:
 
     assert response.status_code == 400 and "640x480" in response.json()["detail"]
     assert not Annotation.objects.filter(image__project=project).exists()
+
+
+def _coco_of(names: list[str]) -> bytes:
+    """One square per image, each image named in `names` (all 64 x 48)."""
+    coco = _coco(names[0])
+    for index, name in enumerate(names[1:], start=2):
+        coco["images"].append({"id": index, "file_name": name, "width": 64, "height": 48})
+        coco["annotations"].append({**coco["annotations"][0], "id": index, "image_id": index})
+    return json.dumps(coco).encode()
+
+
+def _held_project(project_with_roles: dict) -> dict[str, Any]:
+    """free.png open, final.png accepted, busy.png locked by the annotator."""
+    p = project_with_roles["project"]
+    images = {name: factories.image(p, name=name) for name in ("free.png", "final.png", "busy.png")}
+    factories.set_status(images["final.png"], "accepted")
+    services.image_lock(image=images["busy.png"], user=project_with_roles["annotator"])
+    return images
+
+
+@pytest.mark.django_db
+def test_an_import_skips_images_held_by_the_review_or_a_lock_and_says_why(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    images = _held_project(project_with_roles)
+    client = client_for(project_with_roles["manager"])
+    data = _coco_of(["free.png", "final.png", "busy.png"])
+
+    response = _import(client, project_with_roles["project"], "coco", data)
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["images"] == 1 and body["annotations"] == 1
+    skipped = {row["name"]: row for row in body["skipped"]}
+    assert set(skipped) == {"final.png", "busy.png"}
+    assert skipped["final.png"]["image"] == images["final.png"].pk
+    assert "manager must reopen it" in skipped["final.png"]["reason"]
+    assert "being edited by annotator" in skipped["busy.png"]["reason"]
+    assert images["free.png"].annotations.count() == 1
+    assert not images["final.png"].annotations.exists()
+    assert not images["busy.png"].annotations.exists()
+
+
+@pytest.mark.django_db
+def test_a_submitted_image_is_skipped_for_an_importer_who_may_not_edit_it(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    # The rules of any edit: a submitted image is the reviewer's. A manager reviews, so their
+    # import writes to it; only the lock or an acceptance stops them.
+    p = project_with_roles["project"]
+    image = factories.set_status(factories.image(p, name="sent.png"), "submitted")
+    refusal = services.review.image_write_refusal(image=image, user=project_with_roles["annotator"])
+    assert refusal is not None and "wait for the reviewer" in str(refusal)
+    response = _import(client_for(project_with_roles["manager"]), p, "coco", _coco_of(["sent.png"]))
+    assert response.status_code == 201 and response.json()["skipped"] == []
+
+
+@pytest.mark.django_db
+def test_an_import_with_every_image_held_is_a_409_that_stores_nothing(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    _held_project(project_with_roles)
+    p = project_with_roles["project"]
+    coco = json.loads(_coco_of(["final.png", "busy.png"]))
+    coco["categories"][0]["name"] = "brand-new-label"
+    client = client_for(project_with_roles["manager"])
+
+    response = _import(client, p, "coco", json.dumps(coco).encode())
+
+    assert response.status_code == 409, response.json()
+    body = response.json()
+    assert "Nothing was imported" in body["detail"] and "reopen" in body["detail"]
+    assert {row["name"] for row in body["skipped"]} == {"final.png", "busy.png"}
+    assert not Annotation.objects.filter(image__project=p).exists()
+    assert not p.labels.filter(name="brand-new-label").exists()
+
+
+def _boxes_zip(stems: list[str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for stem in stems:
+            archive.writestr(f"{stem}.txt", "0 0.5 0.5 0.5 0.5\n")
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_yolo_boxes_for_held_images_are_left_out_of_the_job_and_listed(
+    project_with_roles: dict, client_for: Any
+) -> None:
+    images = _held_project(project_with_roles)
+    p = project_with_roles["project"]
+    client = client_for(project_with_roles["manager"])
+    upload = factories.upload(_boxes_zip(["free", "final", "busy"]), "boxes.zip")
+
+    response = _client_post_boxes(client, p, upload, p.labels.first().pk)
+
+    assert response.status_code == 202, response.json()
+    job = Job.objects.get(pk=response.json()["id"])
+    assert list(job.params["boxes"]) == [str(images["free.png"].pk)]
+    assert job.params["image_ids"] == [images["free.png"].pk]
+    assert {row["name"] for row in response.json()["skipped"]} == {"final.png", "busy.png"}
+    assert {row["name"] for row in job.skipped} == {"final.png", "busy.png"}
+
+    # Every image held: no job at all.
+    upload = factories.upload(_boxes_zip(["final", "busy"]), "boxes.zip")
+    refused = _client_post_boxes(client, p, upload, p.labels.first().pk)
+    assert refused.status_code == 409 and "Nothing was imported" in refused.json()["detail"]
+    assert Job.objects.filter(project=p).count() == 1

@@ -92,17 +92,25 @@ def test_an_accepted_image_cannot_be_edited_or_moved_back_by_an_annotator(
         {"version": 1, "polygons": factories.square(2, 2, 4)},
         format="json",
     )
-    assert changed.status_code == 409
-    assert client.delete(f"/api/annotations/{annotation.pk}/").status_code == 409
+    assert changed.status_code == 409 and "manager must reopen it" in changed.json()["detail"]
+    deleted = client.delete(f"/api/annotations/{annotation.pk}/")
+    assert deleted.status_code == 409 and "manager must reopen it" in deleted.json()["detail"]
     bulk = client.post(
         "/api/annotations/bulk", {"image": image.pk, "delete": [annotation.pk]}, format="json"
     )
-    assert bulk.status_code == 409
+    assert bulk.status_code == 409 and "manager must reopen it" in bulk.json()["detail"]
+    reverted = client.post(
+        f"/api/images/{image.pk}/history/revert",
+        {"annotation": annotation.pk, "to": 1, "version": 1},
+        format="json",
+    )
+    assert reverted.status_code == 409 and "manager must reopen it" in reverted.json()["detail"]
+    locked = client.post(f"/api/images/{image.pk}/lock")
+    assert locked.status_code == 409 and "manager must reopen it" in locked.json()["detail"]
     back = client.patch(f"/api/images/{image.pk}/", {"status": "new"}, format="json")
     assert back.status_code == 409 and "until a manager reopens it" in back.json()["detail"]
     reopen = client.patch(f"/api/images/{image.pk}/", {"status": "in_progress"}, format="json")
     assert reopen.status_code == 403 and "manager" in reopen.json()["detail"]
-    assert client.post(f"/api/images/{image.pk}/lock").status_code == 409
     assert image.annotations.count() == 1
     # A manager reopens it; then the annotator edits again.
     manager = client_for(project_with_roles["manager"])
@@ -124,8 +132,14 @@ def test_nobody_changes_the_status_of_an_image_someone_else_holds(
         f"/api/images/{image.pk}/review", {"decision": "reject", "comment": "no"}, format="json"
     )
     assert response.status_code == 423 and "being edited by manager" in response.json()["detail"]
+    assert "try again after that" in response.json()["detail"]
+    # The status route is held the same way, for a manager too.
+    moved = client_for(project_with_roles["owner"]).patch(
+        f"/api/images/{image.pk}/", {"status": "in_progress"}, format="json"
+    )
+    assert moved.status_code == 423 and "ask them to close the image" in moved.json()["detail"]
     image.refresh_from_db()
-    assert image.status == S.SUBMITTED
+    assert image.status == S.SUBMITTED and not image.review_events.exists()
 
 
 @pytest.mark.django_db
@@ -139,6 +153,7 @@ def test_a_viewer_never_writes_not_even_an_empty_patch(
         f"/api/images/{image.pk}/", body, format="json"
     )
     assert response.status_code == 403 and "viewer" in response.json()["detail"]
+    assert "a project manager can give you a role" in response.json()["detail"]
     image.refresh_from_db()
     assert image.updated_at == before
 
@@ -311,3 +326,39 @@ def test_rejected_images_come_first_and_reviewers_get_the_next_submitted_one(
     assert reviewer.get(url + f"?review=1&after={submitted.pk}").status_code == 204
     # After the rejected one: the open images by id, wrapping around to the first.
     assert annotator.get(url + f"?after={rejected.pk}").json()["id"] == fresh.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_a_job_leaves_held_images_alone_and_lists_them(
+    project_with_roles: dict, reference_dir: Any
+) -> None:
+    from annotator.models import Job
+
+    owner = project_with_roles["owner"]
+    p = factories.project(owner=owner, sam_checkpoint=str(reference_dir / "sam_vit_small.pth"))
+    annotator = factories.member(p, "annotator", username="holder")
+    free, final, busy = (
+        factories.image(p, data=factories.png_bytes(64, 48, seed=seed), name=name)
+        for seed, name in enumerate(("f.png", "a.png", "b.png"))
+    )
+    box = [[8.0, 8.0, 40.0, 40.0]]
+    job = services.job_create(
+        project=p, kind="auto_annotate", created_by=owner,
+        params={"boxes": {str(i.pk): box for i in (free, final, busy)}, "label": p.labels.first().pk},
+    )  # fmt: skip
+    # Held after the job was queued, before a worker ran it: checked again at run time.
+    factories.set_status(final, S.ACCEPTED)
+    services.image_lock(image=busy, user=annotator)
+
+    services.job_run(job=job)
+
+    job = Job.objects.get(pk=job.pk)
+    assert job.status == Job.Status.DONE, job.error
+    assert job.done == job.total == 3
+    reasons = {row["name"]: row["reason"] for row in job.skipped}
+    assert set(reasons) == {"a.png", "b.png"}
+    assert "manager must reopen it" in reasons["a.png"]
+    assert "being edited by holder" in reasons["b.png"]
+    assert free.annotations.count() == 1
+    assert not final.annotations.exists() and not busy.annotations.exists()

@@ -1,5 +1,5 @@
 """The labeling tools in the page, keyboard first: SAM's negative clicks, box, refinement and Tab;
-the manual polygon and its edits; N / P, 1-9, Delete and Esc. Each test walks several tools in one
+the manual polygon and its edits; N / P, 1-9, Delete and Esc; the History panel (Y). Each test walks several tools in one
 page session, as an annotator would, and checks what was saved through the REST API."""
 
 from __future__ import annotations
@@ -217,6 +217,25 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.keyboard.press("Delete")
     wait_until(lambda: [a["id"] for a in annotations_of(page, image.pk)] == [saved["id"]])
 
+    # History, keyboard only: Esc deselects; Y then lists the image's history, the deleted
+    # triangle's too (newest first); Enter on its "created" version restores it under its id.
+    page.keyboard.press("Escape")
+    assert state(page)["selectedId"] is None
+    page.keyboard.press("y")
+    page.wait_for_function("document.activeElement?.id === 'history-list'")
+    rows = page.eval_on_selector_all("#history-list option", "els => els.map(e => e.textContent)")
+    assert rows[0].startswith(f"#{triangle} v2 deleted by ann"), rows
+    assert rows[1].startswith(f"#{triangle} v1 created by ann"), rows
+    page.keyboard.press("Enter")  # the second row is picked first: the version before the last
+    wait_until(lambda: len(annotations_of(page, image.pk)) == 2)
+    assert state(page)["selectedId"] == triangle
+    restored = api(page, "GET", f"/api/annotations/{triangle}/")["body"]
+    assert restored["version"] == 3 and len(restored["polygons"][0]["outer"]) == 3
+    # Esc gives the keys back to the page: Delete removes the restored triangle again.
+    page.keyboard.press("Escape")
+    page.keyboard.press("Delete")
+    wait_until(lambda: [a["id"] for a in annotations_of(page, image.pk)] == [saved["id"]])
+
     def outer() -> list[list[float]]:
         return api(page, "GET", url)["body"]["polygons"][0]["outer"]
 
@@ -232,14 +251,25 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.mouse.up()
     wait_until(lambda: version() == 2)
     assert len(outer()) == 5 and near(outer(), 150, 80), outer()
+    # Delete with the mouse over a vertex removes that vertex, not the annotation.
+    page.mouse.move(*at(page, 200, 150))
+    page.mouse.down()
+    page.mouse.move(*at(page, 220, 150), steps=4)
+    page.mouse.up()
+    wait_until(lambda: version() == 3)
+    assert len(outer()) == 6 and near(outer(), 220, 150), outer()
+    page.mouse.move(*at(page, 220, 150))
+    page.keyboard.press("Delete")
+    wait_until(lambda: version() == 4)
+    assert len(outer()) == 5 and not near(outer(), 220, 150), outer()
     # Alt+click and right-click on a vertex delete it.
     page.keyboard.down("Alt")
     page.mouse.click(*at(page, 200, 200))
     page.keyboard.up("Alt")
-    wait_until(lambda: version() == 3)
+    wait_until(lambda: version() == 5)
     assert len(outer()) == 4 and not near(outer(), 200, 200), outer()
     page.mouse.click(*at(page, 200, 100), button="right")
-    wait_until(lambda: version() == 4)
+    wait_until(lambda: version() == 6)
     before_move = outer()
     assert len(before_move) == 3 and not near(before_move, 200, 100), before_move
     # A drag inside moves the whole shape.
@@ -247,15 +277,15 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.mouse.down()
     page.mouse.move(*at(page, 145, 145), steps=5)
     page.mouse.up()
-    wait_until(lambda: version() == 5)
+    wait_until(lambda: version() == 7)
     moved = outer()
     assert same([[x - 30, y - 20] for x, y in moved], before_move), (moved, before_move)
     # Undo puts it back, redo moves it again; 1 relabels the selected annotation.
     page.keyboard.press("Control+z")
-    wait_until(lambda: version() == 6)
+    wait_until(lambda: version() == 8)
     assert same(outer(), before_move, 1e-6)
     page.keyboard.press("Control+Shift+z")
-    wait_until(lambda: version() == 7)
+    wait_until(lambda: version() == 9)
     assert same(outer(), moved, 1e-6)
     # Arrow keys nudge it: presses during a save add up instead of conflicting.
     for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Shift+ArrowDown"):
@@ -266,6 +296,23 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.keyboard.press("1")
     wait_until(lambda: api(page, "GET", url)["body"]["label"] == labels["cat"])
     assert state(page)["labelIndex"] == 0
+    # Y on the selected square: its versions, the relabel on top; Enter reverts to the one before
+    # (the label back, the shape kept), saved as a new version; Esc leaves the list.
+    relabelled = version()
+    page.keyboard.press("y")
+    page.wait_for_function("document.activeElement?.id === 'history-list'")
+    top = page.inner_text("#history-list option >> nth=0")
+    assert top.startswith(f"v{relabelled} edited by ann") and top.endswith(": label"), top
+    shot(page, "annotate-history.png")
+    page.keyboard.press("Enter")
+    wait_until(lambda: version() == relabelled + 1)
+    assert api(page, "GET", url)["body"]["label"] == labels["background"]
+    assert same(outer(), nudged, 1e-6)
+    page.wait_for_function(
+        f"document.querySelector('#history-list option')?.textContent.startsWith("
+        f"'v{relabelled + 1} reverted to v{relabelled - 1}')"
+    )
+    page.keyboard.press("Escape")
 
     # N and P move between the project's images in place.
     page.keyboard.press("n")
@@ -284,6 +331,7 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     page.keyboard.press("?")
     help_text = page.inner_text("#help")
     assert "Polygon" in help_text and "Tab / Shift+Tab" in help_text and "Alt+click" in help_text
+    assert "History" in help_text and "Enter reverts" in help_text
     shot(page, "annotate-help.png")
     page.keyboard.press("Escape")
     assert page.locator("#help").is_hidden()

@@ -6,6 +6,7 @@ download the archive. And an annotator, who sees none of it and is refused the p
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 from pathlib import Path
@@ -186,6 +187,32 @@ def test_a_manager_runs_a_project_from_the_browser(
     ann_row = page.inner_text(f"#by-person tr[data-user-id='{ann_id}']").split()
     assert ann_row[:3] == ["ann", "annotator", "3"], ann_row
     _shot(page, "manage-dashboard.png")
+
+    # Import: an accepted image is left as it is, and the dialog says which and why.
+    accepted = Image.objects.get(project=project, original_name="b1.png")
+    factories.set_status(accepted, "accepted")
+    coco = {
+        "images": [
+            {"id": i, "file_name": f"b{i}.png", "width": 32, "height": 24} for i in (0, 1)
+        ],
+        "categories": [{"id": 1, "name": "boat"}],
+        "annotations": [
+            {"id": i + 1, "image_id": i, "category_id": 1, "bbox": [2, 2, 18, 18], "area": 324,
+             "segmentation": [[2, 2, 20, 2, 20, 20, 2, 20]], "iscrowd": 0}
+            for i in (0, 1)
+        ],
+    }  # fmt: skip
+    coco_file = tmp_path / "boats.json"
+    coco_file.write_text(json.dumps(coco))
+    _tab(page, "Jobs")
+    page.click("#start-import")
+    page.set_input_files("dialog input[name=file]", str(coco_file))
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("dialog .import-skipped li")
+    result = page.inner_text("dialog .import-result")
+    assert "Imported 1 annotation(s) on 1 image(s)" in result, result
+    assert "b1.png: The image is accepted" in result and "manager must reopen it" in result, result
+    assert not accepted.annotations.exists()
 
 
 def test_an_annotator_sees_no_management(media: None, live_server: Any, page: Any) -> None:

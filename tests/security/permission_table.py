@@ -268,6 +268,12 @@ TABLE: list[Row] = [
     Row("api/annotations/<int:pk>/",                "PUT",    403,   404,   403,   409,   200,   200,   200,   404, _annotation_put),
     Row("api/annotations/<int:pk>/",                "DELETE", 403,   404,   403,   409,   204,   204,   204,   404),
     Row("api/annotations/<int:pk>/",                OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    # Annotation history: the image is submitted, so the annotator's revert is refused as their
+    # edit would be (409); a viewer reads the history, never writes it.
+    Row("api/images/<int:pk>/history",              "GET",    403,   404,   200,   200,   200,   200,   200,   404),
+    Row("api/images/<int:pk>/history",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/images/<int:pk>/history/revert",       "POST",   403,   404,   403,   409,   200,   200,   200,   404, lambda r: {"annotation": r.annotation, "to": 1, "version": 1}),
+    Row("api/images/<int:pk>/history/revert",       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/jobs/<int:pk>/",                       "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/jobs/<int:pk>/",                       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/jobs/<int:pk>/result",                 "GET",    403,   404,   200,   200,   200,   200,   200,   404),

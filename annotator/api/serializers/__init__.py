@@ -12,6 +12,12 @@ from annotator.api.serializers.annotations import (
     PredictSerializer,
 )
 from annotator.api.serializers.fields import MAX_ID, FiniteFloatField, IdField, PromptsField
+from annotator.api.serializers.history import (
+    AnnotationVersionFullSerializer,
+    AnnotationVersionSerializer,
+    HistoryQuerySerializer,
+    RevertSerializer,
+)
 from annotator.api.serializers.images import (
     ImageFilterSerializer,
     ImageSerializer,
@@ -91,4 +97,9 @@ __all__ = [
     "ReviewRecordSerializer",
     "ReviewSerializer",
     "SamModelSerializer",
+    # Annotation history.
+    "AnnotationVersionFullSerializer",
+    "AnnotationVersionSerializer",
+    "HistoryQuerySerializer",
+    "RevertSerializer",
 ]

@@ -20,7 +20,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = [
             "id", "project", "kind", "params", "status", "done", "total", "result_url", "error",
-            "created_by", "created_at", "finished_at",
+            "created_by", "created_at", "finished_at", "skipped",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -71,7 +71,16 @@ class ImportCreateSerializer(serializers.Serializer):
     )
 
 
+class SkippedImageSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.CharField(help_text="why it was left alone, and what to do")
+
+
 class ImportResultSerializer(serializers.Serializer):
     images = serializers.IntegerField()
     annotations = serializers.IntegerField()
     labels_created = serializers.ListField(child=serializers.CharField())
+    skipped = SkippedImageSerializer(
+        many=True, help_text="images held by the review rules or someone's lock: left as they are"
+    )

@@ -26,11 +26,14 @@ class ProjectImportView(APIView):
             201: s.ImportResultSerializer,
             202: OpenApiResponse(s.JobSerializer, description="yolo_boxes: the auto_annotate Job"),
             400: OpenApiResponse(description="malformed file, or images not in the project"),
+            409: OpenApiResponse(description="every image is held (accepted, locked): nothing"),
         },
         description=(
             "Import annotations, all or nothing. Images are matched by their original file name. "
             "coco, yolo_seg and masks answer 201 with counts; yolo_boxes (a zip of YOLO "
-            "detection .txt files, one per image stem) starts an auto_annotate job: 202."
+            "detection .txt files, one per image stem) starts an auto_annotate job: 202. Images "
+            "the review rules or someone's edit lock hold are left alone and listed in `skipped` "
+            "with the reason (409 when that leaves nothing to import)."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:

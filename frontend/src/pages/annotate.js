@@ -23,6 +23,7 @@ import { createControls } from "../annotate/controls.js";
 import { $ } from "../annotate/dom.js";
 import { createDrawing } from "../annotate/drawing.js";
 import { createEditTool } from "../annotate/edit_tool.js";
+import { createHistory } from "../annotate/history.js";
 import { createNavigation } from "../annotate/navigation.js";
 import { createOpening } from "../annotate/opening.js";
 import { pageApi } from "../annotate/page_api.js";
@@ -100,6 +101,9 @@ controls.addActions({
   "proposals-reject-all": () => proposals.rejectAll(),
 });
 
+const history = createHistory({ state, store, notices, drawing, panels });
+controls.addActions(history.actions);
+opening.onSwitch(history.reset);
 opening.onSwitch(prompting.reset);
 opening.onSwitch(polygon.reset);
 opening.onSwitch(() => proposals.forget());

@@ -26,10 +26,17 @@ function jobRow(job) {
     el("td", {}, jobTitle(job)),
     el("td", {}, new Date(job.created_at).toLocaleString()),
     status,
-    el("td", {}, bar, " ", progressText(job)),
+    el("td", {}, bar, " ", progressText(job), ...skippedNote(job)),
     el("td", { class: job.error ? "error" : "" }, result),
   );
   return tr;
+}
+
+// Images the job left alone (accepted, submitted, locked by someone else), with the reasons on hover.
+function skippedNote(job) {
+  if (!job.skipped?.length) return [];
+  const why = job.skipped.map((row) => `${row.name}: ${row.reason}`).join("\n");
+  return [" ", el("span", { class: "muted skipped", title: why }, `${job.skipped.length} image(s) skipped`)];
 }
 
 // The embedding batch of every upload, as the project's counts of images in each state.

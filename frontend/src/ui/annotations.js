@@ -71,6 +71,12 @@ export class AnnotationStore {
     return a;
   }
 
+  // Takes the server's copy of an annotation another route wrote (a revert, a restore).
+  adopt(a) {
+    this.items.set(a.id, a);
+    this.onChange?.();
+  }
+
   // The fields that recreate an annotation (redo of a delete, undo of a create).
   static recipe(a) {
     return { label: a.label, polygons: a.polygons, source: a.source, score: a.score, prompts: a.prompts ?? {} };

@@ -111,7 +111,7 @@ export function importDialog(projectId, labels) {
         el("div", { class: "boxes-opts", style: "margin-left:1.5rem", hidden: true }, el("label", {}, "Label for every box ", labelSelect)),
       ),
       el("label", {}, "File ", el("input", { type: "file", name: "file", required: true, accept: ".json,.zip" })),
-      el("p", { class: "muted" }, "Images are matched by file name and must already be uploaded. All or nothing: a file with one bad entry imports nothing."),
+      el("p", { class: "muted" }, "Images are matched by file name and must already be uploaded. All or nothing: a file with one bad entry imports nothing. Images that are accepted, or being edited by someone, are left as they are and listed."),
       el("div", { class: "import-result" }),
     ];
     const { dialog, form, submit, fail } = dialogShell("Import annotations", fields, "Import");
@@ -135,6 +135,14 @@ export function importDialog(projectId, labels) {
           outcome = { result: data };
           const created = data.labels_created?.length ? ` New labels: ${data.labels_created.join(", ")}.` : "";
           box.replaceChildren(el("p", { class: "notice" }, `Imported ${data.annotations} annotation(s) on ${data.images} image(s).${created}`));
+        }
+        // Images the review rules or someone's lock hold were left as they are: say which, and why.
+        const skipped = outcome.job?.skipped ?? outcome.result?.skipped ?? [];
+        if (skipped.length) {
+          box.append(
+            el("p", { class: "notice error" }, `${skipped.length} image(s) left as they are:`),
+            el("ul", { class: "import-skipped" }, ...skipped.map((row) => el("li", {}, `${row.name}: ${row.reason}`))),
+          );
         }
         submit.hidden = true;
       } catch (err) {

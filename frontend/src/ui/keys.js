@@ -21,10 +21,12 @@ export const KEYS = [
   { keys: "V, then arrows", action: "nudge", what: "Edit: move the selected shape 1 px (with Shift 10 px)" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "I, then click", action: "pinIssue", what: "Review: pin an issue (the text in the Review panel) to the point clicked" },
+  { keys: "Y", action: "history", what: "History: the selected annotation's versions (with none selected, the image's, deleted ones too); ↑ / ↓ pick one, Enter reverts to it, Esc leaves the list" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
   { keys: "?", action: "help", what: "this help" },
+  { keys: "Esc (in a field or list)", action: "blur", what: "leave it: the keys above work again" },
 ];
 
 const MODES = { s: "sam", v: "select", g: "polygon", b: "brush", e: "eraser" };
@@ -52,6 +54,7 @@ export function actionFor(event) {
   if (arrow) return { action: "nudge", arg: arrow.map((d) => d * (event.shiftKey ? 10 : 1)) };
   if (key === "[" || key === "]") return { action: "brushSize", arg: key === "]" ? 1.25 : 0.8 };
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
+  if (key === "y" || key === "Y") return { action: "history" };
   if (key === "i" || key === "I") return { action: "pinIssue" };
   if (key === "f" || key === "F") return { action: "fit" };
   if (key === "?") return { action: "help" };

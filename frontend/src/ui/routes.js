@@ -33,6 +33,8 @@ export const routes = {
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
+  history: (imageId, params = {}) => `/api/images/${imageId}/history${q(params)}`,
+  historyRevert: (imageId) => `/api/images/${imageId}/history/revert`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
