@@ -43,10 +43,23 @@
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
+#   POST projects/{id}/text-jobs/    A|M         {"phrases": ["cup"], "image_ids"?, "engine"?,
+#                                                 "mode"?, thresholds} -> 202 with a text Job
+#                                                 (A: one image whose lock they hold, proposals)
+#   GET  text/status                 any         can the workers run text prompts, which engine
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import (
+    annotations,
+    embeddings,
+    images,
+    imports,
+    jobs,
+    projects,
+    review,
+    text,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -111,4 +124,6 @@ urlpatterns = [
         embeddings.ModelFileView.as_view(),
         name="api-model-file",
     ),
+    path("projects/<int:pk>/text-jobs/", text.ProjectTextJobView.as_view(), name="api-text-jobs"),
+    path("text/status", text.TextStatusView.as_view(), name="api-text-status"),
 ]

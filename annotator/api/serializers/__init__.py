@@ -49,6 +49,7 @@ from annotator.api.serializers.review import (
     ReviewRecordSerializer,
     ReviewSerializer,
 )
+from annotator.api.serializers.text import TextJobCreateSerializer, TextStatusSerializer
 
 __all__ = [
     "KNOWN_CHECKPOINT_NAMES",
@@ -91,4 +92,6 @@ __all__ = [
     "ReviewRecordSerializer",
     "ReviewSerializer",
     "SamModelSerializer",
+    "TextJobCreateSerializer",
+    "TextStatusSerializer",
 ]
