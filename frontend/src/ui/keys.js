@@ -24,6 +24,7 @@ export const KEYS = [
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
+  { keys: "/", action: "find", what: "Find: type phrases (comma separated), Enter finds every instance in this image as proposals" },
   { keys: "?", action: "help", what: "this help" },
 ];
 
@@ -54,6 +55,7 @@ export function actionFor(event) {
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
   if (key === "i" || key === "I") return { action: "pinIssue" };
   if (key === "f" || key === "F") return { action: "fit" };
+  if (key === "/") return { action: "find" };
   if (key === "?") return { action: "help" };
   return null;
 }

@@ -33,6 +33,8 @@ export const routes = {
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
+  textJobs: (projectId) => `/api/projects/${projectId}/text-jobs/`,
+  textStatus: () => "/api/text/status",
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
