@@ -73,8 +73,8 @@ def text_worker(world: dict[str, Any], sam3_folder: Path, tmp_path: Path) -> Ite
 def test_find_runs_phrases_on_the_open_image_and_announces_the_proposals(
     world: dict[str, Any],
     text_worker: None,
-    live_server: Any,
-    page: Any,  # noqa: F811
+    live_server: Any,  # noqa: F811 - the fixture imported above
+    page: Any,
 ) -> None:
     image = world["image"]
     login(page, live_server.url, "ann")
