@@ -17,7 +17,7 @@ from annotator import services
 from annotator.geometry import rle_to_mask
 from annotator.images import read_rgb
 from annotator.models import Job, Proposal
-from annotator.sam import SamPredictor, build_sam
+from annotator.sam import SamPredictor
 from annotator.text import load_text_model
 from tests import factories
 
@@ -96,7 +96,7 @@ def test_a_sam3_job_stores_the_services_masks_as_text_proposals(
 @pytest.mark.slow
 def test_a_detector_job_prompts_sam_with_boxes_in_the_images_frame(
     project: Any, stored: tuple[Any, np.ndarray], owlv2_folder: Path, settings: Any,
-    reference_dir: Path,
+    small_sam: Any,
 ) -> None:  # fmt: skip
     row, rgb = stored
     settings.TEXT_DETECTOR = str(owlv2_folder)
@@ -105,8 +105,7 @@ def test_a_detector_job_prompts_sam_with_boxes_in_the_images_frame(
     proposals = list(Proposal.objects.filter(job=job).order_by("id"))
     assert proposals and all(p.prompts["engine"] == "detector" for p in proposals)
     # The boxes are the detector's own, in the image's pixels...
-    sam = build_sam(reference_dir / "sam_vit_small.pth", device="cpu")
-    direct = SamPredictor(sam)
+    direct = SamPredictor(small_sam)
     detector = load_text_model(owlv2_folder, sam_predictor=direct, score_threshold=0.1)
     boxes, scores, _ = detector.detect(rgb, PHRASES)
     stored_boxes = sorted(tuple(p.prompts["box"]) for p in proposals)
