@@ -57,7 +57,8 @@ def world(
 @pytest.fixture
 def text_worker(world: dict[str, Any], sam3_folder: Path, tmp_path: Path) -> Iterator[None]:
     env = worker_env(SAM3_MODEL=str(sam3_folder))
-    proc = start_worker(tmp_path / "worker.log", name="text-find", env=env)
+    # The text venv's worker imports more at start; a shared 2-core machine can take a while.
+    proc = start_worker(tmp_path / "worker.log", name="text-find", env=env, timeout=240)
     try:
         # It reports what it can run when it starts (services/text_status.py).
         deadline = time.monotonic() + 60
