@@ -74,6 +74,7 @@ def text_worker(world: dict[str, Any], sam3_folder: Path, tmp_path: Path) -> Ite
 def test_find_runs_phrases_on_the_open_image_and_announces_the_proposals(
     world: dict[str, Any],
     text_worker: None,
+    frontend_dist: Path,
     live_server: Any,  # noqa: F811 - the fixture imported above
     page: Any,
 ) -> None:
