@@ -14,7 +14,7 @@ import time
 
 from django.db import close_old_connections, connection
 
-from annotator.services import embedding_sweep, job_release_lost
+from annotator.services import embedding_sweep, job_release_lost, text_status_report
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 SWEEP_RETRY_SECONDS = 5.0
 
 
-def sweeper_start(*, interval: float) -> threading.Thread:
+def sweeper_start(*, interval: float, queues: list[str] | None = None) -> threading.Thread:
     """Run embedding_sweep, and fail the jobs lost with their worker, now and every `interval`
     seconds in a daemon thread of this worker process (its own database connection; a failed
-    sweep is logged and tried again)."""
+    sweep is logged and tried again). A worker taking the text jobs' queue (`queues`) also
+    reports whether it can run text prompts (services/text_status.py)."""
 
     def loop() -> None:
         while True:
@@ -34,6 +35,7 @@ def sweeper_start(*, interval: float) -> threading.Thread:
             try:
                 close_old_connections()
                 outcome = {**embedding_sweep(), "jobs_failed": job_release_lost()}
+                text_status_report(queues=queues)
                 if any(outcome.values()):
                     log.info("embedding sweep: %s", outcome)
             except Exception:  # noqa: BLE001 - the database may be down too; try again soon

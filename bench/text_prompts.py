@@ -1,6 +1,8 @@
 """Text prompts on CPU, float32: seconds per image for each path, tiny and full-size configs.
 
-    .venv/bin/python bench/text_prompts.py [--sizes tiny full] [--repeats 2] [--write]
+    .venv-text/bin/python bench/text_prompts.py [--sizes tiny full] [--repeats 2] [--write]
+
+(`.venv-text`, built by `make test-text`: the main venv has no transformers.)
 
 Paths: SAM 3 (``Sam3Segmenter``: masks straight from the model), OWLv2 + SAM and Grounding DINO
 + SAM (``DetectorThenSam``: boxes, then one batched SAM decoder call). Weights are random (no

@@ -100,9 +100,11 @@ def start_worker(
     name: str | None = None,
     ready_queue: str = "default",
     env: dict[str, str] | None = None,
+    timeout: float = 90.0,
 ) -> subprocess.Popen[bytes]:
     """Start a `celery worker` process and wait until it answers a task on `ready_queue` (give
-    a worker a queue of its own there when another worker may be consuming `default`)."""
+    a worker a queue of its own there when another worker may be consuming `default`), for at
+    most `timeout` seconds."""
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [
@@ -116,7 +118,7 @@ def start_worker(
     )  # fmt: skip
     log.close()  # the child holds its own descriptor
     try:
-        _wait_for_worker(proc, log_path, queue=ready_queue)
+        _wait_for_worker(proc, log_path, timeout=timeout, queue=ready_queue)
     except BaseException:
         stop_worker(proc)
         raise

@@ -25,4 +25,7 @@ def start_embedding_sweep(sender: Any = None, **kwargs: Any) -> None:
 
     from annotator.worker import sweeper_start
 
-    sweeper_start(interval=settings.EMBEDDING_SWEEP_SECONDS)
+    # The queues this worker takes: only one taking text jobs reports on their models.
+    consumer = getattr(sender, "task_consumer", None)
+    queues = [q.name for q in consumer.queues] if consumer is not None else None
+    sweeper_start(interval=settings.EMBEDDING_SWEEP_SECONDS, queues=queues)

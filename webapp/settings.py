@@ -441,6 +441,18 @@ for _item in env_list("AUTO_ANNOTATE_DETECTORS", ""):
         raise ImproperlyConfigured(f"AUTO_ANNOTATE_DETECTORS entry {_item!r} is not name=path")
     AUTO_ANNOTATE_DETECTORS[_name.strip()] = _path.strip()
 
+# --- Text prompts (annotator/text, the `text` extra on the workers) -------------------------
+# Each a Hugging Face model id, read from the workers' local Hugging Face cache (HF_HUB_CACHE,
+# else HF_HOME/hub, else ~/.cache/huggingface/hub; never downloaded at run time), or a folder
+# written by save_pretrained. SAM3_MODEL segments phrases itself; TEXT_DETECTOR (OWLv2 or
+# Grounding DINO) finds boxes that the project's SAM turns into masks. The workers report which
+# they can load (annotator/services/text_status.py); the web process never opens them.
+SAM3_MODEL = env_str("SAM3_MODEL", "facebook/sam3").strip()
+TEXT_DETECTOR = env_str("TEXT_DETECTOR", "google/owlv2-base-patch16-ensemble").strip()
+for _name, _value in (("SAM3_MODEL", SAM3_MODEL), ("TEXT_DETECTOR", TEXT_DETECTOR)):
+    if not _value:
+        raise ImproperlyConfigured(f"{_name} is empty: a Hugging Face model id or a folder")
+
 # --- Who may spend what ("Hardening, round two", 4 and 5; README "Security") ---------------
 # Who may create projects (and so become an owner who queues work on the shared workers):
 # `everyone` (the default: accounts exist only when an administrator creates them, there is

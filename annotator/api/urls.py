@@ -48,6 +48,10 @@
 #                                                as a new one (200), or a deleted one restored (201)
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
+#   POST projects/{id}/text-jobs/    A|M         {"phrases": ["cup"], "image_ids"?, "engine"?,
+#                                                 "mode"?, thresholds} -> 202 with a text Job
+#                                                 (A: one image whose lock they hold, proposals)
+#   GET  text/status                 any         can the workers run text prompts, which engine
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -60,6 +64,7 @@ from annotator.api.views import (
     jobs,
     projects,
     review,
+    text,
 )
 
 urlpatterns = [
@@ -131,4 +136,6 @@ urlpatterns = [
         history.ImageHistoryRevertView.as_view(),
         name="api-image-history-revert",
     ),
+    path("projects/<int:pk>/text-jobs/", text.ProjectTextJobView.as_view(), name="api-text-jobs"),
+    path("text/status", text.TextStatusView.as_view(), name="api-text-status"),
 ]

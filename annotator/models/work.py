@@ -71,6 +71,7 @@ class Job(models.Model):
         EXPORT = "export", "Export"
         AUTO_ANNOTATE = "auto_annotate", "Auto-annotation"
         EVERYTHING = "everything", "Everything mode"
+        TEXT = "text", "Text prompts"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -86,6 +87,9 @@ class Job(models.Model):
     total = models.PositiveIntegerField(default=0)
     result = models.FileField(upload_to=job_upload_to, blank=True, max_length=500)
     error = models.TextField(blank=True)
+    # What a job found, for a page to say so without listing it (text prompts: instances per
+    # phrase); written by the runner as it goes, separate from `params`, which the caller gave.
+    summary = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

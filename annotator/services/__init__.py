@@ -96,6 +96,13 @@ from annotator.services.sam_models import (
     sam_model_get_or_create,
     sam_model_load,
 )
+from annotator.services.text_prompts import (
+    MAX_JOB_PHRASE_CHARS,
+    MAX_JOB_PHRASES,
+    text_image_held,
+    text_run,
+)
+from annotator.services.text_status import text_status, text_status_report
 from annotator.services.uploads import image_create, image_import, upload_read
 
 __all__ = [
@@ -179,4 +186,11 @@ __all__ = [
     "decoder_published",
     # Annotation history (services/history.py records, services/revert.py reverts).
     "annotation_revert",
+    # Text prompts (services/text_prompts.py, text_status.py).
+    "MAX_JOB_PHRASES",
+    "MAX_JOB_PHRASE_CHARS",
+    "text_image_held",
+    "text_run",
+    "text_status",
+    "text_status_report",
 ]

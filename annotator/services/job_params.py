@@ -13,6 +13,7 @@ from annotator.services.errors import Invalid
 from annotator.services.everything import EVERYTHING_BOUNDS, EVERYTHING_DEFAULTS
 from annotator.services.exports import EXPORT_WRITERS
 from annotator.services.quotas import everything_cost_check, inline_boxes_check
+from annotator.services.text_prompts import text_params_check
 
 
 def job_params_check(*, project: Project, kind: str, params: dict[str, Any]) -> None:
@@ -33,6 +34,8 @@ def job_params_check(*, project: Project, kind: str, params: dict[str, Any]) -> 
         check_everything_params(params)
     if kind == Job.Kind.AUTO_ANNOTATE:
         check_auto_annotate_params(project=project, params=params)
+    if kind == Job.Kind.TEXT:
+        text_params_check(project=project, params=params)
 
 
 def _is_int(value: Any) -> bool:

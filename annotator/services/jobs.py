@@ -26,6 +26,7 @@ from annotator.services.exports import export_run
 from annotator.services.job_params import job_params_check
 from annotator.services.progress import Runner
 from annotator.services.quotas import job_quota_check
+from annotator.services.text_prompts import text_run
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ RUNNERS: dict[str, Runner] = {
     Job.Kind.EXPORT: export_run,
     Job.Kind.EVERYTHING: everything_run,
     Job.Kind.AUTO_ANNOTATE: auto_annotate_run,
+    Job.Kind.TEXT: text_run,
 }
 # Kinds that load the model run on the `gpu` queue, next to the embedding work.
-MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE}
+MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE, Job.Kind.TEXT}
 
 
 def job_create(

@@ -111,6 +111,10 @@ def _auto_annotate(r: Refs) -> dict[str, Any]:
     return {"kind": "auto_annotate", "params": {"boxes": {str(r.image): [[1, 1, 20, 20]]}, "label": r.label}}  # fmt: skip
 
 
+def _text_job(r: Refs) -> dict[str, Any]:
+    return {"phrases": ["cup"], "image_ids": [r.image]}
+
+
 def _annotation(r: Refs) -> dict[str, Any]:
     return {"label": r.label, "polygons": factories.square(1, 1, 5)}
 
@@ -282,6 +286,11 @@ TABLE: list[Row] = [
     Row("api/models/<str:sha256>/manifest.json",    OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/models/<str:sha256>/files/<str:name>", "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/models/<str:sha256>/files/<str:name>", OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    # Text prompts: a labeler (A, R) on the one image whose edit lock they hold (none here: 409).
+    Row("api/projects/<int:pk>/text-jobs/",         "POST",   403,   404,   403,   409,   409,   202,   202,   404, _text_job),
+    Row("api/projects/<int:pk>/text-jobs/",         OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/text/status",                          "GET",    403,   200,   200,   200,   200,   200,   200,   NA),
+    Row("api/text/status",                          OTHER,    403,   405,   405,   405,   405,   405,   405,   NA),
 
     # The admin is for staff, and none of these callers is: every admin URL sends them to the
     # admin's login, except the login itself and the logout (back to the admin index).

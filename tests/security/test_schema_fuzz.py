@@ -158,6 +158,7 @@ PARAM_KEYS = [
     "format", "label", "detector", "mask_mode", "rle", "conf", "class_labels", "status",
     "image_ids", "boxes", "points_per_side", "points_per_batch", "pred_iou_thresh",
     "stability_score_thresh", "box_nms_thresh", "min_mask_region_area", "crop_n_layers",
+    "phrases", "engine", "mode", "score_threshold", "mask_threshold", "min_score",
 ]  # fmt: skip
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
 json_values = st.recursive(
@@ -191,7 +192,7 @@ def test_job_parameters_never_answer_a_server_error(
     params = data.draw(
         st.dictionaries(st.sampled_from(PARAM_KEYS), json_values | real | boxes, max_size=6)
     )
-    kind = data.draw(st.sampled_from(["export", "everything", "auto_annotate"]))
+    kind = data.draw(st.sampled_from(["export", "everything", "auto_annotate", "text"]))
     body = json.dumps({"kind": kind, "params": params})  # NaN/inf as the JSON parser sees them
     client = client_for(owned["owner"])
     client.raise_request_exception = False

@@ -55,6 +55,7 @@ from annotator.api.serializers.review import (
     ReviewRecordSerializer,
     ReviewSerializer,
 )
+from annotator.api.serializers.text import TextJobCreateSerializer, TextStatusSerializer
 
 __all__ = [
     "KNOWN_CHECKPOINT_NAMES",
@@ -102,4 +103,6 @@ __all__ = [
     "AnnotationVersionSerializer",
     "HistoryQuerySerializer",
     "RevertSerializer",
+    "TextJobCreateSerializer",
+    "TextStatusSerializer",
 ]

@@ -20,7 +20,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = [
             "id", "project", "kind", "params", "status", "done", "total", "result_url", "error",
-            "created_by", "created_at", "finished_at", "skipped",
+            "created_by", "created_at", "finished_at", "skipped", "summary",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -39,7 +39,8 @@ class JobCreateSerializer(serializers.Serializer):
             f"export: format ({'|'.join(EXPORT_WRITERS)}), status, image_ids. everything: "
             f"label, {', '.join(EVERYTHING_BOUNDS)}, image_ids. auto_annotate: "
             "boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a configured name) + "
-            "class_labels {class id: label id} and/or label, conf, image_ids."
+            "class_labels {class id: label id} and/or label, conf, image_ids. text: as "
+            "POST projects/{id}/text-jobs/."
         ),
     )
 

@@ -24,6 +24,7 @@ import { $ } from "../annotate/dom.js";
 import { createDrawing } from "../annotate/drawing.js";
 import { createEditTool } from "../annotate/edit_tool.js";
 import { createHistory } from "../annotate/history.js";
+import { createFind } from "../annotate/find.js";
 import { createNavigation } from "../annotate/navigation.js";
 import { createOpening } from "../annotate/opening.js";
 import { pageApi } from "../annotate/page_api.js";
@@ -71,6 +72,7 @@ workflow.onStep(async (step) => {
 });
 const navigation = createNavigation({ state, notices, opening });
 const controls = createControls({ state, root, view, tools, drawing, prompting, panels, undo, notices });
+const find = createFind({ state, notices });
 const proposals = new Proposals({ notices, store, reject: (a) => saving.deleteAnnotation(a), select: (id) => panels.highlight(id) });
 
 const sam = createSamTool({ state, prompting, drawing });
@@ -107,6 +109,8 @@ opening.onSwitch(history.reset);
 opening.onSwitch(prompting.reset);
 opening.onSwitch(polygon.reset);
 opening.onSwitch(() => proposals.forget());
+controls.addActions(find.actions);
+opening.onSwitch(find.reset);
 opening.onOpened(navigation.prefetchAfter);
 
 async function main() {
@@ -117,6 +121,7 @@ async function main() {
   Object.assign(state, { project, role: project.role });
   panels.setLabels(project.labels);
   navigation.loadNeighbours();
+  find.loadStatus();
   const decoderLoaded = opening.startDecoding(project);
   const first = opening.open(Number(root.dataset.imageId)).catch((err) => notices.show("image", `Could not open the image: ${err.message}`));
   await Promise.all([decoderLoaded.catch(() => {}), first]);

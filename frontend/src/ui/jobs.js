@@ -1,5 +1,5 @@
 // How a job reads to a person: its kind and parameters in words, and its progress.
-const KIND_TEXT = { export: "Export", auto_annotate: "Auto-annotation", everything: "Everything mode" };
+const KIND_TEXT = { export: "Export", auto_annotate: "Auto-annotation", everything: "Everything mode", text: "Text prompts" };
 const FORMAT_TEXT = { coco: "COCO", yolo_seg: "YOLO-seg", masks: "PNG masks" };
 
 export function jobTitle(job) {
@@ -12,6 +12,7 @@ export function jobTitle(job) {
     if (p.include_images) text += " + images";
   }
   if (job.kind === "auto_annotate" && p.detector) text += ` · ${p.detector}`;
+  if (job.kind === "text" && p.phrases?.length) text += ` · ${p.phrases.join(", ")} (${p.engine ?? "?"})`;
   if (p.status?.length) text += ` · ${p.status.join(", ")}`;
   if (p.image_ids?.length) text += ` · ${p.image_ids.length} image(s)`;
   return text;

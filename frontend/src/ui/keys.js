@@ -25,6 +25,7 @@ export const KEYS = [
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
+  { keys: "/", action: "find", what: "Find: type phrases (comma separated), Enter finds every instance in this image as proposals" },
   { keys: "?", action: "help", what: "this help" },
   { keys: "Esc (in a field or list)", action: "blur", what: "leave it: the keys above work again" },
 ];
@@ -57,6 +58,7 @@ export function actionFor(event) {
   if (key === "y" || key === "Y") return { action: "history" };
   if (key === "i" || key === "I") return { action: "pinIssue" };
   if (key === "f" || key === "F") return { action: "fit" };
+  if (key === "/") return { action: "find" };
   if (key === "?") return { action: "help" };
   return null;
 }

@@ -35,6 +35,8 @@ export const routes = {
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
   history: (imageId, params = {}) => `/api/images/${imageId}/history${q(params)}`,
   historyRevert: (imageId) => `/api/images/${imageId}/history/revert`,
+  textJobs: (projectId) => `/api/projects/${projectId}/text-jobs/`,
+  textStatus: () => "/api/text/status",
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
