@@ -43,10 +43,27 @@
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
+#   POST jobs/{id}/cancel            M           a pending job never starts, a running one stops
+#                                                before its next image; finished -> 409
+#   POST jobs/{id}/retry             M           a failed or cancelled job again, as a new job
+#                                                (retry_of) -> 202; otherwise 409
+#   GET  projects/{id}/embeddings/   V           embeddings as one line: counts, commonest errors
+#   GET  detectors                   any         detectors auto-annotation may name (no paths)
+#   GET  models                      any         SAM checkpoints the caller may give a project,
+#                                                and whether each is on the server's disk
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import (
+    annotations,
+    embeddings,
+    images,
+    imports,
+    jobs,
+    offers,
+    projects,
+    review,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -111,4 +128,13 @@ urlpatterns = [
         embeddings.ModelFileView.as_view(),
         name="api-model-file",
     ),
+    path("jobs/<int:pk>/cancel", jobs.JobCancelView.as_view(), name="api-job-cancel"),
+    path("jobs/<int:pk>/retry", jobs.JobRetryView.as_view(), name="api-job-retry"),
+    path(
+        "projects/<int:pk>/embeddings/",
+        offers.ProjectEmbeddingSummaryView.as_view(),
+        name="api-embedding-summary",
+    ),
+    path("detectors", offers.DetectorListView.as_view(), name="api-detectors"),
+    path("models", offers.CheckpointListView.as_view(), name="api-checkpoints"),
 ]

@@ -77,6 +77,7 @@ class Job(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -96,6 +97,13 @@ class Job(models.Model):
     # staying running forever.
     worker = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set by a cancel while the job runs; its worker reads it from the row between images
+    # (services/jobs.py), so a cancel from any web process reaches a worker on any host.
+    cancel_requested = models.BooleanField(default=False)
+    # A retry is a new row (the failed one keeps its error and its place in the history).
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     class Meta:
         ordering = ["id"]

@@ -55,12 +55,15 @@ from annotator.services.imports import (
 from annotator.services.jobs import (
     MODEL_KINDS,
     RUNNERS,
+    job_cancel,
     job_create,
     job_progress,
     job_release_lost,
+    job_retry,
     job_run,
 )
 from annotator.services.locks import image_lock, image_unlock
+from annotator.services.offers import checkpoint_list, detector_list
 from annotator.services.projects import (
     label_create,
     label_delete,
@@ -176,4 +179,9 @@ __all__ = [
     "decoder_manifest",
     "decoder_publish",
     "decoder_published",
+    # The jobs panel and its dialogs (services/jobs.py, services/offers.py).
+    "job_cancel",
+    "job_retry",
+    "checkpoint_list",
+    "detector_list",
 ]

@@ -20,7 +20,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = [
             "id", "project", "kind", "params", "status", "done", "total", "result_url", "error",
-            "created_by", "created_at", "finished_at",
+            "created_by", "created_at", "finished_at", "cancel_requested", "retry_of",
         ]  # fmt: skip
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -39,7 +39,8 @@ class JobCreateSerializer(serializers.Serializer):
             f"export: format ({'|'.join(EXPORT_WRITERS)}), status, image_ids. everything: "
             f"label, {', '.join(EVERYTHING_BOUNDS)}, image_ids. auto_annotate: "
             "boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a configured name) + "
-            "class_labels {class id: label id} and/or label, conf, image_ids."
+            "class_labels {class id: label id} and/or label, conf, iou, imgsz, classes, max_det, "
+            "image_ids."
         ),
     )
 
@@ -75,3 +76,31 @@ class ImportResultSerializer(serializers.Serializer):
     images = serializers.IntegerField()
     annotations = serializers.IntegerField()
     labels_created = serializers.ListField(child=serializers.CharField())
+
+
+class DetectorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["onnx", "ultralytics", "boxes"])
+    available = serializers.BooleanField()
+    note = serializers.CharField()
+
+
+class CheckpointSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    present = serializers.BooleanField(help_text="the file is on this server's disk now")
+    default = serializers.BooleanField(help_text="SAM_CHECKPOINT, what a project gets unasked")
+
+
+class EmbeddingErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class EmbeddingSummarySerializer(serializers.Serializer):
+    images = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    ready = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    none = serializers.IntegerField(help_text="images without an embedding row")
+    errors = EmbeddingErrorSerializer(many=True, help_text="the commonest reasons of failures")
