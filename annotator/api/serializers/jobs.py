@@ -68,7 +68,21 @@ class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="COCO JSON (or a zip of one), or a zip archive")
     format = serializers.ChoiceField(choices=list(IMPORT_FORMATS))
     label = IdField(
-        required=False, help_text="yolo_boxes: the label id every box gets (default: the first)"
+        required=False,
+        help_text="yolo_boxes: the label of boxes whose class has no name in the archive "
+        "(classes.txt or data.yaml); without it and without names, class id i is the i-th label",
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text="answer 200 with what would be created, and write nothing"
+    )
+    classes = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=2**31 - 1),
+        required=False,
+        max_length=10_000,
+        help_text="yolo_boxes: only boxes of these class ids",
+    )
+    max_det = serializers.IntegerField(
+        required=False, min_value=1, max_value=10_000, help_text="yolo_boxes: boxes per image"
     )
 
 
@@ -76,6 +90,25 @@ class ImportResultSerializer(serializers.Serializer):
     images = serializers.IntegerField()
     annotations = serializers.IntegerField()
     labels_created = serializers.ListField(child=serializers.CharField())
+    images_added = serializers.IntegerField(help_text="images of the archive that were new")
+
+
+class ImportPlanSerializer(serializers.Serializer):
+    images_new = serializers.ListField(
+        child=serializers.CharField(), help_text="images of the archive the project lacks"
+    )
+    images_known = serializers.IntegerField(help_text="images of the archive already there")
+    images_annotated = serializers.IntegerField()
+    annotations = serializers.DictField(
+        child=serializers.IntegerField(), help_text="per label name"
+    )
+    boxes = serializers.DictField(
+        child=serializers.IntegerField(), help_text="yolo_boxes: boxes per label name"
+    )
+    labels_to_create = serializers.ListField(child=serializers.CharField())
+    problems = serializers.ListField(
+        child=serializers.CharField(), help_text="what the import would refuse"
+    )
 
 
 class DetectorSerializer(serializers.Serializer):
