@@ -6,6 +6,7 @@ download the archive. And an annotator, who sees none of it and is refused the p
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 from pathlib import Path
@@ -186,6 +187,88 @@ def test_a_manager_runs_a_project_from_the_browser(
     ann_row = page.inner_text(f"#by-person tr[data-user-id='{ann_id}']").split()
     assert ann_row[:3] == ["ann", "annotator", "3"], ann_row
     _shot(page, "manage-dashboard.png")
+
+    _jobs_import_auto_annotate_cancel_retry(page, project, queued, tmp_path)
+
+
+def _jobs_import_auto_annotate_cancel_retry(
+    page: Any, project: Any, queued: list[int], tmp_path: Path
+) -> None:
+    """The jobs panel, after the export above: an import with its images checked by a dry run
+    and then made, an auto-annotation on boxes from a file with parameters, and a job cancelled
+    before it starts and retried."""
+    from annotator import services
+    from annotator.models import Annotation, Image, Job
+
+    _tab(page, "Jobs")
+    # COCO with a new image inside the zip, and one already uploaded (b0.png).
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "b0.png", "width": 32, "height": 24},
+            {"id": 2, "file_name": "c.png", "width": 32, "height": 24},
+        ],
+        "categories": [{"id": 1, "name": "boat"}, {"id": 2, "name": "kayak"}],
+        "annotations": [
+            {"id": n, "image_id": n, "category_id": n, "bbox": [2, 2, 10, 10], "area": 100,
+             "iscrowd": 0, "segmentation": [[2, 2, 12, 2, 12, 12, 2, 12]]}
+            for n in (1, 2)
+        ],
+    }  # fmt: skip
+    archive = tmp_path / "import.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("annotations.json", json.dumps(coco))
+        z.writestr("images/c.png", _png(7))
+    page.click("#start-import")
+    page.set_input_files("dialog input[name=file]", str(archive))
+    page.click("dialog button.dry-run")
+    page.wait_for_selector("dialog .import-plan")
+    plan = page.inner_text("dialog .import-plan")
+    assert "Images: 1 new, 0 already in the project; 2 get annotations." in plan, plan
+    assert "boat: 1" in plan and "kayak: 1" in plan and "Labels to create: kayak" in plan, plan
+    assert page.get_attribute("dialog .import-plan", "data-problems") == "0"
+    assert Image.objects.filter(project=project).count() == 3  # the dry run wrote nothing
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("dialog .import-result .done")
+    assert "2 annotation(s) on 2 image(s); 1 image(s) added" in page.inner_text(
+        "dialog .import-result"
+    )
+    page.click("dialog button:text('Close')")
+    assert Image.objects.filter(project=project, original_name="c.png").exists()
+    assert Annotation.objects.filter(image__project=project).count() == 2
+
+    # Auto-annotate on boxes from a file, class ids kept, only class 1, at most 5 a picture.
+    boxes = tmp_path / "boxes.zip"
+    with zipfile.ZipFile(boxes, "w") as z:
+        z.writestr("classes.txt", "boat\nbuoy\n")
+        z.writestr("b1.txt", "0 0.5 0.5 0.5 0.5\n1 0.25 0.25 0.25 0.5\n")
+    seen = len(queued)
+    page.click("#start-auto")
+    page.wait_for_selector("dialog select[name=detector]")
+    page.set_input_files("dialog input[name=file]", str(boxes))
+    page.fill("dialog .file-opts input[name=classes]", "1")
+    page.fill("dialog .file-opts input[name=max_det]", "5")
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("#jobs tr[data-kind=auto_annotate]")
+    _wait_until(lambda: len(queued) > seen)
+    job = Job.objects.get(pk=queued[-1])
+    b1 = Image.objects.get(project=project, original_name="b1.png")
+    labels = dict(project.labels.values_list("name", "pk"))
+    assert job.params["box_classes"] == {str(b1.pk): [0, 1]}
+    assert job.params["class_labels"] == {"0": labels["boat"], "1": labels["buoy"]}
+    assert (job.params["classes"], job.params["max_det"]) == ([1], 5)
+
+    # That job waits for a worker: cancel it (it never starts), then retry it as a new job.
+    row = f"#jobs tr[data-job-id='{job.pk}']"
+    page.click(f"{row} button.cancel")
+    page.wait_for_selector(f"{row}[data-status=cancelled]")
+    assert "Cancelled before it started." in page.inner_text(row)
+    assert services.job_run(job=Job.objects.get(pk=job.pk)).status == "cancelled"
+    page.click(f"{row} button.retry")
+    page.wait_for_selector("#messages >> text=runs again as job")
+    again = Job.objects.get(retry_of=job)
+    page.wait_for_selector(f"#jobs tr[data-job-id='{again.pk}'] >> text=retry of #{job.pk}")
+    assert again.params == job.params and again.status == "pending"
+    _shot(page, "manage-jobs-cancel-retry.png")
 
 
 def test_an_annotator_sees_no_management(media: None, live_server: Any, page: Any) -> None:

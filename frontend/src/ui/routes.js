@@ -33,6 +33,11 @@ export const routes = {
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
+  jobCancel: (id) => `/api/jobs/${id}/cancel`,
+  jobRetry: (id) => `/api/jobs/${id}/retry`,
+  embeddingSummary: (projectId) => `/api/projects/${projectId}/embeddings/`,
+  detectors: () => "/api/detectors",
+  checkpoints: () => "/api/models",
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
