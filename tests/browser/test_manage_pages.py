@@ -63,6 +63,9 @@ def _tab(page: Any, name: str) -> None:
 def media(settings: Any, tmp_path: Path, no_broker: None) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # No checkpoint file there, whatever a developer's var/ holds (the auto-annotate dialog
+    # says whether the project's model is on the server).
+    settings.SAM_CACHE_DIR = str(tmp_path / "checkpoints")
 
 
 def test_a_manager_runs_a_project_from_the_browser(
@@ -244,6 +247,8 @@ def _jobs_import_auto_annotate_cancel_retry(
     seen = len(queued)
     page.click("#start-auto")
     page.wait_for_selector("dialog select[name=detector]")
+    # Where the worker would find the project's model (GET /api/models): no file here.
+    assert page.inner_text("dialog .model-note") == "SAM model: mobile_sam (fetched on first use)."
     page.set_input_files("dialog input[name=file]", str(boxes))
     page.fill("dialog .file-opts input[name=classes]", "1")
     page.fill("dialog .file-opts input[name=max_det]", "5")

@@ -159,7 +159,11 @@ function readDetectorParams(form, scope) {
 // parameters, or boxes from a file (a YOLO boxes zip, through the import); on the selection
 // or on the images in the ticked statuses. Resolves with the started Job (or null).
 export async function autoAnnotateDialog(projectId, labels, _detectors, { imageIds = [] } = {}) {
-  const detectors = (await api(routes.detectors())).filter((d) => d.available);
+  const [found, project, checkpoints] = await Promise.all([api(routes.detectors()), api(routes.project(projectId)), api(routes.checkpoints())]);
+  const detectors = found.filter((d) => d.available);
+  const model = project.sam_model?.checkpoint;
+  const offered = checkpoints.find((c) => c.name === model);
+  const modelNote = el("p", { class: "muted model-note" }, `SAM model: ${model ?? "the server's default"}${offered ? (offered.present ? " (on the server)" : " (fetched on first use)") : ""}.`);
   return new Promise((resolve) => {
     const FILE = "__file__";
     const source = el("select", { name: "detector" }, ...detectors.map((d) => el("option", { value: d.name }, `${d.name} (${d.note})`)), el("option", { value: FILE }, "Boxes from a file (YOLO .txt zip)"));
@@ -167,6 +171,7 @@ export async function autoAnnotateDialog(projectId, labels, _detectors, { imageI
     const detOpts = detectorParams(labels);
     const statuses = Object.entries(STATUS_TEXT).map(([v, t]) => el("label", {}, el("input", { type: "checkbox", name: "status", value: v }), ` ${t} `));
     const fields = [
+      modelNote,
       el("label", { style: "display:block" }, "Boxes from ", source),
       detOpts,
       fileOpts,
