@@ -77,6 +77,8 @@ def import_run(
             if stored:
                 upload_quota_check(project=project)
                 embedding_request(images=stored)
+            if dry_run:
+                _quota_problem(project, plan)
             if fmt == "yolo_boxes":
                 _boxes(project, data, by, dry_run, label, options or {}, extra, plan)
             else:
@@ -88,6 +90,16 @@ def import_run(
             image.file.delete(save=False)
         raise
     return plan
+
+
+def _quota_problem(project: Project, plan: ImportPlan) -> None:
+    # The real import's upload_quota_check, said in advance (counted, not locked: a plan).
+    limit = settings.QUOTA_PROJECT_IMAGES
+    count = project.images.count() + len(plan.images_new)
+    if limit and count > limit:
+        plan.problems.append(
+            f"The project would hold {count} images; its quota is {limit} (QUOTA_PROJECT_IMAGES)."
+        )
 
 
 def _archive_images(

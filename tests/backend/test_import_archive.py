@@ -112,6 +112,29 @@ def test_problems_are_listed_by_a_dry_run_and_refuse_the_import(
 
 
 @pytest.mark.django_db
+def test_a_dry_run_says_when_the_images_would_pass_the_quota(
+    client_for: Any, settings: Any
+) -> None:
+    settings.QUOTA_PROJECT_IMAGES = 2
+    owner = factories.user()
+    project = factories.project(owner=owner)
+    factories.image(project, name="old.png")
+    archive = _zip(
+        {
+            "annotations.json": _coco("a.png", "b.png"),
+            "a.png": factories.png_bytes(64, 48, seed=11),
+            "b.png": factories.png_bytes(64, 48, seed=12),
+        }
+    )
+    plan = _post(client_for(owner), project, "coco", archive, dry_run="true").json()
+    assert plan["problems"] == [
+        "The project would hold 3 images; its quota is 2 (QUOTA_PROJECT_IMAGES)."
+    ]
+    response = _post(client_for(owner), project, "coco", archive)
+    assert response.status_code == 413 and project.images.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_bad_image_in_the_archive_is_refused_with_the_upload_reason(client_for: Any) -> None:
     owner = factories.user()
     project = factories.project(owner=owner)
