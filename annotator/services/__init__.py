@@ -45,6 +45,7 @@ from annotator.services.errors import (
 )
 from annotator.services.exports import EXPORT_WRITERS, dataset_export
 from annotator.services.images import image_assign, image_delete, image_update
+from annotator.services.import_archive import ImportPlan, import_run, plan_result
 from annotator.services.imports import (
     IMPORT_FORMATS,
     ImportResult,
@@ -184,4 +185,7 @@ __all__ = [
     "job_retry",
     "checkpoint_list",
     "detector_list",
+    "ImportPlan",
+    "import_run",
+    "plan_result",
 ]

@@ -17,7 +17,6 @@ from annotator.api import serializers as s
 from annotator.api.serializers.jobs import ImportPlanSerializer
 from annotator.api.views.base import project_for
 from annotator.permissions import Can
-from annotator.services.import_archive import import_run, plan_result
 
 
 class ProjectImportView(APIView):
@@ -46,7 +45,7 @@ class ProjectImportView(APIView):
         data = s.ImportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         form = data.validated_data
-        plan = import_run(
+        plan = services.import_run(
             project=project,
             fmt=form["format"],
             data=services.upload_read(form["file"]),
@@ -60,5 +59,5 @@ class ProjectImportView(APIView):
             return Response(ImportPlanSerializer(body).data)
         if plan.job is not None:
             return Response(s.JobSerializer(plan.job).data, status=status.HTTP_202_ACCEPTED)
-        result = {**asdict(plan_result(plan)), "images_added": len(plan.images_new)}
+        result = {**asdict(services.plan_result(plan)), "images_added": len(plan.images_new)}
         return Response(result, status=status.HTTP_201_CREATED)
