@@ -389,3 +389,27 @@ def annotation_history(
     if annotation_id is not None:
         qs = qs.filter(annotation_id=annotation_id)
     return qs
+
+
+def embedding_summary(*, project: Project, errors: int = 5) -> dict[str, Any]:
+    """The project's embeddings as one line of work for the jobs panel: images, counts by
+    state under the project's model, and the commonest errors of the failed ones, in the
+    worker's words, each with how many images it hit."""
+    rows = Embedding.objects.filter(image__project=project, sam_model_id=project.sam_model_id)
+    counts = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
+    images = project.images.count()
+    failed = (
+        rows.filter(status=Embedding.Status.FAILED)
+        .values("error")
+        .annotate(count=Count("id"))
+        .order_by("-count", "error")[:errors]
+    )
+    return {
+        "images": images,
+        **{s: counts.get(s, 0) for s in Embedding.Status.values},
+        "none": images - sum(counts.values()),
+        "errors": [
+            {"error": row["error"] or "(no reason recorded)", "count": row["count"]}
+            for row in failed
+        ],
+    }

@@ -52,6 +52,14 @@
 #                                                 "mode"?, thresholds} -> 202 with a text Job
 #                                                 (A: one image whose lock they hold, proposals)
 #   GET  text/status                 any         can the workers run text prompts, which engine
+#   POST jobs/{id}/cancel            M           a pending job never starts, a running one stops
+#                                                before its next image; finished -> 409
+#   POST jobs/{id}/retry             M           a failed or cancelled job again, as a new job
+#                                                (retry_of) -> 202; otherwise 409
+#   GET  projects/{id}/embeddings/   V           embeddings as one line: counts, commonest errors
+#   GET  detectors                   any         detectors auto-annotation may name (no paths)
+#   GET  models                      any         SAM checkpoints the caller may give a project,
+#                                                and whether each is on the server's disk
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -62,6 +70,7 @@ from annotator.api.views import (
     images,
     imports,
     jobs,
+    offers,
     projects,
     review,
     text,
@@ -138,4 +147,13 @@ urlpatterns = [
     ),
     path("projects/<int:pk>/text-jobs/", text.ProjectTextJobView.as_view(), name="api-text-jobs"),
     path("text/status", text.TextStatusView.as_view(), name="api-text-status"),
+    path("jobs/<int:pk>/cancel", jobs.JobCancelView.as_view(), name="api-job-cancel"),
+    path("jobs/<int:pk>/retry", jobs.JobRetryView.as_view(), name="api-job-retry"),
+    path(
+        "projects/<int:pk>/embeddings/",
+        offers.ProjectEmbeddingSummaryView.as_view(),
+        name="api-embedding-summary",
+    ),
+    path("detectors", offers.DetectorListView.as_view(), name="api-detectors"),
+    path("models", offers.CheckpointListView.as_view(), name="api-checkpoints"),
 ]

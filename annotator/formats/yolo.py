@@ -201,7 +201,8 @@ def export_yolo_seg(
 # --- Import --------------------------------------------------------------------------------------
 
 
-def _read_names(root: Path) -> list[str]:
+def read_class_names(root: Path) -> list[str]:
+    """The class names of a YOLO dataset folder's ``data.yaml``; FormatError without one."""
     candidates = sorted(root.rglob("*.yaml")) + sorted(root.rglob("*.yml"))
     if not candidates:
         raise FormatError("no data.yaml in the dataset")
@@ -300,7 +301,7 @@ def read_yolo_seg_folder(
     root: Path, image_sizes: Mapping[str, tuple[int, int]] | None = None
 ) -> Dataset:
     """Import an extracted YOLO-seg dataset; see ``import_yolo_seg``."""
-    names = _read_names(root)
+    names = read_class_names(root)
     all_images = {p.resolve(): p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
     by_stem = {p.stem: p for p in all_images.values()}
     images: dict[str, DatasetImage] = {}

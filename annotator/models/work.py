@@ -78,6 +78,7 @@ class Job(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -104,6 +105,13 @@ class Job(models.Model):
     # by someone else: services/review.image_write_refusal), each {"image", "name", "reason"}:
     # a job never writes past the review rules, and never skips silently either.
     skipped = models.JSONField(default=list, blank=True)
+    # Set by a cancel while the job runs; its worker reads it from the row between images
+    # (services/jobs.py), so a cancel from any web process reaches a worker on any host.
+    cancel_requested = models.BooleanField(default=False)
+    # A retry is a new row (the failed one keeps its error and its place in the history).
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
 
     class Meta:
         ordering = ["id"]

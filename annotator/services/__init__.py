@@ -45,6 +45,7 @@ from annotator.services.errors import (
 )
 from annotator.services.exports import EXPORT_WRITERS, dataset_export
 from annotator.services.images import image_assign, image_delete, image_update
+from annotator.services.import_archive import ImportPlan, import_run, plan_result
 from annotator.services.imports import (
     IMPORT_FORMATS,
     ImportResult,
@@ -55,12 +56,15 @@ from annotator.services.imports import (
 from annotator.services.jobs import (
     MODEL_KINDS,
     RUNNERS,
+    job_cancel,
     job_create,
     job_progress,
     job_release_lost,
+    job_retry,
     job_run,
 )
 from annotator.services.locks import image_lock, image_unlock
+from annotator.services.offers import checkpoint_list, detector_list
 from annotator.services.projects import (
     label_create,
     label_delete,
@@ -193,4 +197,12 @@ __all__ = [
     "text_run",
     "text_status",
     "text_status_report",
+    # The jobs panel and its dialogs (services/jobs.py, services/offers.py).
+    "job_cancel",
+    "job_retry",
+    "checkpoint_list",
+    "detector_list",
+    "ImportPlan",
+    "import_run",
+    "plan_result",
 ]

@@ -41,8 +41,8 @@ def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) 
 
         detector = build_detector(
             settings.AUTO_ANNOTATE_DETECTORS[params["detector"]],
-            conf=float(params.get("conf", 0.25)),
             device=settings.SAM_DEVICE,
+            **detector_options(params),
         )
     labels = {label.pk: label for label in job.project.labels.all()}
     class_labels = {int(k): v for k, v in params.get("class_labels", {}).items()}
@@ -61,8 +61,7 @@ def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) 
                 for d in found
             ]
         else:
-            boxes = params["boxes"].get(str(image.pk), [])
-            prompts = [(box, params["label"], None) for box in boxes]
+            prompts = inline_prompts(params, image.pk, class_labels)
         prompts = [p for p in prompts if p[1] in labels]
         if prompts:
             _set_image(predictor, image, rgb)
@@ -81,6 +80,39 @@ def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) 
                 except ServiceError as exc:  # an empty mask, a locked image: skip it
                     log.info("auto-annotation skipped a box on image %s: %s", image.pk, exc)
         progress(done=done, total=len(todo))
+
+
+def detector_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The job's detector filters (checked by job_params) as build_detector takes them; the
+    detectors' own defaults for the rest, Ultralytics' (conf 0.25, iou 0.45, 640, 300)."""
+    options: dict[str, Any] = {"conf": float(params.get("conf", 0.25))}
+    if params.get("iou") is not None:
+        options["iou"] = float(params["iou"])
+    for key in ("imgsz", "max_det"):
+        if params.get(key) is not None:
+            options[key] = int(params[key])
+    if params.get("classes") is not None:
+        options["classes"] = [int(c) for c in params["classes"]]
+    return options
+
+
+def inline_prompts(
+    params: dict[str, Any], image_id: int, class_labels: dict[int, int]
+) -> list[tuple[Any, Any, float | None]]:
+    """An image's inline boxes with their label: the box's class id (`box_classes`, kept from
+    a YOLO boxes import) through `class_labels`, else `label`; `classes` keeps only those ids."""
+    boxes = params["boxes"].get(str(image_id), [])
+    classes = params.get("box_classes", {}).get(str(image_id), [None] * len(boxes))
+    wanted = None if params.get("classes") is None else set(params["classes"])
+    return [
+        (
+            box,
+            class_labels.get(cls, params.get("label")) if cls is not None else params.get("label"),
+            None,
+        )
+        for box, cls in zip(boxes, classes, strict=True)
+        if wanted is None or cls in wanted
+    ]
 
 
 def _set_image(predictor: Any, image: Image, rgb: Any) -> None:

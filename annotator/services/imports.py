@@ -15,7 +15,7 @@ from __future__ import annotations
 import posixpath
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,13 +53,14 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-class _ImageIndex:
+class ImageIndex:
     """The project's images by original name and by stem (the first upload wins a tie), and by
     the shortened name an export gives a long one (services/exports.export_name)."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, extra: Sequence[Image] = ()) -> None:
+        # `extra`: the images of the import's own archive (unsaved ones in a dry run).
         self.by_name: dict[str, Image] = {}
-        for image in project.images.order_by("id"):
+        for image in [*project.images.order_by("id"), *extra]:
             name = _nfc(posixpath.basename(image.original_name))
             short = name_within(name, max_bytes=EXPORT_NAME_BYTES - len("000000-"))
             for key in (name, short):
@@ -81,7 +82,7 @@ class _ImageIndex:
 class _SizesByStem(Mapping[str, tuple[int, int]]):
     """`image_sizes` for the YOLO-seg reader: exports carry label files but no images."""
 
-    def __init__(self, index: _ImageIndex) -> None:
+    def __init__(self, index: ImageIndex) -> None:
         self.index = index
 
     def __getitem__(self, stem: str) -> tuple[int, int]:
@@ -106,7 +107,7 @@ def _zip_limits() -> Any:
     return ZipLimits(max_total_bytes=settings.IMAGE_MAX_ZIP_BYTES)
 
 
-def dataset_read(*, project: Project, fmt: str, data: bytes) -> Any:
+def dataset_read(*, project: Project, fmt: str, data: bytes, extra: Sequence[Image] = ()) -> Any:
     """Parse an uploaded COCO (JSON, or a zip holding one), YOLO-seg zip or mask zip."""
     from annotator.formats import FormatError, coco, masks, yolo
     from annotator.formats.safe_zip import extracted
@@ -121,7 +122,7 @@ def dataset_read(*, project: Project, fmt: str, data: bytes) -> Any:
         if fmt == "coco":
             return coco.read_coco(data)
         if fmt == "yolo_seg":
-            sizes = _SizesByStem(_ImageIndex(project))
+            sizes = _SizesByStem(ImageIndex(project, extra))
             return yolo.import_yolo_seg(data, image_sizes=sizes, limits=_zip_limits())
         if fmt == "masks":
             return masks.import_masks(data, _zip_limits())
@@ -136,7 +137,7 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
     Annotations that carry a score keep it and are marked `auto`; the others are `manual`.
     Labels unknown to the project are created (importing is a manager's decision).
     """
-    index = _ImageIndex(project)
+    index = ImageIndex(project)
     matched = [(item, index.find(item.file_name)) for item in dataset.images if item.annotations]
     missing = sorted(item.file_name for item, image in matched if image is None)
     if missing:
@@ -145,8 +146,7 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
     matched = [(item, image) for item, image in matched if image not in held]
     skipped = list(held.values())
     with transaction.atomic():
-        labels, created = _labels_for(project, dataset)
-        count = 0
+        labels, created = labels_for_import(project, dataset)
         for item, image in matched:
             assert image is not None
             if (item.width, item.height) != (image.width, image.height):
@@ -154,25 +154,32 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
                     f"{item.file_name} is {item.width}x{item.height} in the file but "
                     f"{image.width}x{image.height} in the project."
                 )
-            for ann in item.annotations:
-                _annotation_store(image=image, label=labels[ann.label], ann=ann, by=by)
-                count += 1
+        count = annotations_store(matched=matched, labels=labels, by=by)
     return ImportResult(
         images=len(matched), annotations=count, labels_created=created, skipped=skipped
     )
 
 
-def _skip_held(images: list[Image], *, by: User) -> dict[Image, dict[str, Any]]:
+def held_images(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, Any]]:
     """The images an import must leave alone, by the rules of any edit (review.py): accepted
     (final until reopened), submitted (the reviewer's, unless `by` reviews), or locked by
-    someone else. Skipped and reported, never overwritten; if that leaves nothing to import,
-    the request is refused with the reasons (a 409 that stored nothing). An image taken
-    between this check and the write still refuses the write, which fails the whole import."""
+    someone else; each with {"image", "name", "reason"}. Images not stored yet (an archive's,
+    in a dry run) hold nothing."""
     held = {}
     for image in dict.fromkeys(images):
+        if image.pk is None:
+            continue
         refusal = image_write_refusal(image=image, user=by)
         if refusal is not None:
             held[image] = {"image": image.pk, "name": image.original_name, "reason": str(refusal)}
+    return held
+
+
+def _skip_held(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, Any]]:
+    """held_images, skipped and reported, never overwritten; if that leaves nothing to import,
+    the request is refused with the reasons (a 409 that stored nothing). An image taken
+    between this check and the write still refuses the write, which fails the whole import."""
+    held = held_images(images, by=by)
     if held and len(held) == len(set(images)):
         reasons = "; ".join(f"{row['name']}: {row['reason']}" for row in held.values())
         raise Conflict(f"Nothing was imported: every image is held. {reasons}",
@@ -180,7 +187,19 @@ def _skip_held(images: list[Image], *, by: User) -> dict[Image, dict[str, Any]]:
     return held
 
 
-def _labels_for(project: Project, dataset: Any) -> tuple[dict[str, Label], list[str]]:
+def annotations_store(
+    *, matched: Sequence[tuple[Any, Any]], labels: dict[str, Label], by: User
+) -> int:
+    """Store each (dataset image, project image) pair's annotations; returns how many."""
+    count = 0
+    for item, image in matched:
+        for ann in item.annotations:
+            _annotation_store(image=image, label=labels[ann.label], ann=ann, by=by)
+            count += 1
+    return count
+
+
+def labels_for_import(project: Project, dataset: Any) -> tuple[dict[str, Label], list[str]]:
     labels = {label.name: label for label in project.labels.all()}
     wanted = list(dataset.labels) + [a.label for i in dataset.images for a in i.annotations]
     # The API's limits hold for an import too (services/projects.py): the count is checked
@@ -216,53 +235,87 @@ def _annotation_store(*, image: Image, label: Label, ann: Any, by: User) -> Anno
     )
 
 
-def boxes_import(*, project: Project, data: bytes, by: User, label: int | None = None) -> Job:
-    """YOLO detection files (one `<stem>.txt` per image, in a zip) become an auto-annotation
-    job whose inline boxes prompt SAM. Every box gets `label` (default: the first label)."""
+@dataclass
+class BoxesFound:
+    """A YOLO boxes archive read against the project: boxes and their class ids per image id
+    (str keys, as job params), label files of unknown images, and the class names it gives."""
+
+    boxes: dict[str, list[list[float]]] = field(default_factory=dict)
+    classes: dict[str, list[int]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+def yolo_boxes_read(*, project: Project, data: bytes, extra: Sequence[Image] = ()) -> BoxesFound:
     from annotator.formats import FormatError
     from annotator.formats.safe_zip import extracted
     from annotator.formats.yolo import read_yolo_boxes
 
-    if label is None:
-        first = project.labels.order_by("id").first()
-        if first is None:
-            raise Invalid("The project has no label to give the boxes.")
-        label = first.pk
-    index = _ImageIndex(project)
-    boxes: dict[str, list[list[float]]] = {}
-    missing = []
-    images: list[Image] = []
+    index = ImageIndex(project, extra)
+    found = BoxesFound()
     try:
         with extracted(data, _zip_limits()) as root:
+            found.names = _class_names(root)
             for path in sorted(root.rglob("*.txt")):
                 if path.name.lower() in ("classes.txt", "readme.txt"):
                     continue
                 image = index.find(path.stem)
                 if image is None:
-                    missing.append(path.name)
+                    found.missing.append(path.name)
                     continue
-                images.append(image)
                 try:
-                    found = read_yolo_boxes(Path(path), image.width, image.height)
+                    rows = read_yolo_boxes(Path(path), image.width, image.height)
                 except FormatError as exc:
                     raise FormatError(f"{path.name}: {exc}") from None
-                boxes.setdefault(str(image.pk), []).extend(box for _, box, _ in found)
+                key = str(image.pk) if image.pk else image.original_name
+                found.boxes.setdefault(key, []).extend(box for _, box, _ in rows)
+                found.classes.setdefault(key, []).extend(cls for cls, _, _ in rows)
     except FormatError as exc:
         raise Invalid(f"Malformed yolo_boxes file: {exc}") from None
-    if missing:
-        raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
-    if not boxes:
+    return found
+
+
+def _class_names(root: Path) -> list[str]:
+    """Class names from classes.txt (one a line, as labelImg writes) or a data.yaml."""
+    from annotator.formats import FormatError
+    from annotator.formats.yolo import read_class_names
+
+    listed = sorted(root.rglob("classes.txt"))
+    if listed:
+        names = [n.strip() for n in listed[0].read_text(errors="replace").splitlines() if n.strip()]
+        if len(set(names)) != len(names):
+            raise FormatError("classes.txt has duplicate names")
+        return names
+    if not any(root.rglob("*.yaml")) and not any(root.rglob("*.yml")):
+        return []
+    return read_class_names(root)
+
+
+def boxes_import(*, project: Project, data: bytes, by: User, label: int | None = None) -> Job:
+    """YOLO detection files (one `<stem>.txt` per image, in a zip) become an auto-annotation
+    job whose inline boxes prompt SAM. Every box gets `label` (default: the first label)."""
+    if label is None:
+        first = project.labels.order_by("id").first()
+        if first is None:
+            raise Invalid("The project has no label to give the boxes.")
+        label = first.pk
+    found = yolo_boxes_read(project=project, data=data)
+    if found.missing:
+        raise Invalid(f"These images are not in the project: {', '.join(found.missing)}.")
+    if not found.boxes:
         raise Invalid("The zip holds no YOLO box files (<image stem>.txt).")
+    images = list(Image.objects.filter(project=project, pk__in=[int(k) for k in found.boxes]))
     held = _skip_held(images, by=by)
     for image in held:
-        boxes.pop(str(image.pk), None)
+        found.boxes.pop(str(image.pk), None)
+        found.classes.pop(str(image.pk), None)
     with transaction.atomic():
         # The job is published when this commits, so its worker sees the skipped list.
         job = job_create(
             project=project,
             kind="auto_annotate",
             created_by=by,
-            params={"boxes": boxes, "label": label},
+            params={"boxes": found.boxes, "label": label},
         )
         job.skipped = list(held.values())
         job.save(update_fields=["skipped"])

@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.conf import settings
-
 from annotator.models import Image, Job, Project
 from annotator.services.errors import Invalid
 from annotator.services.everything import EVERYTHING_BOUNDS, EVERYTHING_DEFAULTS
 from annotator.services.exports import EXPORT_WRITERS
+from annotator.services.offers import detector_names
 from annotator.services.quotas import everything_cost_check, inline_boxes_check
 from annotator.services.text_prompts import text_params_check
 
@@ -52,6 +51,29 @@ _PARAM_TYPES: dict[str, tuple[str, Any]] = {
     "conf": (
         "a number from 0 to 1",
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
+    ),
+    # The detector's own filters (annotator/autoannotate/detectors.py), as Ultralytics names
+    # them: an IoU for its NMS, the input size, which class ids to keep, how many boxes.
+    "iou": (
+        "a number from 0 to 1",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
+    ),
+    "imgsz": ("an integer from 32 to 4096", lambda v: _is_int(v) and 32 <= v <= 4096),
+    "max_det": ("an integer from 1 to 10000", lambda v: _is_int(v) and 1 <= v <= 10_000),
+    "classes": (
+        "a list of class ids",
+        lambda v: (
+            isinstance(v, list)
+            and len(v) <= 10_000
+            and all(_is_int(c) and 0 <= c < 2**31 for c in v)
+        ),
+    ),
+    "box_classes": (
+        "an object mapping image ids to the class id of each box",
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(c, list) and all(_is_int(i) for i in c) for c in v.values())
+        ),
     ),
     "class_labels": (
         "an object mapping class ids to label ids",
@@ -112,8 +134,9 @@ def check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> N
     if (boxes is None) == (detector is None):
         raise Invalid("Auto-annotation needs exactly one of `boxes` or `detector`.")
     if detector is not None:
-        if detector not in settings.AUTO_ANNOTATE_DETECTORS:
-            offered = ", ".join(sorted(settings.AUTO_ANNOTATE_DETECTORS)) or "none configured"
+        names = detector_names()
+        if detector not in names:
+            offered = ", ".join(names) or "none configured"
             raise Invalid(f"Unknown detector {detector!r} (available: {offered}).")
         class_labels = params.get("class_labels", {})
         if not isinstance(class_labels, dict) or not set(class_labels.values()) <= label_ids:
@@ -121,10 +144,16 @@ def check_auto_annotate_params(*, project: Project, params: dict[str, Any]) -> N
         if params.get("label") is None and not class_labels:
             raise Invalid("Give `label` or `class_labels` so detections get a label.")
         return
-    if params.get("label") is None:
-        raise Invalid("Inline `boxes` need `label`.")
+    class_labels = params.get("class_labels", {})
+    if not set(class_labels.values()) <= label_ids:
+        raise Invalid("`class_labels` maps class ids to label ids of this project.")
+    if params.get("label") is None and not class_labels:
+        raise Invalid("Inline `boxes` need `label` (or `box_classes` with `class_labels`).")
     if not isinstance(boxes, dict):
         raise Invalid("`boxes` maps image ids to lists of [x0, y0, x1, y1].")
+    box_classes = params.get("box_classes", {})
+    if any(len(box_classes[k]) != len(boxes.get(k, [])) for k in box_classes):
+        raise Invalid("`box_classes` gives one class id per box of `boxes`, image by image.")
     inline_boxes_check(boxes=boxes)
     sizes = {pk: (w, h) for pk, w, h in project.images.values_list("pk", "width", "height")}
     for key, items in boxes.items():

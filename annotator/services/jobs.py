@@ -20,7 +20,7 @@ from django.utils import timezone
 from annotator import leases, queue, selectors
 from annotator.models import Job, Project
 from annotator.services.auto_annotate import auto_annotate_run
-from annotator.services.errors import Invalid, Unavailable, User
+from annotator.services.errors import Conflict, Invalid, Unavailable, User
 from annotator.services.everything import everything_run
 from annotator.services.exports import export_run
 from annotator.services.job_params import job_params_check
@@ -41,7 +41,12 @@ MODEL_KINDS = {Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE, Job.Kind.TEXT}
 
 
 def job_create(
-    *, project: Project, kind: str, created_by: User, params: dict[str, Any] | None = None
+    *,
+    project: Project,
+    kind: str,
+    created_by: User,
+    params: dict[str, Any] | None = None,
+    retry_of: Job | None = None,
 ) -> Job:
     if kind not in Job.Kind.values:
         raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
@@ -49,7 +54,9 @@ def job_create(
     job_params_check(project=project, kind=kind, params=params)
     with transaction.atomic():
         job_quota_check(project=project, user=created_by)
-        job = Job.objects.create(project=project, kind=kind, params=params, created_by=created_by)
+        job = Job.objects.create(
+            project=project, kind=kind, params=params, created_by=created_by, retry_of=retry_of
+        )
     queue_name = "gpu" if kind in MODEL_KINDS else "default"
     if transaction.get_connection().in_atomic_block:
         # The caller's transaction (an import) decides whether the job exists; a worker must not
@@ -118,7 +125,8 @@ def job_release_lost(*, ids: Sequence[int] | None = None) -> list[int]:
         changed = Job.objects.filter(
             pk=job.pk, status=Job.Status.RUNNING, worker=job.worker
         ).update(
-            status=Job.Status.FAILED,
+            # A cancel asked of a job whose worker then died: what the user asked for happened.
+            status=Job.Status.CANCELLED if job.cancel_requested else Job.Status.FAILED,
             error=error,
             worker="",
             lease_expires_at=None,
@@ -130,16 +138,61 @@ def job_release_lost(*, ids: Sequence[int] | None = None) -> list[int]:
     return failed
 
 
+class JobCancelled(Exception):
+    """Raised through a runner by its progress callback when the job's row asks it to stop."""
+
+
 def _job_execute(job: Job) -> None:
-    """Run the job's kind; its outcome (done or failed with the reason) is set on `job`."""
+    """Run the job's kind; its outcome (done, failed with the reason, or cancelled) is set on
+    `job`."""
 
     def progress(*, done: int, total: int) -> None:
         job_progress(job=job, done=done, total=total)
+        # Runners report between images: the one place where stopping leaves no half-written
+        # image. The flag is read from the row, so a cancel from any web process reaches here.
+        if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+            raise JobCancelled(
+                f"Cancelled after {done} of {total} images; what it created is kept."
+            )
 
     try:
         RUNNERS[job.kind](job=job, images=selectors.job_images(job=job), progress=progress)
+    except JobCancelled as exc:
+        job.status = Job.Status.CANCELLED
+        job.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - recorded on the row, where the user sees it
         job.status = Job.Status.FAILED
         job.error = f"{type(exc).__name__}: {exc}"
     else:
         job.status = Job.Status.DONE
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Stop a job: a pending one is cancelled at once and never starts (job_run claims only
+    pending rows); a running one is flagged, and its worker stops before its next image.
+    A finished job is a Conflict."""
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+        status=Job.Status.CANCELLED,
+        cancel_requested=True,
+        error="Cancelled before it started.",
+        finished_at=now,
+    ):
+        job.refresh_from_db()
+        return job
+    Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db()
+    if job.status != Job.Status.RUNNING:
+        raise Conflict(f"Job {job.pk} is already {job.status}; there is nothing to cancel.")
+    return job
+
+
+def job_retry(*, job: Job, by: User) -> Job:
+    """Run a failed or cancelled job again, as a new job with the same kind and params (the old
+    row keeps its error; the new one points back at it through `retry_of`). Its params are
+    checked again: the project may have changed since (a label deleted)."""
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise Conflict(f"Job {job.pk} is {job.status}; only a failed or cancelled job is retried.")
+    return job_create(
+        project=job.project, kind=job.kind, created_by=by, params=dict(job.params), retry_of=job
+    )

@@ -191,3 +191,14 @@ def _storage_error(name: str, exc: Exception) -> ServiceError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(f"{name}: not stored, the image storage is full ({reason}).")
     return Unavailable(f"{name}: not stored, the image storage refused the write ({reason}).")
+
+
+def image_store(*, project: Project, data: bytes, name: str, uploaded_by: User) -> Image:
+    """One image from bytes through the upload checks, stored; the caller's transaction does
+    the quota check and the embedding request for its whole batch (an import's archive)."""
+    return _image_store(project=project, data=data, name=name, uploaded_by=uploaded_by)
+
+
+def upload_name(name: str) -> str:
+    """A client's file name as uploads keep it (NFC, at most 255 bytes), or Invalid."""
+    return _name_of(name)

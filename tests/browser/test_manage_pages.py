@@ -63,6 +63,9 @@ def _tab(page: Any, name: str) -> None:
 def media(settings: Any, tmp_path: Path, no_broker: None) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # No checkpoint file there, whatever a developer's var/ holds (the auto-annotate dialog
+    # says whether the project's model is on the server).
+    settings.SAM_CACHE_DIR = str(tmp_path / "checkpoints")
 
 
 def test_a_manager_runs_a_project_from_the_browser(
@@ -188,31 +191,109 @@ def test_a_manager_runs_a_project_from_the_browser(
     assert ann_row[:3] == ["ann", "annotator", "3"], ann_row
     _shot(page, "manage-dashboard.png")
 
-    # Import: an accepted image is left as it is, and the dialog says which and why.
-    accepted = Image.objects.get(project=project, original_name="b1.png")
-    factories.set_status(accepted, "accepted")
+    _jobs_import_auto_annotate_cancel_retry(page, project, queued, tmp_path)
+
+
+def _jobs_import_auto_annotate_cancel_retry(
+    page: Any, project: Any, queued: list[int], tmp_path: Path
+) -> None:
+    """The jobs panel, after the export above: an import with its images checked by a dry run
+    and then made, an auto-annotation on boxes from a file with parameters, and a job cancelled
+    before it starts and retried."""
+    from annotator import services
+    from annotator.models import Annotation, Image, Job
+
+    _tab(page, "Jobs")
+    # COCO with a new image inside the zip, and one already uploaded (b0.png).
     coco = {
         "images": [
-            {"id": i, "file_name": f"b{i}.png", "width": 32, "height": 24} for i in (0, 1)
+            {"id": 1, "file_name": "b0.png", "width": 32, "height": 24},
+            {"id": 2, "file_name": "c.png", "width": 32, "height": 24},
         ],
-        "categories": [{"id": 1, "name": "boat"}],
+        "categories": [{"id": 1, "name": "boat"}, {"id": 2, "name": "kayak"}],
         "annotations": [
-            {"id": i + 1, "image_id": i, "category_id": 1, "bbox": [2, 2, 18, 18], "area": 324,
-             "segmentation": [[2, 2, 20, 2, 20, 20, 2, 20]], "iscrowd": 0}
-            for i in (0, 1)
+            {"id": n, "image_id": n, "category_id": n, "bbox": [2, 2, 10, 10], "area": 100,
+             "iscrowd": 0, "segmentation": [[2, 2, 12, 2, 12, 12, 2, 12]]}
+            for n in (1, 2)
         ],
     }  # fmt: skip
-    coco_file = tmp_path / "boats.json"
-    coco_file.write_text(json.dumps(coco))
-    _tab(page, "Jobs")
+    archive = tmp_path / "import.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("annotations.json", json.dumps(coco))
+        z.writestr("images/c.png", _png(7))
     page.click("#start-import")
-    page.set_input_files("dialog input[name=file]", str(coco_file))
+    page.set_input_files("dialog input[name=file]", str(archive))
+    page.click("dialog button.dry-run")
+    page.wait_for_selector("dialog .import-plan")
+    plan = page.inner_text("dialog .import-plan")
+    assert "Images: 1 new, 0 already in the project; 2 get annotations." in plan, plan
+    assert "boat: 1" in plan and "kayak: 1" in plan and "Labels to create: kayak" in plan, plan
+    assert page.get_attribute("dialog .import-plan", "data-problems") == "0"
+    assert Image.objects.filter(project=project).count() == 3  # the dry run wrote nothing
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("dialog .import-result .done")
+    assert "2 annotation(s) on 2 image(s); 1 image(s) added" in page.inner_text(
+        "dialog .import-result"
+    )
+    page.click("dialog button:text('Close')")
+    assert Image.objects.filter(project=project, original_name="c.png").exists()
+    assert Annotation.objects.filter(image__project=project).count() == 2
+
+    # Import again: an accepted image is left as it is, and the dialog says which and why.
+    from tests import factories
+
+    accepted = factories.set_status(
+        Image.objects.get(project=project, original_name="c.png"), "accepted"
+    )
+    again = tmp_path / "again.json"
+    again.write_text(
+        json.dumps({**coco, "categories": [{"id": n, "name": "boat"} for n in (1, 2)]})
+    )
+    page.click("#start-import")
+    page.set_input_files("dialog input[name=file]", str(again))
     page.click("dialog button[type=submit]")
     page.wait_for_selector("dialog .import-skipped li")
     result = page.inner_text("dialog .import-result")
     assert "Imported 1 annotation(s) on 1 image(s)" in result, result
-    assert "b1.png: The image is accepted" in result and "manager must reopen it" in result, result
-    assert not accepted.annotations.exists()
+    assert "c.png: The image is accepted" in result and "manager must reopen it" in result, result
+    assert accepted.annotations.count() == 1  # the one the first import made
+    page.click("dialog button:text('Close')")
+
+    # Auto-annotate on boxes from a file, class ids kept, only class 1, at most 5 a picture.
+    boxes = tmp_path / "boxes.zip"
+    with zipfile.ZipFile(boxes, "w") as z:
+        z.writestr("classes.txt", "boat\nbuoy\n")
+        z.writestr("b1.txt", "0 0.5 0.5 0.5 0.5\n1 0.25 0.25 0.25 0.5\n")
+    seen = len(queued)
+    page.click("#start-auto")
+    page.wait_for_selector("dialog select[name=detector]")
+    # Where the worker would find the project's model (GET /api/models): no file here.
+    assert page.inner_text("dialog .model-note") == "SAM model: mobile_sam (fetched on first use)."
+    page.set_input_files("dialog input[name=file]", str(boxes))
+    page.fill("dialog .file-opts input[name=classes]", "1")
+    page.fill("dialog .file-opts input[name=max_det]", "5")
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("#jobs tr[data-kind=auto_annotate]")
+    _wait_until(lambda: len(queued) > seen)
+    job = Job.objects.get(pk=queued[-1])
+    b1 = Image.objects.get(project=project, original_name="b1.png")
+    labels = dict(project.labels.values_list("name", "pk"))
+    assert job.params["box_classes"] == {str(b1.pk): [0, 1]}
+    assert job.params["class_labels"] == {"0": labels["boat"], "1": labels["buoy"]}
+    assert (job.params["classes"], job.params["max_det"]) == ([1], 5)
+
+    # That job waits for a worker: cancel it (it never starts), then retry it as a new job.
+    row = f"#jobs tr[data-job-id='{job.pk}']"
+    page.click(f"{row} button.cancel")
+    page.wait_for_selector(f"{row}[data-status=cancelled]")
+    assert "Cancelled before it started." in page.inner_text(row)
+    assert services.job_run(job=Job.objects.get(pk=job.pk)).status == "cancelled"
+    page.click(f"{row} button.retry")
+    page.wait_for_selector("#messages >> text=runs again as job")
+    again = Job.objects.get(retry_of=job)
+    page.wait_for_selector(f"#jobs tr[data-job-id='{again.pk}'] >> text=retry of #{job.pk}")
+    assert again.params == job.params and again.status == "pending"
+    _shot(page, "manage-jobs-cancel-retry.png")
 
 
 def test_an_annotator_sees_no_management(media: None, live_server: Any, page: Any) -> None:

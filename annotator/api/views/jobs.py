@@ -63,3 +63,22 @@ class JobResultView(APIView):
             raise Http404("The job has no result (yet).")
         name = job.result.name.rsplit("/", 1)[-1]
         return FileResponse(job.result.open("rb"), as_attachment=True, filename=name)
+
+
+class JobCancelView(APIView):
+    """Stop a job: a pending one never starts (200, cancelled); a running one stops before its
+    next image (200, running with cancel_requested); a finished one is 409."""
+
+    @extend_schema(request=None, responses={200: s.JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        job = services.job_cancel(job=job_for(request, pk, Can.MANAGE))
+        return Response(s.JobSerializer(job).data)
+
+
+class JobRetryView(APIView):
+    """Run a failed or cancelled job again as a new job (202; its `retry_of` is this one)."""
+
+    @extend_schema(request=None, responses={202: s.JobSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        job = services.job_retry(job=job_for(request, pk, Can.MANAGE), by=request.user)
+        return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,7 +1,9 @@
-// Every job of the project with its progress, its error in words and its result to download,
-// and the embeddings' progress; polled while any of it is pending or running. Export, import and auto-annotate start from here.
+// Every job of the project with its progress, its error in words, its result to download and
+// cancel / retry, and the embeddings as one line of work; polled while any of it is pending or
+// running. Export, import and auto-annotate start from here.
 import { api, listAll } from "../ui/api.js";
-import { autoAnnotateDialog, exportDialog, importDialog } from "../ui/job_dialogs.js";
+import { exportDialog } from "../ui/job_dialogs.js";
+import { autoAnnotateDialog, importDialog } from "../ui/work_dialogs.js";
 import { el, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { isActive, jobTitle, progressText } from "../ui/jobs.js";
 import { routes } from "../ui/routes.js";
@@ -18,16 +20,18 @@ function jobRow(job) {
     : job.error
       ? el("span", { class: "error" }, job.error)
       : "";
-  const status = el("td", { class: job.status === "failed" ? "bad" : job.status === "done" ? "ok" : "" }, job.status);
+  const stopping = job.status === "running" && job.cancel_requested;
+  const status = el("td", { class: job.status === "failed" ? "bad" : job.status === "done" ? "ok" : "" }, stopping ? "cancelling…" : job.status);
   const tr = el(
     "tr",
     { dataset: { jobId: String(job.id), status: job.status, kind: job.kind } },
     el("td", {}, `#${job.id}`),
-    el("td", {}, jobTitle(job)),
+    el("td", {}, jobTitle(job), job.retry_of ? el("span", { class: "muted" }, ` · retry of #${job.retry_of}`) : ""),
     el("td", {}, new Date(job.created_at).toLocaleString()),
     status,
     el("td", {}, bar, " ", progressText(job), ...skippedNote(job)),
     el("td", { class: job.error ? "error" : "" }, result),
+    el("td", {}, ...jobActions(job, stopping)),
   );
   return tr;
 }
@@ -39,18 +43,41 @@ function skippedNote(job) {
   return [" ", el("span", { class: "muted skipped", title: why }, `${job.skipped.length} image(s) skipped`)];
 }
 
-// The embedding batch of every upload, as the project's counts of images in each state.
+// Cancel while it waits or runs (a running job stops before its next image); retry once it
+// failed or was cancelled, as a new job (the old row keeps its error).
+function jobActions(job, stopping) {
+  const act = (text, cls, url, done) => {
+    const button = el("button", { type: "button", class: cls }, text);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        say(done(await api(url, { method: "POST" })));
+      } catch (err) {
+        sayError(`Could not ${text.toLowerCase()} job #${job.id}`, err);
+      }
+      load();
+    });
+    return button;
+  };
+  if (isActive(job) && !stopping) return [act("Cancel", "cancel", routes.jobCancel(job.id), (j) => (j.status === "cancelled" ? `Job #${j.id} cancelled before it started.` : `Job #${j.id} stops after its current image.`))];
+  if (job.status === "failed" || job.status === "cancelled") return [act("Retry", "retry", routes.jobRetry(job.id), (j) => `Job #${job.id} runs again as job #${j.id}.`)];
+  return [];
+}
+
+// The embedding batch of every upload as one line: the project's images in each state, and the
+// commonest reasons of failures in the worker's words.
 async function loadEmbeddings() {
-  const stats = await api(routes.stats(projectId));
-  const total = stats.images;
-  const { ready = 0, running = 0, pending = 0, failed = 0 } = stats.embeddings;
+  const summary = await api(routes.embeddingSummary(projectId));
+  const { images: total, ready, running, pending, failed, none } = summary;
   const parts = [`${fmtInt(ready)} of ${fmtInt(total)} images embedded`];
   if (running) parts.push(`${fmtInt(running)} computing`);
   if (pending) parts.push(`${fmtInt(pending)} waiting`);
   if (failed) parts.push(`${fmtInt(failed)} failed`);
+  if (none) parts.push(`${fmtInt(none)} not requested`);
   const line = document.getElementById("embedding-line");
   line.textContent = parts.join(" · ");
   line.className = failed ? "bad" : "";
+  document.getElementById("embedding-errors").replaceChildren(...summary.errors.map((e) => el("li", { class: "error" }, `${fmtInt(e.count)} × ${e.error}`)));
   const bar = document.getElementById("embedding-bar");
   bar.max = Math.max(1, total);
   bar.value = ready;
@@ -77,7 +104,7 @@ async function load() {
   clearTimeout(timer);
   try {
     const [jobs, embedding] = await Promise.all([listAll(routes.jobs(projectId)), loadEmbeddings()]);
-    tbody.replaceChildren(...(jobs.length ? jobs.map(jobRow) : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No jobs yet."))]));
+    tbody.replaceChildren(...(jobs.length ? jobs.map(jobRow) : [el("tr", {}, el("td", { colspan: "7", class: "muted" }, "No jobs yet."))]));
     if (jobs.some(isActive)) timer = setTimeout(load, 2000);
     // Embeddings take seconds each on a worker: a slower look is enough.
     else if (embedding) timer = setTimeout(load, 5000);
@@ -102,10 +129,9 @@ document.getElementById("start-import").addEventListener("click", async () => {
     sayError("Could not open the import", err);
   }
 });
-const auto = document.getElementById("start-auto");
-auto?.addEventListener("click", async () => {
+document.getElementById("start-auto").addEventListener("click", async () => {
   try {
-    if (await autoAnnotateDialog(projectId, await labels(), auto.dataset.detectors.split(","))) load();
+    if (await autoAnnotateDialog(projectId, await labels())) load();
   } catch (err) {
     sayError("Could not open auto-annotation", err);
   }

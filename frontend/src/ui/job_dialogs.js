@@ -1,11 +1,11 @@
-// The dialogs that start work: export, import and auto-annotate. Each sends exactly what the API
+// The dialogs that start work: export here, import and auto-annotate in work_dialogs.js. Each sends exactly what the API
 // takes today and shows its answer; options the API does not have are not offered.
 import { api, ApiError, csrfToken } from "./api.js";
 import { el, errorText } from "./manage.js";
 import { routes } from "./routes.js";
 import { STATUS_TEXT } from "./workflow.js";
 
-function dialogShell(title, fields, submitText) {
+export function dialogShell(title, fields, submitText) {
   const error = el("p", { class: "notice error", hidden: true, role: "alert" });
   const submit = el("button", { type: "submit" }, submitText);
   const cancel = el("button", { type: "button" }, "Close");
@@ -22,7 +22,7 @@ function dialogShell(title, fields, submitText) {
   return { dialog, form, submit, error, fail };
 }
 
-const radio = (name, value, text, checked = false) =>
+export const radio = (name, value, text, checked = false) =>
   el("label", { style: "display:block" }, el("input", { type: "radio", name, value, checked }), ` ${text}`);
 
 // Export: format and its option, the statuses to include, and the selection when there is one.
@@ -76,7 +76,7 @@ export function exportDialog(projectId, { imageIds = [] } = {}) {
 }
 
 // POST multipart with fetch (one file; its upload is quick next to the import itself).
-async function postForm(url, body) {
+export async function postForm(url, body) {
   const res = await fetch(url, {
     method: "POST",
     body,
@@ -92,108 +92,4 @@ async function postForm(url, body) {
   }
   if (!res.ok) throw new ApiError(res.status, data?.detail ?? (typeof data === "object" && data ? Object.values(data).flat().join(" ") : `HTTP ${res.status}`), data);
   return { status: res.status, data };
-}
-
-// Import: a file in one of the API's formats; images must already be in the project (matched
-// by file name). Resolves with {result} (counts) or {job} (yolo_boxes start auto-annotation).
-export function importDialog(projectId, labels) {
-  return new Promise((resolve) => {
-    const labelSelect = el("select", { name: "label" }, ...labels.map((l) => el("option", { value: String(l.id) }, l.name)));
-    const fields = [
-      el(
-        "fieldset",
-        {},
-        el("legend", {}, "Format"),
-        radio("format", "coco", "COCO JSON (or a zip with it)", true),
-        radio("format", "yolo_seg", "YOLO segmentation (zip of .txt and data.yaml)"),
-        radio("format", "masks", "PNG masks (zip)"),
-        radio("format", "yolo_boxes", "YOLO boxes (zip of .txt): SAM turns each box into a mask, as a job"),
-        el("div", { class: "boxes-opts", style: "margin-left:1.5rem", hidden: true }, el("label", {}, "Label for every box ", labelSelect)),
-      ),
-      el("label", {}, "File ", el("input", { type: "file", name: "file", required: true, accept: ".json,.zip" })),
-      el("p", { class: "muted" }, "Images are matched by file name and must already be uploaded. All or nothing: a file with one bad entry imports nothing. Images that are accepted, or being edited by someone, are left as they are and listed."),
-      el("div", { class: "import-result" }),
-    ];
-    const { dialog, form, submit, fail } = dialogShell("Import annotations", fields, "Import");
-    form.addEventListener("change", () => (form.querySelector(".boxes-opts").hidden = form.format.value !== "yolo_boxes"));
-    let outcome = null;
-    dialog.addEventListener("close", () => resolve(outcome));
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      submit.disabled = true;
-      const body = new FormData();
-      body.append("format", form.format.value);
-      body.append("file", form.file.files[0]);
-      if (form.format.value === "yolo_boxes" && form.label.value) body.append("label", form.label.value);
-      try {
-        const { status, data } = await postForm(routes.imports(projectId), body);
-        const box = form.querySelector(".import-result");
-        if (status === 202) {
-          outcome = { job: data };
-          box.replaceChildren(el("p", { class: "notice" }, `Auto-annotation job #${data.id} started: see it in the jobs list.`));
-        } else {
-          outcome = { result: data };
-          const created = data.labels_created?.length ? ` New labels: ${data.labels_created.join(", ")}.` : "";
-          box.replaceChildren(el("p", { class: "notice" }, `Imported ${data.annotations} annotation(s) on ${data.images} image(s).${created}`));
-        }
-        // Images the review rules or someone's lock hold were left as they are: say which, and why.
-        const skipped = outcome.job?.skipped ?? outcome.result?.skipped ?? [];
-        if (skipped.length) {
-          box.append(
-            el("p", { class: "notice error" }, `${skipped.length} image(s) left as they are:`),
-            el("ul", { class: "import-skipped" }, ...skipped.map((row) => el("li", {}, `${row.name}: ${row.reason}`))),
-          );
-        }
-        submit.hidden = true;
-      } catch (err) {
-        fail(err);
-      }
-    });
-    dialog.showModal();
-  });
-}
-
-// Auto-annotate with a detector the server has configured (names only; the paths are the
-// administrator's): a label per class, or one label for every detection, and a confidence.
-export function autoAnnotateDialog(projectId, labels, detectors, { imageIds = [] } = {}) {
-  return new Promise((resolve) => {
-    const labelOptions = () => labels.map((l) => el("option", { value: String(l.id) }, l.name));
-    const classRows = el("div", {});
-    const addClass = el("button", { type: "button" }, "Map a class id to a label");
-    addClass.addEventListener("click", () =>
-      classRows.append(
-        el("div", { class: "row class-row" }, el("label", {}, "class id ", el("input", { type: "number", min: "0", step: "1", name: "class_id", style: "width:5rem" })), el("label", {}, "→ ", el("select", { name: "class_label" }, ...labelOptions()))),
-      ),
-    );
-    const fields = [
-      el("label", { style: "display:block" }, "Detector ", el("select", { name: "detector", required: true }, ...detectors.map((d) => el("option", { value: d }, d)))),
-      el("label", { style: "display:block" }, "Label for detections without a mapped class ", el("select", { name: "label" }, el("option", { value: "" }, "(none: unmapped classes are dropped)"), ...labelOptions())),
-      el("fieldset", {}, el("legend", {}, "Classes"), classRows, addClass),
-      el("label", { style: "display:block" }, "Confidence threshold ", el("input", { type: "number", name: "conf", min: "0", max: "1", step: "0.05", value: "0.25" })),
-      imageIds.length ? el("p", {}, `On the ${imageIds.length} selected image(s).`) : el("p", { class: "muted" }, "On every image of the project."),
-    ];
-    const { dialog, form, submit, fail } = dialogShell("Auto-annotate", fields, "Start");
-    let job = null;
-    dialog.addEventListener("close", () => resolve(job));
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      submit.disabled = true;
-      const params = { detector: form.detector.value, conf: Number(form.conf.value) };
-      if (form.label.value) params.label = Number(form.label.value);
-      const classLabels = {};
-      for (const row of classRows.querySelectorAll(".class-row")) {
-        const id = row.querySelector("[name=class_id]").value;
-        if (id !== "") classLabels[id] = Number(row.querySelector("[name=class_label]").value);
-      }
-      if (Object.keys(classLabels).length) params.class_labels = classLabels;
-      if (imageIds.length) params.image_ids = imageIds;
-      try {
-        job = await api(routes.jobs(projectId), { method: "POST", body: { kind: "auto_annotate", params } });
-        dialog.close();
-      } catch (err) {
-        fail(err);
-      }
-    });
-    dialog.showModal();
-  });
 }

@@ -20,7 +20,7 @@ export function jobTitle(job) {
 
 export function progressText(job) {
   if (job.status === "pending") return "waiting for a worker";
-  if (!job.total) return job.status === "done" ? "done" : "starting";
+  if (!job.total) return { done: "done", cancelled: "not started", failed: "not started" }[job.status] ?? "starting";
   return `${job.done.toLocaleString("en-US")} of ${job.total.toLocaleString("en-US")}`;
 }
 

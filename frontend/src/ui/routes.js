@@ -37,6 +37,11 @@ export const routes = {
   historyRevert: (imageId) => `/api/images/${imageId}/history/revert`,
   textJobs: (projectId) => `/api/projects/${projectId}/text-jobs/`,
   textStatus: () => "/api/text/status",
+  jobCancel: (id) => `/api/jobs/${id}/cancel`,
+  jobRetry: (id) => `/api/jobs/${id}/retry`,
+  embeddingSummary: (projectId) => `/api/projects/${projectId}/embeddings/`,
+  detectors: () => "/api/detectors",
+  checkpoints: () => "/api/models",
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
