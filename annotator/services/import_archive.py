@@ -187,7 +187,7 @@ def _annotations(
         if image is None:
             plan.problems.append(f"{item.file_name} is neither in the project nor in the archive.")
             continue
-        if image in held:
+        if image.pk is not None and image in held:
             continue
         if (item.width, item.height) != (image.width, image.height):
             plan.problems.append(

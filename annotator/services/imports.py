@@ -166,9 +166,7 @@ def held_images(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, A
     someone else; each with {"image", "name", "reason"}. Images not stored yet (an archive's,
     in a dry run) hold nothing."""
     held = {}
-    for image in dict.fromkeys(images):
-        if image.pk is None:
-            continue
+    for image in dict.fromkeys(image for image in images if image.pk is not None):
         refusal = image_write_refusal(image=image, user=by)
         if refusal is not None:
             held[image] = {"image": image.pk, "name": image.original_name, "reason": str(refusal)}

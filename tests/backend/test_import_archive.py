@@ -64,6 +64,7 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing_then_the_import_does_it(
     assert response.json() == {
         "images_new": ["a.png", "b.png"], "images_known": 0, "images_annotated": 2,
         "annotations": {"boat": 2}, "boxes": {}, "labels_to_create": ["boat"], "problems": [],
+        "skipped": [],
     }  # fmt: skip
     assert not Image.objects.exists() and not Label.objects.filter(name="boat").exists()
     assert sorted(media_root.rglob("*")) == files_before
