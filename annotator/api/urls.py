@@ -43,10 +43,17 @@
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
+#   GET  images/{id}/proposals/      V           ?status=pending (default)|kept|dropped|all
+#   POST images/{id}/proposals/bulk  A           {"action": keep|drop, "min_score"?, "box"?,
+#                                                 "label"?}: all pending ones matching
+#   POST proposals/{id}/keep         A           {"label"?} -> the annotation; decided -> 409
+#   POST proposals/{id}/drop         A           decided -> 409
+#   (POST projects/{id}/jobs/ also takes A: kind everything on the image the caller holds)
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import proposals as proposal_views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -110,5 +117,25 @@ urlpatterns = [
         "models/<str:sha256>/files/<str:name>",
         embeddings.ModelFileView.as_view(),
         name="api-model-file",
+    ),
+    path(
+        "images/<int:pk>/proposals/",
+        proposal_views.ImageProposalListView.as_view(),
+        name="api-image-proposals",
+    ),
+    path(
+        "images/<int:pk>/proposals/bulk",
+        proposal_views.ImageProposalBulkView.as_view(),
+        name="api-image-proposals-bulk",
+    ),
+    path(
+        "proposals/<int:pk>/keep",
+        proposal_views.ProposalKeepView.as_view(),
+        name="api-proposal-keep",
+    ),
+    path(
+        "proposals/<int:pk>/drop",
+        proposal_views.ProposalDropView.as_view(),
+        name="api-proposal-drop",
     ),
 ]

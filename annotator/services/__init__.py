@@ -76,6 +76,8 @@ from annotator.services.proposals import (
     proposal_drop,
     proposal_keep,
     proposals_create,
+    proposals_decide,
+    proposals_keep_above,
 )
 from annotator.services.review import (
     TRANSITIONS,
@@ -164,6 +166,8 @@ __all__ = [
     "proposal_drop",
     "proposal_keep",
     "proposals_create",
+    "proposals_decide",
+    "proposals_keep_above",
     "sam_model_decoder",
     "sam_model_export",
     "sam_model_export_request",

@@ -225,9 +225,11 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
         raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
     if not boxes:
         raise Invalid("The zip holds no YOLO box files (<image stem>.txt).")
+    # The boxes are someone's labels, not a machine's guesses: their masks are kept at once
+    # (keep_above 0), as an import's annotations are; a locked image's stay proposals.
     return job_create(
         project=project,
         kind="auto_annotate",
         created_by=by,
-        params={"boxes": boxes, "label": label},
+        params={"boxes": boxes, "label": label, "keep_above": 0},
     )
