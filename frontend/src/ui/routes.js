@@ -33,6 +33,10 @@ export const routes = {
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
+  proposals: (imageId, status) => `/api/images/${imageId}/proposals/${q({ status })}`,
+  proposalsBulk: (imageId) => `/api/images/${imageId}/proposals/bulk`,
+  proposalKeep: (id) => `/api/proposals/${id}/keep`,
+  proposalDrop: (id) => `/api/proposals/${id}/drop`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
