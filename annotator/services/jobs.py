@@ -134,7 +134,7 @@ def job_run(*, job: Job) -> Job:
 
 def job_release_lost(*, ids: Sequence[int] | None = None) -> list[int]:
     """Fail the running jobs whose worker is gone (see annotator.leases). They are not run
-    again by themselves: a job may have created part of its annotations, and a second run would
+    again by themselves: a job may have created part of its proposals, and a second run would
     add them twice; the error says how far it got, and the user starts it again."""
     running = Job.objects.filter(status=Job.Status.RUNNING)
     if ids is not None:
