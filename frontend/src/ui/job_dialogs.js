@@ -162,6 +162,8 @@ export function autoAnnotateDialog(projectId, labels, detectors, { imageIds = []
       el("label", { style: "display:block" }, "Label for detections without a mapped class ", el("select", { name: "label" }, el("option", { value: "" }, "(none: unmapped classes are dropped)"), ...labelOptions())),
       el("fieldset", {}, el("legend", {}, "Classes"), classRows, addClass),
       el("label", { style: "display:block" }, "Confidence threshold ", el("input", { type: "number", name: "conf", min: "0", max: "1", step: "0.05", value: "0.25" })),
+      // The masks arrive as proposals a labeler keeps or drops; the surest may be kept at once.
+      el("label", { style: "display:block" }, "Keep at once those scoring at least (empty: keep none) ", el("input", { type: "number", name: "keep_above", min: "0", max: "1", step: "0.05" })),
       imageIds.length ? el("p", {}, `On the ${imageIds.length} selected image(s).`) : el("p", { class: "muted" }, "On every image of the project."),
     ];
     const { dialog, form, submit, fail } = dialogShell("Auto-annotate", fields, "Start");
@@ -171,6 +173,7 @@ export function autoAnnotateDialog(projectId, labels, detectors, { imageIds = []
       event.preventDefault();
       submit.disabled = true;
       const params = { detector: form.detector.value, conf: Number(form.conf.value) };
+      if (form.keep_above.value !== "") params.keep_above = Number(form.keep_above.value);
       if (form.label.value) params.label = Number(form.label.value);
       const classLabels = {};
       for (const row of classRows.querySelectorAll(".class-row")) {
