@@ -31,6 +31,7 @@ from annotator.models import (
     Membership,
     NameKey,
     Project,
+    Proposal,
     ReviewEvent,
     ReviewIssue,
     SamModel,
@@ -413,3 +414,34 @@ def embedding_summary(*, project: Project, errors: int = 5) -> dict[str, Any]:
             for row in failed
         ],
     }
+
+
+def proposals_visible_to(*, user: User) -> QuerySet[Proposal]:
+    return Proposal.objects.filter(image__project__memberships__user_id=user.pk).select_related(
+        "image", "image__project", "label"
+    )
+
+
+def proposal_list(
+    *, image: Image, status: str | None = Proposal.Status.PENDING
+) -> QuerySet[Proposal]:
+    qs = Proposal.objects.filter(image=image).select_related("label")
+    return qs if status is None else qs.filter(status=status)
+
+
+def job_proposal_counts(*, job: Job) -> dict[str, int]:
+    """A job's proposals by status, and how many it was asked to keep (score at least its
+    `keep_above`) but left pending, because the image's lock or review status refused."""
+    rows = dict(
+        Proposal.objects.filter(job=job).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    counts = {status: rows.get(status, 0) for status in Proposal.Status.values}
+    threshold = job.params.get("keep_above")
+    refused = 0
+    if threshold is not None:
+        pending = Proposal.objects.filter(job=job, status=Proposal.Status.PENDING)
+        meets = Q(score__gte=threshold)
+        if threshold == 0:
+            meets |= Q(score__isnull=True)  # unscored (inline boxes) are kept only at 0
+        refused = pending.filter(meets).count()
+    return {**counts, "refused": refused}

@@ -76,6 +76,14 @@ from annotator.api.views import (
     text,
 )
 
+#   GET  images/{id}/proposals/      V           ?status=pending (default)|kept|dropped|all
+#   POST images/{id}/proposals/bulk  A           {"action": keep|drop, "min_score"?, "box"?,
+#                                                 "label"?}: all pending ones matching
+#   POST proposals/{id}/keep         A           {"label"?} -> the annotation; decided -> 409
+#   POST proposals/{id}/drop         A           decided -> 409
+#   (POST projects/{id}/jobs/ also takes A: kind everything on the image the caller holds)
+from annotator.api.views import proposals as proposal_views
+
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # GET and HEAD only: its HTML renderer has no template for DRF's OPTIONS metadata (a 500).
@@ -156,4 +164,24 @@ urlpatterns = [
     ),
     path("detectors", offers.DetectorListView.as_view(), name="api-detectors"),
     path("models", offers.CheckpointListView.as_view(), name="api-checkpoints"),
+    path(
+        "images/<int:pk>/proposals/",
+        proposal_views.ImageProposalListView.as_view(),
+        name="api-image-proposals",
+    ),
+    path(
+        "images/<int:pk>/proposals/bulk",
+        proposal_views.ImageProposalBulkView.as_view(),
+        name="api-image-proposals-bulk",
+    ),
+    path(
+        "proposals/<int:pk>/keep",
+        proposal_views.ProposalKeepView.as_view(),
+        name="api-proposal-keep",
+    ),
+    path(
+        "proposals/<int:pk>/drop",
+        proposal_views.ProposalDropView.as_view(),
+        name="api-proposal-drop",
+    ),
 ]

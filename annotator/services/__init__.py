@@ -80,6 +80,8 @@ from annotator.services.proposals import (
     proposal_drop,
     proposal_keep,
     proposals_create,
+    proposals_decide,
+    proposals_keep_above,
 )
 from annotator.services.revert import annotation_revert
 from annotator.services.review import (
@@ -176,6 +178,8 @@ __all__ = [
     "proposal_drop",
     "proposal_keep",
     "proposals_create",
+    "proposals_decide",
+    "proposals_keep_above",
     "sam_model_decoder",
     "sam_model_export",
     "sam_model_export_request",

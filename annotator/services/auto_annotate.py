@@ -1,9 +1,8 @@
 """Auto-annotation: box prompts (inline, or from a configured detector) -> SAM masks ->
-annotations."""
+proposals (kept at once above the job's `keep_above`)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -11,19 +10,17 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from annotator.images import read_rgb
-from annotator.models import Embedding, Image, Job
-from annotator.services.annotations import annotation_create
-from annotator.services.errors import ServiceError
+from annotator.models import Embedding, Image, Job, Proposal
 from annotator.services.everything import mask_rle
 from annotator.services.progress import Progress, job_skip_if_held
+from annotator.services.proposals import ProposalIn, proposals_offer
 from annotator.services.sam_models import sam_model_load
 from export_onnx import wire
 
-log = logging.getLogger(__name__)
-
 
 def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> None:
-    """Box prompts -> SAM masks -> annotations (source `auto`), for the job's images. Boxes come
+    """Box prompts -> SAM masks -> proposals (the box's class label suggested), for the job's
+    images. Boxes come
     inline or from a configured detector (see job_params.check_auto_annotate_params); all boxes
     of an image go through the decoder in one batched call. A ready stored embedding is used
     instead of encoding the image again."""
@@ -66,19 +63,16 @@ def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) 
         if prompts:
             _set_image(predictor, image, rgb)
             masks = segment_boxes(predictor, np.array([p[0] for p in prompts], np.float32))
-            for (box, label_id, score), mask in zip(prompts, masks, strict=True):
-                try:
-                    annotation_create(
-                        image=image,
-                        label=labels[label_id],
-                        created_by=job.created_by,
-                        rle=mask_rle(mask),
-                        source="auto",
-                        score=score,
-                        prompts={"mode": "auto_annotate", "box": [float(v) for v in box]},
-                    )
-                except ServiceError as exc:  # an empty mask, a locked image: skip it
-                    log.info("auto-annotation skipped a box on image %s: %s", image.pk, exc)
+            items = [
+                ProposalIn(
+                    rle=mask_rle(mask),
+                    score=None if score is None else float(score),
+                    label=labels[label_id],
+                    prompts={"box": [float(v) for v in box]},
+                )
+                for (box, label_id, score), mask in zip(prompts, masks, strict=True)
+            ]
+            proposals_offer(job=job, image=image, items=items, source=Proposal.Source.AUTO_ANNOTATE)
         progress(done=done, total=len(todo))
 
 

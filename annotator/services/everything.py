@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db.models import QuerySet
 
 from annotator.images import read_rgb
-from annotator.models import Image, Job, Label
-from annotator.services.annotations import annotation_create
-from annotator.services.errors import ServiceError
+from annotator.models import Image, Job, Label, Proposal
 from annotator.services.progress import Progress, job_skip_if_held
+from annotator.services.proposals import ProposalIn, proposals_offer
 from annotator.services.sam_models import sam_model_load
-
-log = logging.getLogger(__name__)
 
 # Everything mode defaults for a CPU worker: a 16x16 grid instead of SAM's 32x32 (4x fewer
 # decoder calls).
@@ -31,11 +27,20 @@ EVERYTHING_BOUNDS: dict[str, tuple[type, float, float]] = {
     "crop_n_layers": (int, 0, 3),
 }
 EVERYTHING_PARAMS = frozenset(EVERYTHING_BOUNDS)
+# An annotator may run everything mode on the one image they hold; a manager's bounds would let
+# them hold a shared GPU worker for minutes, so theirs are lower (and no crop layers, which
+# multiply the prompts by 5, 21, 85).
+EVERYTHING_BOUNDS_ANNOTATOR: dict[str, tuple[type, float, float]] = {
+    **EVERYTHING_BOUNDS,
+    "points_per_side": (int, 1, 32),
+    "points_per_batch": (int, 1, 256),
+    "crop_n_layers": (int, 0, 0),
+}
 
 
 def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> None:
-    """Every mask of the automatic generator becomes an annotation (source `auto`, score =
-    predicted IoU) with the job's label."""
+    """Every mask of the automatic generator becomes a proposal (score = predicted IoU, the
+    job's optional `label` suggested); with `keep_above`, the surest are kept at once."""
     # torch: only a worker on the `gpu` queue runs a job of this kind.
     from annotator.sam import SamAutomaticMaskGenerator
 
@@ -43,7 +48,8 @@ def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> 
     options = {**EVERYTHING_DEFAULTS}
     options.update({k: v for k, v in job.params.items() if k in EVERYTHING_PARAMS})
     generator = SamAutomaticMaskGenerator(model, output_mode="binary_mask", **options)
-    label = Label.objects.get(project=job.project, pk=job.params["label"])
+    label_id = job.params.get("label")
+    label = Label.objects.filter(project=job.project, pk=label_id).first() if label_id else None
     todo = list(images)
     progress(done=0, total=len(todo))
     for done, image in enumerate(todo, start=1):
@@ -52,19 +58,16 @@ def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> 
             continue
         with image.file.open("rb") as f:
             records = generator.generate(read_rgb(f.read()))
-        for record in records:
-            try:
-                annotation_create(
-                    image=image,
-                    label=label,
-                    created_by=job.created_by,
-                    rle=mask_rle(record["segmentation"]),
-                    source="auto",
-                    score=float(record["predicted_iou"]),
-                    prompts={"mode": "everything", "point_coords": record["point_coords"]},
-                )
-            except ServiceError as exc:  # an empty mask, a locked image: skip it
-                log.info("everything mode skipped a mask on image %s: %s", image.pk, exc)
+        items = [
+            ProposalIn(
+                rle=mask_rle(record["segmentation"]),
+                score=float(record["predicted_iou"]),
+                label=label,
+                prompts={"point_coords": record["point_coords"]},
+            )
+            for record in records
+        ]
+        proposals_offer(job=job, image=image, items=items, source=Proposal.Source.EVERYTHING)
         progress(done=done, total=len(todo))
 
 

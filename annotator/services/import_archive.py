@@ -262,7 +262,9 @@ def _boxes(
     for name in plan.labels_to_create:
         by_name[name] = _labels_for_names(project, [name])[name]
     class_labels = {str(c): by_name[n].pk for c, n in names.items() if n in by_name}
-    params: dict[str, Any] = {"boxes": found.boxes, "box_classes": found.classes}
+    # The boxes are someone's labels, not a machine's guesses: their masks are kept at once
+    # (keep_above 0), as an import's annotations are; a locked image's stay proposals.
+    params: dict[str, Any] = {"boxes": found.boxes, "box_classes": found.classes, "keep_above": 0}
     params |= {k: options[k] for k in BOX_JOB_OPTIONS if options.get(k) is not None}
     if class_labels:
         params["class_labels"] = class_labels

@@ -308,12 +308,14 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
         found.boxes.pop(str(image.pk), None)
         found.classes.pop(str(image.pk), None)
     with transaction.atomic():
-        # The job is published when this commits, so its worker sees the skipped list.
+        # The job is published when this commits, so its worker sees the skipped list. The
+        # boxes are someone's labels, not a machine's guesses: their masks are kept at once
+        # (keep_above 0), as an import's annotations are; a locked image's stay proposals.
         job = job_create(
             project=project,
             kind="auto_annotate",
             created_by=by,
-            params={"boxes": found.boxes, "label": label},
+            params={"boxes": found.boxes, "label": label, "keep_above": 0},
         )
         job.skipped = list(held.values())
         job.save(update_fields=["skipped"])

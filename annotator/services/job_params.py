@@ -8,16 +8,23 @@ from typing import Any
 
 from annotator.models import Image, Job, Project
 from annotator.services.errors import Invalid
-from annotator.services.everything import EVERYTHING_BOUNDS, EVERYTHING_DEFAULTS
+from annotator.services.everything import (
+    EVERYTHING_BOUNDS,
+    EVERYTHING_BOUNDS_ANNOTATOR,
+    EVERYTHING_DEFAULTS,
+)
 from annotator.services.exports import EXPORT_WRITERS
 from annotator.services.offers import detector_names
 from annotator.services.quotas import everything_cost_check, inline_boxes_check
 from annotator.services.text_prompts import text_params_check
 
 
-def job_params_check(*, project: Project, kind: str, params: dict[str, Any]) -> None:
+def job_params_check(
+    *, project: Project, kind: str, params: dict[str, Any], limited: bool = False
+) -> None:
     """Refuse (Invalid) params the job's kind cannot run with; may fill in defaults (an
-    export's format) and derive `image_ids` (auto-annotation's inline boxes)."""
+    export's format) and derive `image_ids` (auto-annotation's inline boxes). `limited`: an
+    annotator's everything job, held to EVERYTHING_BOUNDS_ANNOTATOR."""
     # `params` is free-form JSON: each value is type-checked before it meets a set, a dict or a
     # query (a list as `format` or `label` raised TypeError or ValueError there: a 500).
     check_types(params)
@@ -27,10 +34,13 @@ def job_params_check(*, project: Project, kind: str, params: dict[str, Any]) -> 
             raise Invalid(f"Unknown export format {fmt!r}; one of {', '.join(EXPORT_WRITERS)}.")
     check_selection_params(params)
     if kind == Job.Kind.EVERYTHING:
+        # Optional: the label its proposals suggest; the labeler chooses one when keeping.
         label = params.get("label")
-        if label is None or not project.labels.filter(pk=label).exists():
-            raise Invalid("Everything mode needs `label`: the id of a label of this project.")
-        check_everything_params(params)
+        if label is not None and not project.labels.filter(pk=label).exists():
+            raise Invalid("`label` is not a label of this project.")
+        check_everything_params(
+            params, bounds=EVERYTHING_BOUNDS_ANNOTATOR if limited else EVERYTHING_BOUNDS
+        )
     if kind == Job.Kind.AUTO_ANNOTATE:
         check_auto_annotate_params(project=project, params=params)
     if kind == Job.Kind.TEXT:
@@ -48,6 +58,10 @@ _PARAM_TYPES: dict[str, tuple[str, Any]] = {
     "mask_mode": ("instance or semantic", lambda v: v in ("instance", "semantic")),
     "rle": ("true or false", lambda v: isinstance(v, bool)),
     "include_images": ("true or false", lambda v: isinstance(v, bool)),
+    "keep_above": (
+        "a number from 0 to 1 (proposals scoring at least that are kept at once)",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
+    ),
     "conf": (
         "a number from 0 to 1",
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
@@ -106,8 +120,10 @@ def check_selection_params(params: dict[str, Any]) -> None:
         raise Invalid("`image_ids` is a list of image ids.")
 
 
-def check_everything_params(params: dict[str, Any]) -> None:
-    for key, (kind, low, high) in EVERYTHING_BOUNDS.items():
+def check_everything_params(
+    params: dict[str, Any], *, bounds: dict[str, tuple[type, float, float]] = EVERYTHING_BOUNDS
+) -> None:
+    for key, (kind, low, high) in bounds.items():
         if key not in params:
             continue
         value = params[key]

@@ -20,10 +20,11 @@ from django.utils import timezone
 from annotator import leases, queue, selectors
 from annotator.models import Job, Project
 from annotator.services.auto_annotate import auto_annotate_run
-from annotator.services.errors import Conflict, Invalid, Unavailable, User
+from annotator.services.errors import Conflict, Forbidden, Invalid, Unavailable, User
 from annotator.services.everything import everything_run
 from annotator.services.exports import export_run
 from annotator.services.job_params import job_params_check
+from annotator.services.locks import check_not_locked_by_other
 from annotator.services.progress import Runner
 from annotator.services.quotas import job_quota_check
 from annotator.services.text_prompts import text_run
@@ -47,11 +48,21 @@ def job_create(
     created_by: User,
     params: dict[str, Any] | None = None,
     retry_of: Job | None = None,
+    limited: bool = False,
 ) -> Job:
+    """`limited`: the caller annotates but does not manage the project, so they may start only
+    everything mode, on the one image they hold, within lower bounds."""
     if kind not in Job.Kind.values:
         raise Invalid(f"Unknown job kind {kind!r}; one of {', '.join(Job.Kind.values)}.")
     params = params or {}
-    job_params_check(project=project, kind=kind, params=params)
+    if limited and kind != Job.Kind.EVERYTHING:
+        raise Forbidden(
+            "Your role in this project may start only everything mode on the image you hold; "
+            "other jobs are a manager's."
+        )
+    job_params_check(project=project, kind=kind, params=params, limited=limited)
+    if limited:
+        _check_held_image(project=project, user=created_by, params=params)
     with transaction.atomic():
         job_quota_check(project=project, user=created_by)
         job = Job.objects.create(
@@ -69,6 +80,25 @@ def job_create(
         job.delete()
         raise Unavailable("The task queue (Celery broker) is unavailable; try again later.")
     return job
+
+
+def _check_held_image(*, project: Project, user: User, params: dict[str, Any]) -> None:
+    ids = params.get("image_ids")
+    if not isinstance(ids, list) or len(ids) != 1:
+        raise Invalid("Give `image_ids`: the one image you hold (its edit lock).")
+    image = project.images.filter(pk=ids[0]).first()
+    if image is None:
+        raise Invalid(f"Image {ids[0]} is not in this project.")
+    check_not_locked_by_other(image, user)
+    if (
+        image.locked_by_id != user.pk
+        or not image.locked_until
+        or image.locked_until <= timezone.now()
+    ):
+        raise Forbidden(
+            "Take the image's edit lock first (open it in the annotation page, or POST "
+            f"/api/images/{image.pk}/lock): everything mode runs on the image you hold."
+        )
 
 
 def _job_publish_or_fail(job: Job, queue_name: str) -> None:
@@ -109,7 +139,7 @@ def job_run(*, job: Job) -> Job:
 
 def job_release_lost(*, ids: Sequence[int] | None = None) -> list[int]:
     """Fail the running jobs whose worker is gone (see annotator.leases). They are not run
-    again by themselves: a job may have created part of its annotations, and a second run would
+    again by themselves: a job may have created part of its proposals, and a second run would
     add them twice; the error says how far it got, and the user starts it again."""
     running = Job.objects.filter(status=Job.Status.RUNNING)
     if ids is not None:

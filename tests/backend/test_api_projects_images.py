@@ -212,7 +212,9 @@ def test_unavailable_job_kinds_and_formats_are_a_400(
     p = project_with_roles["project"]
     assert (
         client.post(
-            f"/api/projects/{p.pk}/jobs/", {"kind": "everything"}, format="json"
+            f"/api/projects/{p.pk}/jobs/",
+            {"kind": "everything", "params": {"label": 999999}},
+            format="json",
         ).status_code
         == 400
     )
@@ -270,7 +272,7 @@ def test_an_everything_job_goes_to_the_gpu_queue(
 
 @pytest.mark.django_db
 @pytest.mark.slow
-def test_an_everything_job_turns_sam_masks_into_annotations(
+def test_an_everything_job_turns_sam_masks_into_proposals(
     project_with_roles: dict, reference_dir: Any
 ) -> None:
     owner = project_with_roles["owner"]
@@ -283,9 +285,16 @@ def test_an_everything_job_turns_sam_masks_into_annotations(
     job = services.job_create(project=project, kind="everything", created_by=owner, params=params)
     job = services.job_run(job=job)
     assert job.status == Job.Status.DONE, job.error
-    annotations = list(image.annotations.all())
-    assert annotations and all(a.source == "auto" and a.score is not None for a in annotations)
-    assert annotations[0].prompts["mode"] == "everything"
+    # Nothing becomes an annotation unasked: every mask waits as a proposal.
+    assert not image.annotations.exists()
+    proposals = list(image.proposals.all())
+    assert proposals and all(
+        p.source == "everything" and p.status == "pending" and p.score is not None
+        and p.job_id == job.pk and p.label_id == params["label"]
+        for p in proposals
+    )  # fmt: skip
+    kept = services.proposal_keep(proposal=proposals[0], user=owner)
+    assert kept.source == "auto" and kept.prompts["mode"] == "everything"
     job.refresh_from_db()
     assert (job.done, job.total) == (1, 1)
 

@@ -1,5 +1,5 @@
 """Auto-annotation jobs: box prompts (inline, or from a configured detector) become SAM masks
-and then annotations with source `auto`."""
+and then proposals (kept at once, as annotations with source `auto`, above `keep_above`)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_bad_auto_annotation_params_are_a_400(
 
 @pytest.mark.django_db
 @pytest.mark.slow
-def test_inline_boxes_and_detector_boxes_become_auto_annotations(
+def test_inline_boxes_and_detector_boxes_become_proposals(
     project: Any, reference_dir: Path, settings: Any, tmp_path: Path
 ) -> None:
     owner = project.memberships.get(role="owner").user
@@ -64,16 +64,20 @@ def test_inline_boxes_and_detector_boxes_become_auto_annotations(
     )
     job = services.job_run(job=job)
     assert job.status == Job.Status.DONE, job.error
-    made = list(image.annotations.order_by("id"))
-    assert len(made) == 2 and {a.source for a in made} == {"auto"}
-    assert made[0].prompts == {"mode": "auto_annotate", "box": [180.0, 10.0, 390.0, 200.0]}
+    assert not image.annotations.exists()
+    made = list(image.proposals.order_by("id"))
+    assert len(made) == 2 and {(p.source, p.label_id) for p in made} == {("auto_annotate", cat.pk)}
+    assert made[0].prompts == {"box": [180.0, 10.0, 390.0, 200.0]}
+    kept = services.proposal_keep(proposal=made[0], user=owner)
+    assert kept.source == "auto" and kept.prompts["mode"] == "auto_annotate"
 
     # A detector configured on the server: YOLO detection files, class 1 -> dog.
     folder = tmp_path / "detections"
     folder.mkdir()
     (folder / "chelsea.txt").write_text("1 0.5 0.5 0.4 0.4 0.9\n7 0.2 0.2 0.1 0.1 0.8\n")
     settings.AUTO_ANNOTATE_DETECTORS = {"files": str(folder)}
-    params = {"detector": "files", "class_labels": {"1": dog.pk}, "image_ids": [image.pk]}
+    params = {"detector": "files", "class_labels": {"1": dog.pk}, "image_ids": [image.pk],
+              "keep_above": 0.5}  # fmt: skip
     job = services.job_run(
         job=services.job_create(
             project=project, kind="auto_annotate", created_by=owner, params=params
@@ -81,5 +85,7 @@ def test_inline_boxes_and_detector_boxes_become_auto_annotations(
     )
     assert job.status == Job.Status.DONE, job.error
     detected = list(image.annotations.filter(label=dog))
-    # Class 7 has no label (no `label` fallback given), so only the class-1 box is annotated.
+    # Class 7 has no label (no `label` fallback given), so only the class-1 box is proposed,
+    # and its 0.9 is above keep_above: kept at once.
     assert len(detected) == 1 and detected[0].score == pytest.approx(0.9)
+    assert job.proposals.get().status == "kept"

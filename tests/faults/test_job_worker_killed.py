@@ -2,8 +2,8 @@
 `running` forever.
 
 A job is not run again by itself, unlike an embedding: everything mode and auto-annotation
-create annotations image by image, so a second run would add the first images' twice. The job
-row says which process holds it and until when (annotator.leases); the next worker's sweep, or
+create proposals (and keep some) image by image, so a second run would add the first images'
+twice. The job row says which process holds it and until when (annotator.leases); the next worker's sweep, or
 the redelivered task of a killed prefork child, fails it with a reason the user can act on.
 """
 

@@ -267,9 +267,10 @@ def test_web_and_workers_on_separate_hosts_share_only_postgres_redis_and_s3(
         assert predicted["model_sha256"] == sha and predicted["masks"][0]["area"] > 0
         assert (hosts["web"].var / "onnx" / sha / "manifest.json").is_file()
 
-        # An everything job (gpu queue) and an export job (default queue) and its download.
+        # An everything job (gpu queue) and an export job (default queue) and its download. Its
+        # masks are proposals; keep_above 0 keeps them all at once, so the export has them.
         everything = {"points_per_side": 4, "pred_iou_thresh": 0.0,
-                      "stability_score_thresh": 0.0, "label": label.pk}  # fmt: skip
+                      "stability_score_thresh": 0.0, "label": label.pk, "keep_above": 0}  # fmt: skip
         code, _, raw = api.call(
             "POST",
             f"/api/projects/{project.pk}/jobs/",

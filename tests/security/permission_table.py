@@ -65,6 +65,7 @@ class Refs:
     newcomer: str  # username of a user in none of A's and B's (C, with A's owner and manager)
     assignee: int  # user id of A's annotator
     password: str = ""  # the caller's own, for the password-change form
+    proposal: int = 0  # a pending proposal on `image`
 
 
 class Form(dict[str, Any]):
@@ -278,6 +279,16 @@ TABLE: list[Row] = [
     Row("api/images/<int:pk>/history",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/history/revert",       "POST",   403,   404,   403,   409,   200,   200,   200,   404, lambda r: {"annotation": r.annotation, "to": 1, "version": 1}),
     Row("api/images/<int:pk>/history/revert",       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    # Proposals on the submitted image: deciding one writes annotations, so the annotator gets
+    # 409 there as for annotation writes; a viewer never decides.
+    Row("api/images/<int:pk>/proposals/",           "GET",    403,   404,   200,   200,   200,   200,   200,   404),
+    Row("api/images/<int:pk>/proposals/",           OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/images/<int:pk>/proposals/bulk",       "POST",   403,   404,   403,   409,   200,   200,   200,   404, lambda r: {"action": "drop", "min_score": 0}),
+    Row("api/images/<int:pk>/proposals/bulk",       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/proposals/<int:pk>/keep",              "POST",   403,   404,   403,   409,   200,   200,   200,   404),
+    Row("api/proposals/<int:pk>/keep",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/proposals/<int:pk>/drop",              "POST",   403,   404,   403,   409,   200,   200,   200,   404),
+    Row("api/proposals/<int:pk>/drop",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/jobs/<int:pk>/",                       "GET",    403,   404,   200,   200,   200,   200,   200,   404),
     Row("api/jobs/<int:pk>/",                       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/jobs/<int:pk>/result",                 "GET",    403,   404,   200,   200,   200,   200,   200,   404),

@@ -76,7 +76,7 @@ PROJECT_KWARGS = {"pk", "label_id", "user_id", "sha256"}
 BODY_REFS = ("project", "image", "annotation", "label", "spare_label", "member", "job", "issue",
              "sha256")  # fmt: skip
 _PK_OBJECT = {"projects": "project", "images": "image", "annotations": "annotation", "jobs": "job",
-              "issues": "issue"}  # fmt: skip
+              "issues": "issue", "proposals": "proposal"}  # fmt: skip
 
 
 def _kwarg(route: str, name: str, refs: Refs) -> str:
@@ -219,6 +219,12 @@ def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs
         image=image, annotation=annotation, text="leaks", created_by=owner
     )
     member = factories.member(project, "viewer", username=f"extra-{project.pk}")
+    proposal = services.proposals_create(
+        image=image,
+        items=[services.ProposalIn(rle=annotation.rle, score=0.9, label=label)],
+        source="everything",
+        created_by=owner,
+    )[0]
     job = Job.objects.create(project=project, kind="export", created_by=owner, status="done")
     job.result.save("export.json", ContentFile(b"{}"))
     sha = hashlib.sha256(f"model of {project.name}".encode()).hexdigest()
@@ -235,7 +241,7 @@ def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs
         project=project.pk, image=image.pk, image_name="a.png", annotation=annotation.pk,
         label=label.pk, spare_label=spare.pk, member=member.pk, job=job.pk, issue=issue.pk,
         sha256=sha,
-        newcomer=newcomer.username, assignee=assignee.pk,
+        newcomer=newcomer.username, assignee=assignee.pk, proposal=proposal.pk,
     )  # fmt: skip
 
 
@@ -259,7 +265,7 @@ def build_world() -> World:
     missing = Refs(
         project=10**9, image=10**9, image_name="a.png", annotation=10**9, label=10**9,
         spare_label=10**9, member=10**9, job=10**9, issue=10**9, sha256="0" * 64,
-        newcomer=newcomer.username, assignee=users["annotator"].pk,
+        newcomer=newcomer.username, assignee=users["annotator"].pk, proposal=10**9,
     )  # fmt: skip
     sessions = {}
     for caller, user in users.items():

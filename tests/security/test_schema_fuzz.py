@@ -38,6 +38,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from annotator import services
 from annotator.models import Job, ReviewIssue, Role
 from tests import factories
 from tests.backend import conftest as backend
@@ -65,6 +66,12 @@ def owned(db: None) -> dict[str, Any]:
     issue = ReviewIssue.objects.create(
         image=image, annotation=annotation, text="leaks", created_by=owner
     )
+    proposal = services.proposals_create(
+        image=image,
+        items=[services.ProposalIn(rle=annotation.rle, score=0.5)],
+        source="everything",
+        created_by=owner,
+    )[0]
     sam_model = project.sam_model
     # As a worker would have resolved it, so the model routes look the model up.
     sam_model.sha256 = "ab" * 32
@@ -78,6 +85,7 @@ def owned(db: None) -> dict[str, Any]:
             "annotations": annotation.pk,
             "jobs": job.pk,
             "issues": issue.pk,
+            "proposals": proposal.pk,
             "user_id": member.pk,
             "label_id": project.labels.first().pk,
             "sha256": sam_model.sha256,

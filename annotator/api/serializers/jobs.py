@@ -8,21 +8,40 @@ from rest_framework import serializers
 
 from annotator.api.serializers.fields import IdField
 from annotator.models import Image, Job
+from annotator.selectors import job_proposal_counts
 from annotator.services.everything import EVERYTHING_BOUNDS
 from annotator.services.exports import EXPORT_WRITERS
 from annotator.services.imports import IMPORT_FORMATS
 
 
+class JobProposalCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    kept = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    refused = serializers.IntegerField(
+        help_text="asked to keep (score >= keep_above) but left pending: the image's lock or "
+        "review status refused, or no label to give"
+    )
+
+
 class JobSerializer(serializers.ModelSerializer):
     result_url = serializers.SerializerMethodField()
+    proposals = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
         fields = [
             "id", "project", "kind", "params", "status", "done", "total", "result_url", "error",
             "created_by", "created_at", "finished_at", "skipped", "summary", "cancel_requested",
-            "retry_of",
+            "retry_of", "proposals",
         ]  # fmt: skip
+
+    @extend_schema_field(JobProposalCountsSerializer(allow_null=True))
+    def get_proposals(self, obj: Job) -> dict[str, int] | None:
+        # Jobs that write proposals: what came of them (None for exports).
+        if obj.kind not in (Job.Kind.EVERYTHING, Job.Kind.AUTO_ANNOTATE):
+            return None
+        return job_proposal_counts(job=obj)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_result_url(self, obj: Job) -> str | None:
@@ -38,10 +57,13 @@ class JobCreateSerializer(serializers.Serializer):
         default=dict,
         help_text=(
             f"export: format ({'|'.join(EXPORT_WRITERS)}), status, image_ids. everything: "
-            f"label, {', '.join(EVERYTHING_BOUNDS)}, image_ids. auto_annotate: "
-            "boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a configured name) + "
-            "class_labels {class id: label id} and/or label, conf, iou, imgsz, classes, max_det, "
-            "image_ids. text: as POST projects/{id}/text-jobs/."
+            f"label (optional: suggested), {', '.join(EVERYTHING_BOUNDS)}, image_ids "
+            "(an annotator: the one image they hold; points_per_side <= 32, no crop layers). "
+            "auto_annotate: boxes {image id: [[x0, y0, x1, y1]]} + label, or detector (a "
+            "configured name) + class_labels {class id: label id} and/or label, conf, iou, "
+            "imgsz, classes, max_det, image_ids. everything and auto_annotate write proposals; "
+            "keep_above (0 to 1): those scoring at least that are kept at once as annotations. "
+            "text: as POST projects/{id}/text-jobs/."
         ),
     )
 

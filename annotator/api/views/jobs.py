@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.views.base import PaginatedView, job_for, project_for
-from annotator.permissions import Can
+from annotator.permissions import CAPABILITIES, Can, require
 
 
 class ProjectJobListView(PaginatedView):
@@ -24,10 +24,17 @@ class ProjectJobListView(PaginatedView):
 
     @extend_schema(request=s.JobCreateSerializer, responses={202: s.JobSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        project, _ = project_for(request, pk, Can.MANAGE)
+        """Managers start any job. An annotator may start everything mode on the one image they
+        hold (`image_ids`: [its id]), with lower bounds (points_per_side <= 32, no crops)."""
+        project, role = project_for(request, pk, Can.READ)
+        manages = Can.MANAGE in CAPABILITIES[role]
+        if not manages:
+            require(request.user, project, Can.ANNOTATE)
         data = s.JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = services.job_create(project=project, created_by=request.user, **data.validated_data)
+        job = services.job_create(
+            project=project, created_by=request.user, limited=not manages, **data.validated_data
+        )
         return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -13,7 +13,6 @@ import { api } from "../ui/api.js";
 import { AnnotationStore } from "../ui/annotations.js";
 import { DecoderClient } from "../ui/decoder_client.js";
 import { Notices } from "../ui/notices.js";
-import { Proposals } from "../ui/proposals.js";
 import { Layers } from "../ui/render.js";
 import { routes } from "../ui/routes.js";
 import { UndoStack } from "../ui/undo.js";
@@ -32,9 +31,10 @@ import { createPanels } from "../annotate/panels.js";
 import { createPointer } from "../annotate/pointer.js";
 import { createPolygonTool } from "../annotate/polygon_tool.js";
 import { createPrompting } from "../annotate/prompting.js";
+import { createProposals } from "../annotate/proposals.js";
 import { createSamTool } from "../annotate/sam_tool.js";
 import { createSaving } from "../annotate/saving.js";
-import { createState, currentLabel } from "../annotate/state.js";
+import { createState } from "../annotate/state.js";
 import { createTools } from "../annotate/tools.js";
 import { createWorkflow } from "../annotate/workflow.js";
 
@@ -73,7 +73,7 @@ workflow.onStep(async (step) => {
 const navigation = createNavigation({ state, notices, opening });
 const controls = createControls({ state, root, view, tools, drawing, prompting, panels, undo, notices });
 const find = createFind({ state, notices });
-const proposals = new Proposals({ notices, store, reject: (a) => saving.deleteAnnotation(a), select: (id) => panels.highlight(id) });
+const proposals = createProposals({ state, store, drawing, notices, tools });
 
 const sam = createSamTool({ state, prompting, drawing });
 const edit = createEditTool({ state, store, view, drawing, saving, panels, notices });
@@ -84,6 +84,7 @@ tools.register("select", edit);
 tools.register("polygon", polygon);
 tools.register("brush", brush);
 tools.register("eraser", brush);
+tools.register("proposal-box", proposals.boxTool);
 tools.onModeChange(prompting.modeChanged);
 tools.onModeChange(edit.modeChanged);
 tools.onModeChange(polygon.modeChanged);
@@ -95,13 +96,14 @@ drawing.addMaskSource(brush.mask);
 for (const part of [prompting, sam, edit, brush]) drawing.addUiSource(part.ui);
 drawing.addOverlay(edit.overlay);
 drawing.addOverlay(polygon.overlay);
+drawing.addOverlay(proposals.overlay);
+stage.addEventListener("mousemove", (e) => {
+  const r = stage.getBoundingClientRect();
+  proposals.hover(view.toImage(e.clientX - r.left, e.clientY - r.top));
+});
 
 for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush]) controls.addActions(part.actions);
-controls.addActions({
-  everything: () => proposals.start(state.projectId, state.imageId, currentLabel(state)),
-  "proposals-accept-all": () => proposals.acceptAll(),
-  "proposals-reject-all": () => proposals.rejectAll(),
-});
+controls.addActions(proposals.actions);
 
 const history = createHistory({ state, store, notices, drawing, panels });
 controls.addActions(history.actions);
@@ -111,6 +113,7 @@ opening.onSwitch(polygon.reset);
 opening.onSwitch(() => proposals.forget());
 controls.addActions(find.actions);
 opening.onSwitch(find.reset);
+opening.onOpened((id) => proposals.load(id));
 opening.onOpened(navigation.prefetchAfter);
 
 async function main() {

@@ -21,7 +21,17 @@ export function jobTitle(job) {
 export function progressText(job) {
   if (job.status === "pending") return "waiting for a worker";
   if (!job.total) return { done: "done", cancelled: "not started", failed: "not started" }[job.status] ?? "starting";
-  return `${job.done.toLocaleString("en-US")} of ${job.total.toLocaleString("en-US")}`;
+  return `${job.done.toLocaleString("en-US")} of ${job.total.toLocaleString("en-US")}${proposalsText(job)}`;
+}
+
+// Jobs that write proposals say what came of them: labelers keep or drop the pending ones on
+// each image's page.
+function proposalsText(job) {
+  const p = job.proposals;
+  if (!p) return "";
+  let text = ` · ${p.pending} proposal(s) pending, ${p.kept} kept`;
+  if (p.refused) text += ` (${p.refused} not kept: image locked or under review)`;
+  return text;
 }
 
 export const isActive = (job) => job.status === "pending" || job.status === "running";

@@ -22,6 +22,10 @@ export const KEYS = [
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "I, then click", action: "pinIssue", what: "Review: pin an issue (the text in the Review panel) to the point clicked" },
   { keys: "Y", action: "history", what: "History: the selected annotation's versions (with none selected, the image's, deleted ones too); ↑ / ↓ pick one, Enter reverts to it, Esc leaves the list" },
+  { keys: "K / X", action: "proposalKeep", what: "Proposals: keep / drop the one under the mouse (or picked with J)" },
+  { keys: "J / Shift+J", action: "proposalNext", what: "Proposals: pick the next / previous one" },
+  { keys: "Shift+K", action: "proposalsKeepAbove", what: "Proposals: keep all scoring at least the slider's value" },
+  { keys: "W, then drag", action: "proposalBox", what: "Proposals: keep all inside the box dragged" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
@@ -50,6 +54,10 @@ export function actionFor(event) {
   if (/^[1-9]$/.test(key)) return { action: "label", arg: Number(key) - 1 };
   if (key === "n" || key === "N") return { action: "nextImage", arg: 1 };
   if (key === "p" || key === "P") return { action: "nextImage", arg: -1 };
+  if (key === "k" || key === "K") return { action: event.shiftKey ? "proposalsKeepAbove" : "proposalKeep" };
+  if (key === "x" || key === "X") return { action: "proposalDrop" };
+  if (key === "j" || key === "J") return { action: "proposalNext", arg: event.shiftKey ? -1 : 1 };
+  if (key === "w" || key === "W") return { action: "proposalBox" };
   if (MODES[key.toLowerCase()]) return { action: "mode", arg: MODES[key.toLowerCase()] };
   const arrow = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
   if (arrow) return { action: "nudge", arg: arrow.map((d) => d * (event.shiftKey ? 10 : 1)) };

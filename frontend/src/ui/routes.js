@@ -42,6 +42,10 @@ export const routes = {
   embeddingSummary: (projectId) => `/api/projects/${projectId}/embeddings/`,
   detectors: () => "/api/detectors",
   checkpoints: () => "/api/models",
+  proposals: (imageId, status) => `/api/images/${imageId}/proposals/${q({ status })}`,
+  proposalsBulk: (imageId) => `/api/images/${imageId}/proposals/bulk`,
+  proposalKeep: (id) => `/api/proposals/${id}/keep`,
+  proposalDrop: (id) => `/api/proposals/${id}/drop`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,

@@ -145,12 +145,14 @@ function detectorParams(labels) {
       el("label", {}, "max_det ", num("max_det", { min: "1", max: "10000", value: "300" })),
     ),
     el("label", { style: "display:block" }, "Only class ids ", el("input", { name: "classes", placeholder: "e.g. 0, 2 (empty: all)" })),
+    // The masks arrive as proposals a labeler keeps or drops; the surest may be kept at once.
+    el("label", { style: "display:block" }, "Keep at once those scoring at least (empty: keep none) ", num("keep_above", { min: "0", max: "1", step: "0.05" })),
   );
 }
 
 function readDetectorParams(form, scope) {
   const params = { detector: form.detector.value };
-  for (const key of ["conf", "iou"]) if (scope.querySelector(`[name=${key}]`).value !== "") params[key] = Number(scope.querySelector(`[name=${key}]`).value);
+  for (const key of ["conf", "iou", "keep_above"]) if (scope.querySelector(`[name=${key}]`).value !== "") params[key] = Number(scope.querySelector(`[name=${key}]`).value);
   for (const key of ["imgsz", "max_det"]) if (scope.querySelector(`[name=${key}]`).value !== "") params[key] = Number(scope.querySelector(`[name=${key}]`).value);
   const classes = classIds(scope.querySelector("[name=classes]").value);
   if (classes.length) params.classes = classes;

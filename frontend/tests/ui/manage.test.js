@@ -38,6 +38,8 @@ test("a job reads as its kind, options and progress", () => {
   assert.equal(jobTitle({ ...job, params: { format: "yolo_seg", include_images: true } }), "Export · YOLO-seg + images");
   assert.equal(progressText(job), "312 of 1,000");
   assert.equal(progressText({ ...job, status: "pending" }), "waiting for a worker");
+  const everything = { kind: "everything", params: {}, status: "done", done: 1, total: 1, proposals: { pending: 5, kept: 2, dropped: 0, refused: 1 } };
+  assert.equal(progressText(everything), "1 of 1 · 5 proposal(s) pending, 2 kept (1 not kept: image locked or under review)");
   assert.ok(isActive(job));
   assert.ok(!isActive({ ...job, status: "failed" }));
 });
