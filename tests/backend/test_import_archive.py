@@ -74,7 +74,8 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing_then_the_import_does_it(
 
     assert response.status_code == 201, response.content
     assert response.json() == {
-        "images": 2, "annotations": 2, "labels_created": ["boat"], "images_added": 2
+        "images": 2, "annotations": 2, "labels_created": ["boat"], "images_added": 2,
+        "skipped": [],
     }  # fmt: skip
     images = list(project.images.order_by("original_name"))
     assert [i.original_name for i in images] == ["a.png", "b.png"]
