@@ -36,13 +36,12 @@ EVERYTHING_PARAMS = frozenset(EVERYTHING_BOUNDS)
 def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> None:
     """Every mask of the automatic generator becomes an annotation (source `auto`, score =
     predicted IoU) with the job's label."""
-    # torch: only a worker on the `gpu` queue runs a job of this kind.
-    from annotator.sam import SamAutomaticMaskGenerator
-
-    model, _ = sam_model_load(sam_model=job.project.sam_model)
+    # The project's model family (SAM 1 or SAM 2) gives its own generator, with the same
+    # parameters and records (annotator.segmenters); torch: `gpu` queue workers only.
+    segmenter, _ = sam_model_load(sam_model=job.project.sam_model)
     options = {**EVERYTHING_DEFAULTS}
     options.update({k: v for k, v in job.params.items() if k in EVERYTHING_PARAMS})
-    generator = SamAutomaticMaskGenerator(model, output_mode="binary_mask", **options)
+    generator = segmenter.generator(**options)
     label = Label.objects.get(project=job.project, pk=job.params["label"])
     todo = list(images)
     progress(done=0, total=len(todo))
