@@ -8,12 +8,14 @@ the same in `frontend/src/decoder/sam2.js`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
+from . import wire2
 from .runtime import _bilinear_matrix, load_manifest
 
 IMG_SIZE = 1024
@@ -127,3 +129,70 @@ class Sam2OnnxDecoder:
         low = low_all[0, picks]
         masks = upsample_sam2(low, orig_size)
         return masks, iou_all[0, picks], np.clip(low, -LOW_RES_CLAMP, LOW_RES_CLAMP)
+
+
+@dataclass(frozen=True)
+class PreparedSam2Image:
+    """`Sam2WireDecoder.prepare`'s result: the per-image tensors and the features they came
+    from (a mask input re-runs ``prepare.onnx`` on them)."""
+
+    tensors: dict[str, np.ndarray]
+    features: dict[str, np.ndarray]
+    original_size: tuple[int, int]
+
+
+class Sam2WireDecoder:
+    """`export_onnx.runtime.OnnxDecoder`'s interface for a SAM 2.1 export: `prepare` takes the
+    stored feature wire bytes (`export_onnx.wire2`), `predict` the same keywords and answers
+    (masks, scores, low-res logits), so the server-side predict serves either family.
+    Thread-safe: onnxruntime sessions are, and no image is kept between calls.
+
+    Arguments:
+        export_dir: a directory written by `export_onnx.sam2.run_export_sam2`.
+    """
+
+    def __init__(self, export_dir: str | Path, *, threads: int = 0) -> None:
+        self.decoder = Sam2OnnxDecoder(export_dir, threads=threads)
+        self.manifest = self.decoder.manifest
+        self.model_key = bytes.fromhex(self.manifest["features"]["wire"]["model_key"])
+
+    def prepare(self, wire_features: bytes | bytearray | memoryview) -> PreparedSam2Image:
+        """Decode the wire bytes (as ``unpack.onnx`` does) and run ``prepare.onnx``.
+
+        Raises:
+            export_onnx.wire2.WireFormatError: not SAM 2 features, or another model's.
+        """
+        header = wire2.read_header(wire_features, model_key=self.model_key)
+        features = wire2.decode_features(wire_features)
+        return PreparedSam2Image(self.decoder.prepare(features), features, header.original_size)
+
+    def predict(
+        self,
+        point_coords: Any = None,
+        point_labels: Any = None,
+        box: Any = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        orig_size: tuple[int, int] | None = None,
+        *,
+        image: PreparedSam2Image,
+        return_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks (C, H, W) bool (logits if ``return_logits``), IoU (C,), low-res logits
+        (C, 256, 256), as `OnnxDecoder.predict`; prompts in original pixels."""
+        size = orig_size or image.original_size
+        if size[0] < 1 or size[1] < 1:
+            raise ValueError("orig_size is required: the features do not record their image size")
+        tensors = image.tensors
+        if mask_input is not None:
+            tensors = self.decoder.prepare(image.features, mask_input)
+        logits, scores, low = self.decoder.predict(
+            tensors,
+            orig_size=(int(size[0]), int(size[1])),
+            point_coords=point_coords,
+            point_labels=point_labels,
+            box=box,
+            multimask_output=multimask_output,
+        )
+        masks = logits if return_logits else logits > MASK_THRESHOLD
+        return masks, scores.astype(np.float32), low.astype(np.float32)

@@ -464,8 +464,11 @@ PROJECT_CREATORS = env_choice("PROJECT_CREATORS", "everyone", ("everyone", "staf
 MEMBER_DIRECTORY = env_choice("MEMBER_DIRECTORY", "shared", ("shared", "all"))
 # Checkpoints anyone creating a project may pick, besides SAM_CHECKPOINT and checkpoints an
 # administrator registered in the admin; staff may pick any known one. The heavy ones (vit_l,
-# vit_h: 1.2 and 2.5 GB, the slowest on a shared worker) are an administrator's decision.
-SAM_CHECKPOINTS_OFFERED = env_list("SAM_CHECKPOINTS_OFFERED", "mobile_sam,sam_vit_b")
+# vit_h: 1.2 and 2.5 GB, the slowest on a shared worker) are an administrator's decision. SAM 2.1
+# tiny (156 MB, a Hiera encoder cheaper than ViT-B) is offered too.
+SAM_CHECKPOINTS_OFFERED = env_list(
+    "SAM_CHECKPOINTS_OFFERED", "mobile_sam,sam_vit_b,sam2.1_hiera_tiny.pt"
+)
 # Quotas; 0 turns one off. A project holds at most QUOTA_PROJECT_IMAGES images and
 # QUOTA_PROJECT_BYTES bytes of stored (normalised) image files; an upload that would pass
 # either is refused whole (413).

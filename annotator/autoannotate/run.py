@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,9 +21,9 @@ from tqdm import tqdm
 from annotator.autoannotate.detectors import Detection, Detector, build_detector
 from annotator.autoannotate.text import build_text_segmenter, segment_phrases
 from annotator.geometry import mask_to_polygons
-from annotator.sam import SamPredictor, build_sam, embed_images
-from annotator.sam.predictor import segment_boxes
 from annotator.sam.sam import Sam
+from annotator.sam2 import SAM2Image
+from annotator.segmenters import Segmenter, load_segmenter, segmenter_for
 from annotator.text import TextSegmenter, check_phrases
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,13 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 # Ultralytics' checkpoint names, for scripts written against ultralytics.auto_annotate.
 SAM_ALIASES = {"sam_b.pt": "sam_vit_b", "sam_l.pt": "sam_vit_l", "mobile_sam.pt": "mobile_sam"}
+# Ultralytics' SAM 2.1 and 2.0 names stand for Meta's files (the same weights; Meta's come with
+# digests to check): ``SAM("sam2.1_b.pt")`` scripts keep their names.
+SAM_ALIASES |= {
+    f"{short}_{letter}.pt": f"{meta}_hiera_{size}.pt"
+    for short, meta in (("sam2.1", "sam2.1"), ("sam2", "sam2"))
+    for letter, size in (("t", "tiny"), ("s", "small"), ("b", "base_plus"), ("l", "large"))
+}
 # Stems of images where the detector found nothing: they get no label file (as in
 # Ultralytics), so this hidden list is what lets a resumed run skip them too.
 EMPTY_LIST = ".auto_annotate_empty"
@@ -74,10 +82,10 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def use_batched_encoder(model: Sam) -> bool:
-    """Encode several images per call (``embed_images``) only on CUDA: on CPU a batch is no
-    faster than one image at a time and holds batch_size activations in memory."""
-    return model.device.type == "cuda"
+def use_batched_encoder(segmenter: Segmenter) -> bool:
+    """Encode several images per call (``Segmenter.features``) only on CUDA: on CPU a batch is
+    no faster than one image at a time and holds batch_size activations in memory."""
+    return segmenter.device.type == "cuda"
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
@@ -122,7 +130,7 @@ def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
 def auto_annotate(
     data: str | Path | Sequence[str | Path],
     det_model: str | Path | Detector | TextSegmenter = "yolo11x.pt",
-    sam_model: str | Path | Sam = "sam_vit_b",
+    sam_model: str | Path | Sam | SAM2Image = "sam_vit_b",
     device: str = "",
     conf: float = 0.25,
     iou: float = 0.45,
@@ -143,15 +151,16 @@ def auto_annotate(
         exported to ONNX; ``*.json`` (COCO boxes) or a folder of YOLO ``<stem>.txt`` boxes ->
         no model; or a ``Detector`` object. With ``text``: a text model (below) or a
         ``TextSegmenter`` object.
-      sam_model: SAM checkpoint path or name (``sam_vit_b``, ``mobile_sam``...; Ultralytics'
-        ``sam_b.pt`` is accepted), or a built ``Sam``.
+      sam_model: SAM checkpoint path or name (``sam_vit_b``, ``mobile_sam``,
+        ``sam2.1_hiera_tiny.pt``...; Ultralytics' ``sam_b.pt`` and ``sam2.1_b.pt`` are accepted),
+        or a built ``Sam`` or ``SAM2Image``.
       device: "" (CUDA when available), "cpu", "cuda", "cuda:N" or "N".
       conf, iou, imgsz, max_det, classes: detector settings (score threshold, NMS IoU, input
         size, boxes per image, class ids to keep).
       output_dir: default ``<data>_auto_annotate_labels`` beside ``data``.
       overwrite: redo images whose label file exists (otherwise they are skipped, so an
         interrupted run resumes where it stopped).
-      batch_size: images per encoder call on CUDA (``embed_images``); on CPU images are encoded
+      batch_size: images per encoder call on CUDA (``Segmenter.features``); on CPU images are encoded
         one at a time, which is as fast and uses less memory.
       return_masks: also return ``{image path: (detections, (N, H, W) bool masks)}`` for the
         images processed in this run.
@@ -193,17 +202,21 @@ def auto_annotate(
 
     torch_device = resolve_device(device)
 
-    def load_sam() -> Sam:
-        if isinstance(sam_model, Sam):
-            return sam_model
+    def load_segmenter_once() -> Segmenter:
+        if isinstance(sam_model, Sam | SAM2Image):
+            return segmenter_for(sam_model)
         name = str(sam_model)
-        return build_sam(
-            name if Path(name).is_file() else SAM_ALIASES.get(name, name), device=torch_device
-        )
+        name = name if Path(name).is_file() else SAM_ALIASES.get(name, name)
+        return load_segmenter(name, device=str(torch_device)).segmenter
+
+    def load_sam() -> Sam:
+        model: Sam = load_segmenter_once().model
+        return model
 
     segmenter: TextSegmenter | None = None
     detector: Detector | None = None
-    predictor: SamPredictor | None = None
+    predictor: Any = None
+    sam_segmenter: Segmenter | None = None
     if text is not None:
         segmenter = build_text_segmenter(
             det_model,  # type: ignore[arg-type]  # a Detector object is refused there
@@ -217,9 +230,9 @@ def auto_annotate(
             det_model, conf=conf, iou=iou, imgsz=imgsz, max_det=max_det, classes=classes,
             device=device,
         )  # fmt: skip
-        model = load_sam()
-        predictor = SamPredictor(model)
-        batched = use_batched_encoder(model)
+        sam_segmenter = load_segmenter_once()
+        predictor = sam_segmenter.predictor()
+        batched = use_batched_encoder(sam_segmenter)
     results: Masks = {}
     with tqdm(total=len(todo), desc="auto_annotate", unit="img") as bar:
         for chunk in _chunks(todo, batch_size if batched else 1):
@@ -244,23 +257,22 @@ def auto_annotate(
                     bar.update(1)
                     continue
                 found.append((path, image, detections, text_masks))
-            embeddings = (
-                embed_images(model, [image for _, image, _, _ in found], batch_size=len(found))
-                if batched and found
+            features = (
+                sam_segmenter.features([image for _, image, _, _ in found], batch_size=len(found))
+                if sam_segmenter is not None and batched and found
                 else None
             )
             for i, (path, image, detections, text_masks) in enumerate(found):
                 if text_masks is not None:
                     masks = text_masks
                 else:
-                    assert predictor is not None
-                    if embeddings is not None:
-                        assert isinstance(embeddings, torch.Tensor)
-                        predictor.set_image_embedding(embeddings[i : i + 1], image.shape[:2])
+                    assert predictor is not None and sam_segmenter is not None
+                    if features is not None:
+                        sam_segmenter.set_features(predictor, features[i], image.shape[:2])
                     else:
                         predictor.set_image(image)
                     boxes = np.array([d.box_xyxy for d in detections], dtype=np.float32)
-                    masks = segment_boxes(predictor, boxes)
+                    masks = sam_segmenter.segment_boxes(predictor, boxes)
                 lines = [
                     line
                     for d, mask in zip(detections, masks, strict=True)

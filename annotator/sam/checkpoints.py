@@ -104,15 +104,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], download: bool = Tr
     """
     name = str(name_or_path)
     if name in KNOWN_CHECKPOINTS:
-        entry = KNOWN_CHECKPOINTS[name]
-        target = cache_dir() / entry["filename"]
-        if target.is_file():
-            return target
-        if not download:
-            raise CheckpointUnavailable(
-                _manual_download_message(name, target), url=entry["url"], path=target
-            )
-        return download_checkpoint(name, target)
+        return resolve_row(name, KNOWN_CHECKPOINTS[name], download=download)
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
@@ -122,8 +114,25 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], download: bool = Tr
     )
 
 
-def _manual_download_message(name: str, target: Path, reason: str = "") -> str:
-    entry = KNOWN_CHECKPOINTS[name]
+def resolve_row(name: str, entry: Mapping[str, Any], *, download: bool = True) -> Path:
+    """The cached file of one table row (`official`), downloaded and checked when missing if
+    `download`; otherwise `CheckpointUnavailable` says which URL to fetch and where to save it.
+    Other model families (`annotator.sam2.checkpoints`) keep their own tables of such rows and
+    resolve them here, so every family has the same download, integrity and offline story."""
+    target = cache_dir() / entry["filename"]
+    if target.is_file():
+        return target
+    if not download:
+        raise CheckpointUnavailable(
+            _manual_download_message(name, target, entry=entry), url=entry["url"], path=target
+        )
+    return download_checkpoint(name, target, entry=entry)
+
+
+def _manual_download_message(
+    name: str, target: Path, reason: str = "", *, entry: Mapping[str, Any] | None = None
+) -> str:
+    entry = entry if entry is not None else KNOWN_CHECKPOINTS[name]
     why = f" ({reason})" if reason else ""
     digests = ", ".join(f"{k} {entry[k]}" for k in DIGESTS if k in entry)
     return (
@@ -133,18 +142,24 @@ def _manual_download_message(name: str, target: Path, reason: str = "") -> str:
     )
 
 
-def download_checkpoint(name: str, target: Path | None = None, timeout: float = 30.0) -> Path:
+def download_checkpoint(
+    name: str,
+    target: Path | None = None,
+    timeout: float = 30.0,
+    *,
+    entry: Mapping[str, Any] | None = None,
+) -> Path:
     """Download a known checkpoint to `target` (default: the cache dir), checking the digests
     its row lists.
 
     The file is written to a temporary file beside the target and renamed into place only
     once complete and verified, so an interrupted download never leaves a truncated checkpoint.
     The computed sha256 is logged (none is published for the SAM files). Raises
-    `CheckpointUnavailable`.
+    `CheckpointUnavailable`. `entry`: the row, when it is not one of `KNOWN_CHECKPOINTS`.
     """
     from tqdm import tqdm
 
-    entry = KNOWN_CHECKPOINTS[name]
+    entry = entry if entry is not None else KNOWN_CHECKPOINTS[name]
     target = target or cache_dir() / entry["filename"]
     target.parent.mkdir(parents=True, exist_ok=True)
     expected = {algorithm: entry[algorithm] for algorithm in DIGESTS if algorithm in entry}
@@ -181,7 +196,9 @@ def download_checkpoint(name: str, target: Path | None = None, timeout: float = 
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
     raise CheckpointUnavailable(
-        _manual_download_message(name, target, "download failed: " + "; ".join(errors)),
+        _manual_download_message(
+            name, target, "download failed: " + "; ".join(errors), entry=entry
+        ),
         url=entry["url"],
         path=target,
     )

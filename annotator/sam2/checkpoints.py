@@ -1,9 +1,9 @@
 """Known SAM 2 / 2.1 checkpoint files, and the one place this package touches SAM 1's file code.
 
-The table names Meta's official files and Ultralytics' aliases of the 2.1 ones. Downloading is
-not wired here yet: the shared download machinery (progress, integrity, offline message) lives
-in `annotator.sam`, which is being reorganised; a name resolves only to a file already in the
-cache directory, and otherwise the error says which URL to fetch and where to save it.
+The table names Meta's official files and Ultralytics' aliases of the 2.1 ones. A known name
+resolves to the file in the cache directory, downloaded on first use with SAM 1's machinery
+(`annotator.sam.checkpoints.resolve_row`: progress bar, a temporary file renamed into place only
+once its sha256 matches, the offline message naming the URL and the target path).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from annotator.sam.checkpoints import (
     CheckpointUnavailable,
     cache_dir,
     load_state_dict,
+    official,
+    resolve_row,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointUnavailable",
     "Sam2Checkpoint",
+    "is_sam2_name",
     "load_state_dict",
     "resolve_sam2_checkpoint",
 ]
@@ -104,16 +107,33 @@ SAM2_CHECKPOINTS: dict[str, Sam2Checkpoint] = {
 }
 
 
-def resolve_sam2_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
+def is_sam2_name(name: str | os.PathLike[str]) -> bool:
+    """Whether `name` is one of the known SAM 2 file names (not a path)."""
+    return str(name) in SAM2_CHECKPOINTS
+
+
+def _row(entry: Sam2Checkpoint) -> dict[str, object]:
+    """The entry as a row of SAM 1's table, which the shared download code reads."""
+    return official(f"sam2_{entry.size}", entry.url, sha256=entry.sha256)
+
+
+def resolve_sam2_checkpoint(
+    name_or_path: str | os.PathLike[str], *, download: bool = False
+) -> Path:
     """Path of a SAM 2 checkpoint given a file path or a known file name.
 
     Arguments:
       name_or_path: an existing file, or a key of `SAM2_CHECKPOINTS` (looked up in the cache
         directory, `$SAM_CACHE_DIR` or `~/.cache/sam-annotator`).
+      download: fetch a known file that is not cached, checked against its sha256. An
+        Ultralytics alias (``sam2.1_b.pt``) stands for the Meta file it repackages: a file
+        cached under the alias is used as is, otherwise Meta's file is resolved (and fetched
+        from Meta, whose digests we have; Ultralytics' copies have none to check against).
     Returns:
       the path of an existing file.
     Raises:
-      `CheckpointUnavailable` naming the URL and target path when the file is not there.
+      `CheckpointUnavailable` naming the URL and target path when the file is not there and
+      cannot be (or may not be) downloaded.
     """
     path = Path(name_or_path).expanduser()
     if path.is_file():
@@ -121,15 +141,12 @@ def resolve_sam2_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
     name = str(name_or_path)
     if name in SAM2_CHECKPOINTS:
         entry = SAM2_CHECKPOINTS[name]
-        target = cache_dir() / entry.filename
-        if target.is_file():
-            return target
-        raise CheckpointUnavailable(
-            f"checkpoint {name!r} is not available. Download {entry.url} and save it as "
-            f"{target}, or set SAM_CACHE_DIR to a folder that holds {entry.filename}.",
-            url=entry.url,
-            path=target,
-        )
+        if entry.alias_of is not None:
+            cached = cache_dir() / entry.filename
+            if cached.is_file():
+                return cached
+            name, entry = entry.alias_of, SAM2_CHECKPOINTS[entry.alias_of]
+        return resolve_row(name, _row(entry), download=download)
     known = ", ".join(sorted(SAM2_CHECKPOINTS))
     raise CheckpointUnavailable(
         f"checkpoint {str(path)!r} does not exist and is not a known SAM 2 name ({known})",

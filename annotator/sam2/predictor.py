@@ -128,6 +128,32 @@ class SAM2ImagePredictor:
         self._orig_hw = [(int(a.shape[0]), int(a.shape[1])) for a in arrays]
         self._is_image_set = True
 
+    def set_image_features(self, features: dict[str, Any], original_size: tuple[int, int]) -> None:
+        """Use stored features instead of encoding again (as SAM 1's `set_image_embedding`).
+
+        Arguments:
+          features: float ``image_embed`` (1, 256, 64, 64), ``high_res_feats_0`` (1, 32, 256,
+            256), ``high_res_feats_1`` (1, 64, 128, 128), arrays or tensors; kept as float32.
+          original_size: (H, W) of the image they were computed from.
+        """
+        n = self.model.image_size // 16
+        shapes = {
+            "image_embed": (256, n),
+            "high_res_feats_0": (32, 4 * n),
+            "high_res_feats_1": (64, 2 * n),
+        }
+        maps = [torch.as_tensor(features.get(k, np.empty(0)), device=self.device) for k in shapes]
+        for (name, (c, side)), t in zip(shapes.items(), maps, strict=True):
+            if tuple(t.shape) != (1, c, side, side) or not t.is_floating_point():
+                raise ValueError(f"{name} must be a float array of shape {(1, c, side, side)}")
+        if int(original_size[0]) < 1 or int(original_size[1]) < 1:
+            raise ValueError(f"original_size must be positive (H, W), got {original_size}")
+        self.reset_predictor()
+        maps = [t.float() for t in maps]
+        self._features = {"image_embed": maps[0], "high_res_feats": maps[1:]}
+        self._orig_hw = [(int(original_size[0]), int(original_size[1]))]
+        self._is_image_set = True
+
     def get_image_embedding(self) -> torch.Tensor:
         """The (B, 256, 64, 64) float32 `image_embed` of the current image(s) (B = 1 normally)."""
         features = self._require_image()

@@ -25,7 +25,9 @@ def image_to_input(image: np.ndarray, resolution: int, device: torch.device) -> 
     Returns:
       (3, resolution, resolution) float32, normalised.
     """
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    # Read-only arrays (an image decoded from bytes) are copied: torch warns on them.
+    array = np.ascontiguousarray(image)
+    x = torch.from_numpy(array if array.flags.writeable else array.copy()).to(device)
     x = x.permute(2, 0, 1).float() / 255.0
     # torchvision's Resize on a float tensor, as the reference applies it: bilinear with
     # antialias (which matters only when a side shrinks). Resizing the uint8 image with PIL

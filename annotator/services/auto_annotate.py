@@ -15,22 +15,19 @@ from annotator.services.everything import mask_rle
 from annotator.services.progress import Progress, job_skip_if_held
 from annotator.services.proposals import ProposalIn, proposals_offer
 from annotator.services.sam_models import sam_model_load
-from export_onnx import wire
 
 
 def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> None:
     """Box prompts -> SAM masks -> proposals (the box's class label suggested), for the job's
-    images. Boxes come
-    inline or from a configured detector (see job_params.check_auto_annotate_params); all boxes
-    of an image go through the decoder in one batched call. A ready stored embedding is used
+    images. Boxes come inline or from a configured detector (see
+    job_params.check_auto_annotate_params); all boxes of an image go through the decoder in one
+    batched call. A ready stored embedding is used
     instead of encoding the image again."""
-    # torch: only a worker on the `gpu` queue runs a job of this kind.
-    from annotator.sam import SamPredictor
-    from annotator.sam.predictor import segment_boxes
-
+    # The project's model family (SAM 1 or SAM 2) through one interface
+    # (annotator.segmenters); torch: only a worker on the `gpu` queue runs a job of this kind.
     params = job.params
-    model, _ = sam_model_load(sam_model=job.project.sam_model)
-    predictor = SamPredictor(model)
+    segmenter, _ = sam_model_load(sam_model=job.project.sam_model)
+    predictor = segmenter.predictor()
     detector = None
     if params.get("detector"):
         # OpenCV and the detector's runtime: loaded by the worker that needs them.
@@ -61,8 +58,10 @@ def auto_annotate_run(*, job: Job, images: QuerySet[Image], progress: Progress) 
             prompts = inline_prompts(params, image.pk, class_labels)
         prompts = [p for p in prompts if p[1] in labels]
         if prompts:
-            _set_image(predictor, image, rgb)
-            masks = segment_boxes(predictor, np.array([p[0] for p in prompts], np.float32))
+            _set_image(segmenter, predictor, image, rgb)
+            masks = segmenter.segment_boxes(
+                predictor, np.array([p[0] for p in prompts], np.float32)
+            )
             items = [
                 ProposalIn(
                     rle=mask_rle(mask),
@@ -109,7 +108,7 @@ def inline_prompts(
     ]
 
 
-def _set_image(predictor: Any, image: Image, rgb: Any) -> None:
+def _set_image(segmenter: Any, predictor: Any, image: Image, rgb: Any) -> None:
     row = Embedding.objects.filter(
         image=image, sam_model_id=image.project.sam_model_id, status=Embedding.Status.READY
     ).first()
@@ -117,5 +116,4 @@ def _set_image(predictor: Any, image: Image, rgb: Any) -> None:
         predictor.set_image(rgb)
         return
     with row.file.open("rb") as f:
-        embedding, _ = wire.decode_embedding(f.read())
-    predictor.set_image_embedding(embedding, (image.height, image.width))
+        segmenter.set_wire(predictor, f.read(), (image.height, image.width))

@@ -5,7 +5,8 @@ _compute_batch: only Celery workers on the `gpu` queue and `embeddings --sync` g
 One call takes a batch of Embedding rows, claims them (pending -> running, a conditional
 UPDATE, so two workers never compute the same row), fills the batch up with other pending rows
 of the same model, runs the encoder once over the batch, stores each embedding in the wire
-format of export_onnx/wire.py and records status and timing. Calling it again for a ready row
+format of its model family (export_onnx/wire.py for SAM 1, wire2.py for SAM 2, through
+annotator.segmenters) and records status and timing. Calling it again for a ready row
 does nothing, so redelivered or duplicated tasks are harmless.
 
 A worker that dies mid-batch (SIGKILL, OOM, a lost node) must not strand its rows in `running`.
@@ -29,7 +30,6 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -47,6 +47,7 @@ from export_onnx import wire
 
 log = logging.getLogger(__name__)
 
+# Embedding.dtype of SAM 1 rows (a SAM 2 row says "sam2_codebook": annotator.segmenters).
 WIRE_DTYPE = "uint8_affine"
 
 # Embedding.error_code of rows that failed because the checkpoint was missing; the sweep puts
@@ -267,7 +268,7 @@ def embedding_compute(*, embedding_ids: list[int]) -> dict[str, list[int]]:
 def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder: str) -> None:
     sam_model = rows[0].sam_model
     try:
-        model, _ = sam_models.sam_model_load(sam_model=sam_model)
+        segmenter, _ = sam_models.sam_model_load(sam_model=sam_model)
     except sam_models.PermanentError as exc:
         code = MODEL_UNAVAILABLE if isinstance(exc, sam_models.ModelUnavailable) else ""
         for row in rows:
@@ -292,38 +293,39 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
             _fail(row, f"image unreadable: {type(exc).__name__}: {exc}", outcome, holder)
     if not ready_rows:
         return
-    # torch: the encoder runs in workers (and `embeddings --sync`), never in a web process.
-    from annotator.sam import embed_images
 
     started = time.perf_counter()
     log.info("encoding %d image(s) for embeddings %s", len(ready_rows), [r.pk for r in ready_rows])
     try:
         # Rows are claimed in batches either way; the encoder takes several images per call
         # only on CUDA, since on CPU a batch is no faster and holds every image's activations.
-        per_call = settings.SAM_EMBEDDING_BATCH_SIZE if model.device.type == "cuda" else 1
-        features = embed_images(model, arrays, batch_size=per_call)
+        # The segmenter writes its family's wire format (SAM 1: export_onnx/wire.py, SAM 2:
+        # export_onnx/wire2.py), each stamped with the checkpoint's model key.
+        per_call = settings.SAM_EMBEDDING_BATCH_SIZE if segmenter.device.type == "cuda" else 1
+        key = wire.model_key_from_sha256(sam_model.sha256)
+        encoded = segmenter.embed(arrays, batch_size=per_call, model_key=key)
     except Exception as exc:  # noqa: BLE001 - recorded on the rows, retried
         for row in ready_rows:
             _fail(row, f"encoder failed: {type(exc).__name__}: {exc}", outcome, holder)
         return
     seconds = (time.perf_counter() - started) / len(ready_rows)
-    key = wire.model_key_from_sha256(sam_model.sha256)
-    for index, row in enumerate(ready_rows):
-        array = features[index : index + 1].float().cpu().numpy()
+    for row, data in zip(ready_rows, encoded, strict=True):
         try:
-            stored = _store(row, array, key=key, seconds=seconds, holder=holder)
+            stored = _store(
+                row, data, dtype=segmenter.wire_dtype, shape=list(segmenter.wire_shape),
+                seconds=seconds, holder=holder,
+            )  # fmt: skip
         except STORAGE_ERRORS as exc:  # a full disk, unwritable media, S3 refusing: retried
             _fail(row, f"storage failed: {exc}", outcome, holder)
             continue
         outcome["ready" if stored else "skipped"].append(row.pk)
 
 
-def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: str) -> bool:
+def _store(
+    row: Embedding, data: bytes, *, dtype: str, shape: list[int], seconds: float, holder: str
+) -> bool:
     """Write the file and mark the row ready, if this process still holds it; False (and the
     file removed again) when another worker took it over meanwhile."""
-    data = wire.encode_embedding(
-        array, model_key=key, original_size=(row.image.height, row.image.width)
-    )
     storage = row.file.storage
     old = row.file.name or None
     field = row.file.field
@@ -337,8 +339,8 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: st
     ).update(
         status=Embedding.Status.READY,
         file=name,
-        dtype=WIRE_DTYPE,
-        shape=list(array.shape[1:]),
+        dtype=dtype,
+        shape=shape,
         sha256=hashlib.sha256(data).hexdigest(),
         compute_seconds=seconds,
         error="",

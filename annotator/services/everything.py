@@ -41,13 +41,12 @@ EVERYTHING_BOUNDS_ANNOTATOR: dict[str, tuple[type, float, float]] = {
 def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> None:
     """Every mask of the automatic generator becomes a proposal (score = predicted IoU, the
     job's optional `label` suggested); with `keep_above`, the surest are kept at once."""
-    # torch: only a worker on the `gpu` queue runs a job of this kind.
-    from annotator.sam import SamAutomaticMaskGenerator
-
-    model, _ = sam_model_load(sam_model=job.project.sam_model)
+    # The project's model family (SAM 1 or SAM 2) gives its own generator, with the same
+    # parameters and records (annotator.segmenters); torch: `gpu` queue workers only.
+    segmenter, _ = sam_model_load(sam_model=job.project.sam_model)
     options = {**EVERYTHING_DEFAULTS}
     options.update({k: v for k, v in job.params.items() if k in EVERYTHING_PARAMS})
-    generator = SamAutomaticMaskGenerator(model, output_mode="binary_mask", **options)
+    generator = segmenter.generator(**options)
     label_id = job.params.get("label")
     label = Label.objects.filter(project=job.project, pk=label_id).first() if label_id else None
     todo = list(images)

@@ -27,7 +27,20 @@ from annotator.services.errors import Forbidden, Invalid, QuotaExceeded, TooLarg
 
 # annotator.sam.KNOWN_CHECKPOINTS' names, repeated because the web process never imports torch
 # (tests/security/test_hostile_inputs.py keeps the two equal).
-KNOWN_CHECKPOINT_NAMES = ("mobile_sam", "sam_vit_b", "sam_vit_h", "sam_vit_l")
+# SAM 2 / 2.1 by Meta's file names: annotator.sam2.SAM2_CHECKPOINTS without Ultralytics' aliases
+# (which are auto_annotate's), kept equal by the same test.
+SAM2_CHECKPOINT_NAMES = tuple(
+    f"{prefix}_hiera_{size}.pt"
+    for prefix in ("sam2.1", "sam2")
+    for size in ("tiny", "small", "base_plus", "large")
+)
+KNOWN_CHECKPOINT_NAMES = (
+    "mobile_sam",
+    "sam_vit_b",
+    "sam_vit_h",
+    "sam_vit_l",
+    *SAM2_CHECKPOINT_NAMES,
+)
 QUEUED = (Job.Status.PENDING, Job.Status.RUNNING)
 
 

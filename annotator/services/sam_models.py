@@ -42,24 +42,24 @@ def sam_model_get_or_create(*, checkpoint: str | None = None) -> SamModel:
 
 @functools.lru_cache(maxsize=2)
 def loaded_model(checkpoint: str, model_type: str) -> tuple[Any, Path, str]:
-    """The model, its checkpoint file and sha256, loaded once per worker process."""
+    """The model's `annotator.segmenters.Segmenter` (SAM 1 or SAM 2, told by the state dict),
+    its checkpoint file and sha256, loaded once per worker process."""
     os.environ.setdefault("SAM_CACHE_DIR", str(settings.SAM_CACHE_DIR))
-    from annotator.sam import (
-        CheckpointError,
-        CheckpointUnavailable,
-        build_sam,
-        checkpoint_sha256,
-        resolve_checkpoint,
-    )
+    from annotator.sam import CheckpointError, CheckpointUnavailable, checkpoint_sha256
+    from annotator.segmenters import load_segmenter
 
     try:
-        path = resolve_checkpoint(checkpoint, download=settings.SAM_ALLOW_DOWNLOAD)
-        model = build_sam(path, model_type=model_type, device=settings.SAM_DEVICE or None)
+        loaded = load_segmenter(
+            checkpoint,
+            model_type=model_type,
+            device=settings.SAM_DEVICE or None,
+            download=settings.SAM_ALLOW_DOWNLOAD,
+        )
     except CheckpointUnavailable as exc:
         raise ModelUnavailable(str(exc)) from exc
     except CheckpointError as exc:
         raise PermanentError(str(exc)) from exc
-    return model, path, checkpoint_sha256(path)
+    return loaded.segmenter, loaded.path, checkpoint_sha256(loaded.path)
 
 
 def sam_model_available(*, sam_model: SamModel) -> bool:
@@ -67,21 +67,24 @@ def sam_model_available(*, sam_model: SamModel) -> bool:
     Workers only (imports annotator.sam). A download is not tried here: offline, every sweep
     would fail the rows again, and the first load downloads anyway where that is allowed."""
     os.environ.setdefault("SAM_CACHE_DIR", str(settings.SAM_CACHE_DIR))
-    from annotator.sam import CheckpointUnavailable, resolve_checkpoint
+    from annotator.sam import CheckpointUnavailable
+    from annotator.segmenters import resolve_any
 
     try:
-        resolve_checkpoint(sam_model.checkpoint, download=False)
+        resolve_any(sam_model.checkpoint, download=False)
     except CheckpointUnavailable:
         return False
     return True
 
 
 def sam_model_load(*, sam_model: SamModel) -> tuple[Any, Path]:
-    model, path, sha = loaded_model(sam_model.checkpoint, sam_model.model_type)
+    """The model's segmenter (`annotator.segmenters`: the same calls for SAM 1 and SAM 2) and
+    its checkpoint file."""
+    segmenter, path, sha = loaded_model(sam_model.checkpoint, sam_model.model_type)
     if sam_model.sha256 != sha:
         SamModel.objects.filter(pk=sam_model.pk).update(sha256=sha)
         sam_model.sha256 = sha
-    return model, path
+    return segmenter, path
 
 
 def onnx_dir(sha256: str) -> Path:
@@ -150,7 +153,8 @@ def sam_model_decoder(*, sha256: str) -> Any:
     """The ONNX decoder of a model, loaded once per web process (onnxruntime, no torch; the
     instance is thread-safe)."""
     # onnxruntime is heavy and only the predict endpoint needs it.
-    from export_onnx.runtime import OnnxDecoder
+    from export_onnx.runtime import OnnxDecoder, load_manifest
+    from export_onnx.sam2_runtime import Sam2WireDecoder
 
     # The worker that exported it may be on another host: the files come from the media
     # storage into this host's SAM_ONNX_DIR cache, checked against the manifest's hashes.
@@ -162,4 +166,8 @@ def sam_model_decoder(*, sha256: str) -> Any:
             f"The model's decoder could not be fetched from the media storage ({exc}); "
             "try again later."
         ) from exc
+    # The manifest says which family exported it; both decoders take the stored wire bytes
+    # and answer `prepare` / `predict` alike.
+    if load_manifest(folder, check_files=False)["model"].get("family") == "sam2":
+        return Sam2WireDecoder(folder)
     return OnnxDecoder(folder)

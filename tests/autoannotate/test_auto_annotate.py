@@ -285,19 +285,20 @@ def test_batched_embeddings_give_the_same_masks(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The CUDA path (embed_images, then set_image_embedding), forced on CPU."""
+    """The CUDA path (the segmenter's batched features, then set_features), forced on CPU."""
     import annotator.autoannotate.run as run
+    from annotator.segmenters import Sam1Segmenter
 
     folder, expected, _ = first_run
     encoded: list[int] = []
-    original = run.embed_images
+    original = Sam1Segmenter.features
 
-    def counting(model: Sam, images: list[np.ndarray], batch_size: int = 8) -> Any:
+    def counting(self: Sam1Segmenter, images: list[np.ndarray], *, batch_size: int) -> Any:
         encoded.append(len(images))
-        return original(model, images, batch_size=batch_size)
+        return original(self, images, batch_size=batch_size)
 
-    monkeypatch.setattr(run, "use_batched_encoder", lambda model: True)
-    monkeypatch.setattr(run, "embed_images", counting)
+    monkeypatch.setattr(run, "use_batched_encoder", lambda segmenter: True)
+    monkeypatch.setattr(Sam1Segmenter, "features", counting)
     results = auto_annotate(
         folder, det_model=folder.parent / "boxes.json", sam_model=sam, device="cpu",
         output_dir=tmp_path / "batched", batch_size=4, return_masks=True,

@@ -12,6 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotator.models import Embedding
+from export_onnx import wire
 from tests import factories
 
 BUCKET = "annotator-test"
@@ -93,7 +94,10 @@ def test_embeddings_are_stored_in_the_bucket_and_downloaded(
     Embedding.objects.filter(pk=row.pk).update(status=Embedding.Status.RUNNING, worker="w1")
     row.refresh_from_db()
     array = np.random.default_rng(1).normal(size=(1, 256, 64, 64)).astype(np.float32)
-    assert _store(row, array, key=bytes(16), seconds=0.1, holder="w1")
+    data = wire.encode_embedding(
+        array, model_key=bytes(16), original_size=(image.height, image.width)
+    )
+    assert _store(row, data, dtype="uint8_affine", shape=[256, 64, 64], seconds=0.1, holder="w1")
     assert any(key.endswith(".same") for key in _keys(s3))
     response = client_for(project_with_roles["viewer"]).get(f"/api/images/{image.pk}/embedding")
     assert response.status_code == 200

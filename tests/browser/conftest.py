@@ -55,6 +55,26 @@ def world(
     settings: Any, tmp_path: Path, onnx_dir: Path, reference_dir: Path, no_broker: None
 ) -> Iterator[dict[str, Any]]:
     """An annotator, a reviewer, a project with labels, chelsea.png with its embedding ready."""
+    yield from _world(
+        settings, tmp_path, onnx_dir, reference_dir / "sam_vit_small.pth", reference_dir
+    )
+
+
+@pytest.fixture
+def sam2_world(
+    settings: Any, tmp_path: Path, onnx_dir: Path, reference_dir: Path, no_broker: None
+) -> Iterator[dict[str, Any]]:
+    """`world` on SAM 2.1: the parity pack's small Hiera (reference/sam2/), its chelsea.png
+    embedded in the SAM 2 feature wire format and its decoder exported with family "sam2"."""
+    pack = reference_dir / "sam2"
+    if not (pack / "sam2.1_hiera_mini.pt").is_file():
+        pytest.skip(f"SAM 2.1 reference pack not found at {pack}")
+    yield from _world(settings, tmp_path, onnx_dir, pack / "sam2.1_hiera_mini.pt", pack)
+
+
+def _world(
+    settings: Any, tmp_path: Path, onnx_dir: Path, checkpoint: Path, images: Path
+) -> Iterator[dict[str, Any]]:
     from annotator import services
     from annotator.models import Embedding, Role
 
@@ -66,7 +86,7 @@ def world(
         name="Cats",
         created_by=owner,
         labels=[("cat", "#f97316"), ("background", "#3b82f6")],
-        sam_checkpoint=str(reference_dir / "sam_vit_small.pth"),
+        sam_checkpoint=str(checkpoint),
     )
     people = {}
     for name, role in (("ann", Role.ANNOTATOR), ("rev", Role.REVIEWER), ("man", Role.MANAGER)):
@@ -75,7 +95,7 @@ def world(
         person.save()
         project.memberships.create(user=person, role=role)
         people[name] = person
-    data = (reference_dir / "chelsea.png").read_bytes()
+    data = (images / "chelsea.png").read_bytes()
     image = factories.image(project, data=data, name="chelsea.png")
     services.embedding_request(images=[image])
     row = Embedding.objects.get(image=image)
@@ -87,7 +107,7 @@ def world(
     if not (target / "manifest.json").is_file():
         from export_onnx.export import run_export
 
-        run_export(str(reference_dir / "sam_vit_small.pth"), target)
+        run_export(str(checkpoint), target)
     services.sam_model_export(sam_model=project.sam_model)
     yield {"project": project, "image": image, **people}
     shutil.rmtree(tmp_path / "media", ignore_errors=True)

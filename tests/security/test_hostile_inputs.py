@@ -1244,8 +1244,11 @@ def _evil_checkpoints(folder: Path, marker: Path) -> list[Path]:
 def test_the_checkpoint_names_offered_to_api_callers_are_the_known_ones() -> None:
     from annotator.api.serializers import KNOWN_CHECKPOINT_NAMES
     from annotator.sam import KNOWN_CHECKPOINTS
+    from annotator.sam2 import SAM2_CHECKPOINTS
 
-    assert set(KNOWN_CHECKPOINT_NAMES) == set(KNOWN_CHECKPOINTS)
+    # SAM 2: Meta's files; Ultralytics' aliases are for auto_annotate's scripts only.
+    sam2 = {name for name, entry in SAM2_CHECKPOINTS.items() if entry.family == "meta"}
+    assert set(KNOWN_CHECKPOINT_NAMES) == set(KNOWN_CHECKPOINTS) | sam2
 
 
 def test_annotator_sam_refuses_a_malicious_pickle_without_running_it(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_the_defaults_and_the_knobs(tmp_path: Path) -> None:
     assert _values(tmp_path) == {
         "PROJECT_CREATORS": "everyone",
         "MEMBER_DIRECTORY": "shared",
-        "SAM_CHECKPOINTS_OFFERED": ["mobile_sam", "sam_vit_b"],
+        "SAM_CHECKPOINTS_OFFERED": ["mobile_sam", "sam_vit_b", "sam2.1_hiera_tiny.pt"],
         "QUOTA_PROJECT_IMAGES": 50_000,
         "QUOTA_PROJECT_BYTES": 20 * 1024**3,
         "QUOTA_USER_QUEUED_JOBS": 5,

@@ -28,6 +28,7 @@ HEAVY = (
     "annotator.autoannotate",
     "annotator.geometry",
     "annotator.formats",
+    "annotator.segmenters",
 )
 # The web's entry points: they call services and selectors, never a task or the exporter.
 WEB = (
@@ -39,7 +40,7 @@ WEB = (
 )
 # Packages usable without Django (the model, the file formats, the geometry under them).
 NO_DJANGO = ("annotator.sam", "annotator.sam2", "annotator.text", "annotator.formats",
-             "annotator.geometry", "annotator.autoannotate")  # fmt: skip
+             "annotator.geometry", "annotator.autoannotate", "annotator.segmenters")  # fmt: skip
 DJANGO_PACKAGES = ("django", "rest_framework", "drf_spectacular", "celery", "kombu")
 # annotator/README.md's table, top to bottom: a module may import its own layer or one below.
 LAYERS = (

@@ -117,10 +117,11 @@ class Command(BaseCommand):
     def _check_checkpoint(self) -> str | None:
         """Fetch the checkpoint now (with a progress bar) so the first embedding is not slow;
         offline, explain once, loudly, what to do, and carry on."""
-        from annotator.sam import CheckpointUnavailable, resolve_checkpoint
+        from annotator.sam import CheckpointUnavailable
+        from annotator.segmenters import resolve_any  # SAM 1 and SAM 2 names alike
 
         try:
-            path = resolve_checkpoint(settings.SAM_CHECKPOINT, download=settings.SAM_ALLOW_DOWNLOAD)
+            path = resolve_any(settings.SAM_CHECKPOINT, download=settings.SAM_ALLOW_DOWNLOAD)
         except CheckpointUnavailable as exc:
             logger.error("SAM checkpoint unavailable: %s", exc)
             return str(exc)
