@@ -157,10 +157,10 @@ def _segmenter(*, engine: str, project: Project, params: dict[str, Any]) -> Any:
     key = (engine, spec)
     predictor = None
     if engine == "detector":
-        from annotator.sam import SamPredictor
-
-        model, _ = sam_model_load(sam_model=project.sam_model)
-        predictor = SamPredictor(model)
+        # The project's SAM (1 or 2.1: annotator.segmenters) turns the detector's boxes into
+        # masks; both predictors take the same set_image / predict(box=...) calls.
+        segmenter, _ = sam_model_load(sam_model=project.sam_model)
+        predictor = segmenter.predictor()
     if key not in _LOADED:
         _LOADED.clear()
         _LOADED[key] = load_text_model(
