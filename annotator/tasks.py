@@ -33,6 +33,12 @@ def embedding_compute_task(embedding_ids: list[int]) -> dict[str, list[int]]:
     return outcome
 
 
+# The row holds the outcome (atlas, atlas_error); on the default queue (see annotator.queue).
+@shared_task(name=queue.ATLAS_COMPUTE, ignore_result=True)
+def atlas_compute_task(embedding_ids: list[int], force: bool = False) -> dict[str, list[int]]:
+    return services.atlas_compute(embedding_ids=embedding_ids, force=force)
+
+
 # The Job row holds the outcome; see embedding_compute_task on results.
 @shared_task(name=queue.JOB_RUN, ignore_result=True)
 def job_run_task(job_id: int) -> str:

@@ -29,6 +29,7 @@
 #   POST|DELETE images/{id}/lock     A           take/renew or release the edit lock (423 if held)
 #   GET  images/{id}/embedding       V           binary wire embedding; 202 pending; 409 failed
 #   POST images/{id}/embedding       M           recompute (or retry a failed one)
+#   GET  images/{id}/atlas           V           binary hover atlas; 404 none yet; 409 unusable
 #   POST images/{id}/predict         A           server-side decode: masks as RLE and polygons
 #   GET|POST images/{id}/annotations/   V|A
 #   GET|PATCH|PUT|DELETE annotations/{id}/   V|A   updates carry `version`; stale -> 409
@@ -46,7 +47,16 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import (
+    annotations,
+    atlases,
+    embeddings,
+    images,
+    imports,
+    jobs,
+    projects,
+    review,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -89,6 +99,7 @@ urlpatterns = [
         embeddings.ImageEmbeddingView.as_view(),
         name="api-image-embedding",
     ),
+    path("images/<int:pk>/atlas", atlases.ImageAtlasView.as_view(), name="api-image-atlas"),
     path("images/<int:pk>/predict", embeddings.ImagePredictView.as_view(), name="api-predict"),
     path(
         "images/<int:pk>/annotations/",

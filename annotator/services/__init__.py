@@ -13,6 +13,7 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.atlases import atlas_check, atlas_compute, atlas_enqueue
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
@@ -100,6 +101,9 @@ from annotator.services.uploads import image_create, image_import, upload_read
 __all__ = [
     "user_directory",
     "allowed_steps",
+    "atlas_check",
+    "atlas_compute",
+    "atlas_enqueue",
     "EXPORT_WRITERS",
     "IMPORT_FORMATS",
     "MODEL_KINDS",

@@ -37,10 +37,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotator import leases, queue
+from annotator import leases, precompressed, queue
 from annotator.images import read_rgb
 from annotator.models import Embedding, Image, SamModel
-from annotator.services import sam_models
+from annotator.services import atlases, sam_models
 from annotator.services.errors import Unavailable
 from annotator.storage import STORAGE_ERRORS
 from export_onnx import wire
@@ -308,6 +308,7 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
         return
     seconds = (time.perf_counter() - started) / len(ready_rows)
     key = wire.model_key_from_sha256(sam_model.sha256)
+    stored_rows = []
     for index, row in enumerate(ready_rows):
         array = features[index : index + 1].float().cpu().numpy()
         try:
@@ -316,6 +317,17 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
             _fail(row, f"storage failed: {exc}", outcome, holder)
             continue
         outcome["ready" if stored else "skipped"].append(row.pk)
+        if stored:
+            stored_rows.append((index, row))
+    # The hover atlas, after the rows are ready (the page can start on the embedding): on CUDA
+    # in this batch, from the features in hand; on CPU a follow-up task, so the `gpu` queue's
+    # next embeddings do not wait behind a thousand decoder calls.
+    if model.device.type == "cuda" and stored_rows:
+        encoded: Any = features  # embed_images' Tensor (its return type also covers sizes)
+        picked = encoded[[index for index, _ in stored_rows]].float()
+        atlases.atlas_compute_batch(model=model, features=picked, rows=[r for _, r in stored_rows])
+    else:
+        atlases.atlas_enqueue(embedding_ids=[row.pk for _, row in stored_rows])
 
 
 def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: str) -> bool:
@@ -326,12 +338,14 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: st
     )
     storage = row.file.storage
     old = row.file.name or None
+    old_atlas = row.atlas.name or None
     field = row.file.field
     name = storage.save(
         field.generate_filename(row, f"{row.image_id}.same"),
         ContentFile(data),
         max_length=field.max_length,
     )
+    precompressed.save_gzip(storage=storage, name=name, data=data)
     updated = Embedding.objects.filter(
         pk=row.pk, status=Embedding.Status.RUNNING, worker=holder
     ).update(
@@ -341,6 +355,11 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: st
         shape=list(array.shape[1:]),
         sha256=hashlib.sha256(data).hexdigest(),
         compute_seconds=seconds,
+        # The atlas belongs to the embedding it was computed from: a new one gets a new atlas.
+        atlas="",
+        atlas_sha256="",
+        atlas_seconds=None,
+        atlas_error="",
         error="",
         error_code="",
         worker="",
@@ -348,11 +367,13 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: st
         updated_at=timezone.now(),
     )
     if not updated:
-        storage.delete(name)
+        precompressed.delete(storage=storage, name=name)
         log.warning("embedding %s was taken over by another worker; result dropped", row.pk)
         return False
     if old and old != name:
-        storage.delete(old)
+        precompressed.delete(storage=storage, name=old)
+    if old_atlas:
+        storage.delete(old_atlas)
     return True
 
 

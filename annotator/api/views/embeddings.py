@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -17,6 +17,7 @@ from annotator import selectors, services
 from annotator.api import serializers as s
 from annotator.api.errors import RETRY_AFTER_UNAVAILABLE
 from annotator.api.views.base import image_for
+from annotator.api.views.stored import precompressed_response
 from annotator.images import MAX_NAME_BYTES
 from annotator.models import Embedding, Image, SamModel
 from annotator.permissions import Can
@@ -102,12 +103,7 @@ class ImageEmbeddingView(APIView):
             "X-Model-Sha256": row.sam_model.sha256,
             "Access-Control-Expose-Headers": "ETag, X-Embedding-Shape, X-Embedding-Dtype, X-Model-Sha256",
         }
-        if request.headers.get("If-None-Match") == etag:
-            return HttpResponse(status=304, headers=headers)
-        response = FileResponse(row.file.open("rb"), content_type="application/octet-stream")
-        for key, value in headers.items():
-            response[key] = value
-        return response
+        return precompressed_response(request, row.file, etag=etag, headers=headers)
 
     @extend_schema(
         request=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotator import services
 from annotator.models import Embedding, Image
@@ -14,7 +14,9 @@ class Command(BaseCommand):
     help = (
         "Enqueue every pending embedding for the `gpu` workers (after a restart, or uploads made "
         "while no worker ran). --sync computes them in this process instead (loads the model); "
-        "--missing first creates rows for images that have none; --retry-failed resets failed ones."
+        "--missing first creates rows for images that have none; --retry-failed resets failed ones. "
+        "--atlas: hover atlases instead, for ready embeddings without one (--force-atlas: all), "
+        "enqueued on the default queue or, with --sync, computed here."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,8 +24,14 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="at most this many")
         parser.add_argument("--missing", action="store_true", help="request missing embeddings")
         parser.add_argument("--retry-failed", action="store_true", help="reset failed ones")
+        parser.add_argument("--atlas", action="store_true", help="compute missing hover atlases")
+        parser.add_argument("--force-atlas", action="store_true", help="recompute every atlas")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["atlas"] or options["force_atlas"]:
+            return self.atlases(
+                force=options["force_atlas"], sync=options["sync"], limit=options["limit"]
+            )
         if options["missing"]:
             images = Image.objects.exclude(embeddings__isnull=False).select_related("project")
             services.embedding_request(images=list(images))
@@ -37,3 +45,18 @@ class Command(BaseCommand):
             failed = Embedding.objects.filter(status=Embedding.Status.FAILED).count()
             if failed:
                 self.stderr.write(f"{failed} embedding(s) have failed; see the admin for why.")
+
+    def atlases(self, *, force: bool, sync: bool, limit: int | None) -> None:
+        rows = Embedding.objects.filter(status=Embedding.Status.READY).order_by("id")
+        if not force:
+            rows = rows.filter(atlas="")
+        ids = list(rows.values_list("id", flat=True)[:limit])
+        if sync:
+            outcome = services.atlas_compute(embedding_ids=ids, force=force)
+            self.stdout.write(f"Computed {len(outcome['ready'])} hover atlas(es).")
+            if outcome["failed"]:
+                self.stderr.write(f"{len(outcome['failed'])} failed; see atlas_error in the admin.")
+            return
+        if not services.atlas_enqueue(embedding_ids=ids, force=force):
+            raise CommandError("The task queue (Celery broker) is unavailable; try again later.")
+        self.stdout.write(f"Enqueued {len(ids)} hover atlas(es).")

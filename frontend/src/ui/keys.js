@@ -21,6 +21,7 @@ export const KEYS = [
   { keys: "V, then arrows", action: "nudge", what: "Edit: move the selected shape 1 px (with Shift 10 px)" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "I, then click", action: "pinIssue", what: "Review: pin an issue (the text in the Review panel) to the point clicked" },
+  { keys: "A", action: "atlasProposals", what: "instant proposals: the hover atlas's masks, ranked (click one to segment it exactly)" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
@@ -53,6 +54,7 @@ export function actionFor(event) {
   if (key === "[" || key === "]") return { action: "brushSize", arg: key === "]" ? 1.25 : 0.8 };
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
   if (key === "i" || key === "I") return { action: "pinIssue" };
+  if (key === "a" || key === "A") return { action: "atlasProposals" };
   if (key === "f" || key === "F") return { action: "fit" };
   if (key === "?") return { action: "help" };
   return null;
