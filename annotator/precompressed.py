@@ -33,7 +33,11 @@ def save_gzip(*, storage: Storage, name: str, data: bytes) -> bool:
     target = gzip_name(name)
     if storage.exists(target):
         storage.delete(target)
-    storage.save(target, ContentFile(packed))
+    saved = storage.save(target, ContentFile(packed))
+    if saved != target:
+        # Taken meanwhile: a twin under another name would never be looked up, only left over.
+        storage.delete(saved)
+        return False
     return True
 
 
@@ -55,8 +59,17 @@ def gzip_folder(folder: Path, *, suffixes: Sequence[str]) -> list[str]:
 def delete(*, storage: Storage, name: str) -> None:
     """Remove a stored file and its gzipped twin, if any."""
     storage.delete(name)
-    if storage.exists(gzip_name(name)):
-        storage.delete(gzip_name(name))
+    delete_gzip(storage=storage, name=name)
+
+
+def delete_gzip(*, storage: Storage, name: str) -> None:
+    """Remove the gzipped twin of `name`, if any (best effort: storage that fails here has
+    left no twin to serve, or a whole one)."""
+    try:
+        if storage.exists(gzip_name(name)):
+            storage.delete(gzip_name(name))
+    except OSError:
+        pass
 
 
 _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(?P<q>[0-9.]+))?\s*(?:,|$)", re.I)

@@ -99,9 +99,9 @@ def atlas_part(
     before.update(_measure(page, sweep, path, n, rests, interval, rest_s))
     ctx.close()
 
-    import annotator.services.atlases as atlases
+    from django.conf import settings
 
-    atlases.ATLAS_GRID = grid
+    settings.SAM_ATLAS_GRID_CPU = grid
     row = Embedding.objects.get(image_id=image_id)
     outcome = services.atlas_compute(embedding_ids=[row.pk], force=True)
     row.refresh_from_db()

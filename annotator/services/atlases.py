@@ -1,12 +1,15 @@
-"""Hover atlases: SAM's hover mask for every cell of a 32-cell grid over each image, stored
+"""Hover atlases: SAM's hover mask for every cell of a grid over each image, stored
 beside its embedding (export_onnx/atlas_format.py) so the page paints a mask the moment the
 cursor moves, before the exact decode comes back (frontend/src/annotate/atlas_hover.js).
 
 Computed from the embedding, never instead of it: on CUDA in the embedding's own batch
-(`atlas_compute_batch`, called by services/embeddings.py with the encoder's output); on CPU by a
-follow-up task on the default queue once the embedding row is ready (`atlas_enqueue`), so the
-page never waits for the atlas to start. That task decodes the stored wire embedding, the same
-bytes the page decodes from. Grid 32 and 128-pixel masks: bench/RESULTS.md, "Hover atlas".
+(`atlas_compute_batch`, called by services/embeddings.py with the encoder's output, grid
+SAM_ATLAS_GRID_CUDA); on CPU by a follow-up task on the `SAM_ATLAS_QUEUE` queue once the
+embedding row is ready (`atlas_enqueue`), grid SAM_ATLAS_GRID_CPU. A CPU atlas costs minutes of
+decoder work, so only a worker that opts in (`-Q atlas`, at the lowest CPU priority in the demo)
+takes it: embeddings and jobs never wait behind one, and the page never waits for it to start.
+That task decodes the stored wire embedding, the same bytes the page decodes from. Grids and
+128-pixel masks: bench/RESULTS.md, "Hover atlas".
 
 An atlas belongs to one embedding file: it is stored only while the row still holds the
 embedding it was computed from (a conditional UPDATE on the embedding's sha256), and
@@ -15,13 +18,15 @@ recomputing the embedding drops it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 
 from annotator import queue
@@ -33,15 +38,22 @@ from export_onnx import atlas_format, wire
 
 log = logging.getLogger(__name__)
 
-ATLAS_GRID = 32
 ATLAS_MASK_SIZE = 128
 
 
+def atlas_grid(*, device_type: str) -> int:
+    """Cells along the longest side for atlases computed on this kind of device."""
+    return settings.SAM_ATLAS_GRID_CUDA if device_type == "cuda" else settings.SAM_ATLAS_GRID_CPU
+
+
 def atlas_enqueue(*, embedding_ids: Sequence[int], force: bool = False) -> bool:
-    """Enqueue the atlas of ready rows on the default queue; False when the broker is down
-    (the page hovers without one; `manage.py embeddings --atlas` catches up later)."""
+    """Enqueue the atlas of ready rows on the atlas queue; False when the broker is down
+    (the page hovers without one; `manage.py embeddings --atlas` catches up later). Nothing is
+    sent when SAM_ATLAS_QUEUE is empty (no worker computes CPU atlases here)."""
     ids = list(embedding_ids)
-    return not ids or queue.send(queue.ATLAS_COMPUTE, [ids, force] if force else [ids])
+    if not ids or not settings.SAM_ATLAS_QUEUE:
+        return True
+    return queue.send(queue.ATLAS_COMPUTE, [ids, force] if force else [ids])
 
 
 def atlas_compute(*, embedding_ids: Sequence[int], force: bool = False) -> dict[str, list[int]]:
@@ -56,9 +68,27 @@ def atlas_compute(*, embedding_ids: Sequence[int], force: bool = False) -> dict[
     rows = rows.select_related("image", "sam_model").order_by("id")
     found = {row.pk for row in rows}
     outcome["skipped"] = [pk for pk in embedding_ids if pk not in found]
-    for row in rows:
-        _compute_one(row, outcome)
+    with _threads(settings.SAM_ATLAS_THREADS):
+        for row in rows:
+            _compute_one(row, outcome)
     return outcome
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """Torch's CPU threads limited to `count` (0: unchanged) while an atlas is computed, and
+    restored after, for a worker that also takes embeddings."""
+    if count <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _compute_one(row: Embedding, outcome: dict[str, list[int]]) -> None:
@@ -127,8 +157,9 @@ def _supports_atlas(model: Any) -> bool:
 def _atlases(model: Any, features: Any, sizes: list[tuple[int, int]]) -> list[Any]:
     from annotator.sam.atlas import compute_atlases
 
+    grid = atlas_grid(device_type=model.device.type)
     return compute_atlases(
-        model, features, sizes, grid=ATLAS_GRID, mask_size=ATLAS_MASK_SIZE, dedup_iou=1.0
+        model, features, sizes, grid=grid, mask_size=ATLAS_MASK_SIZE, dedup_iou=1.0
     )
 
 

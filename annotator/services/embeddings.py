@@ -345,7 +345,13 @@ def _store(row: Embedding, array: Any, *, key: bytes, seconds: float, holder: st
         ContentFile(data),
         max_length=field.max_length,
     )
-    precompressed.save_gzip(storage=storage, name=name, data=data)
+    # The gzipped twin is only an encoding of the same bytes: when it cannot be written (a full
+    # disk), the embedding is stored and served plain rather than failed.
+    try:
+        precompressed.save_gzip(storage=storage, name=name, data=data)
+    except STORAGE_ERRORS as exc:
+        precompressed.delete_gzip(storage=storage, name=name)
+        log.warning("gzip twin of embedding %s not stored (%s); served plain", row.pk, exc)
     updated = Embedding.objects.filter(
         pk=row.pk, status=Embedding.Status.RUNNING, worker=holder
     ).update(

@@ -137,12 +137,12 @@ def test_the_embedding_goes_gzipped_to_clients_that_accept_it(ready: dict) -> No
 @pytest.mark.django_db
 @pytest.mark.slow
 def test_a_cpu_embedding_enqueues_its_atlas_and_the_task_stores_a_valid_one(
-    reference_dir: Path, monkeypatch: pytest.MonkeyPatch, no_broker: list
+    reference_dir: Path, monkeypatch: pytest.MonkeyPatch, no_broker: list, settings: Any
 ) -> None:
     # The decoder export (a minute of verification on 2 cores) is the worker tests' part; a
     # 4-cell grid (12 decodes) instead of 32 (768, minutes on this CPU) exercises the same code.
     monkeypatch.setattr("annotator.services.sam_models.sam_model_export", lambda **kw: None)
-    monkeypatch.setattr("annotator.services.atlases.ATLAS_GRID", 4)
+    settings.SAM_ATLAS_GRID_CPU = 4
     project = factories.project(sam_checkpoint=str(reference_dir / "sam_vit_small.pth"))
     image = factories.image(project, data=factories.png_bytes(40, 30))
     row = Embedding.objects.get(image=image)

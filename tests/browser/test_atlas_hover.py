@@ -30,7 +30,7 @@ def _open(page: Any, base: str, image_id: int) -> None:
 
 
 def test_atlas_paints_first_exact_replaces_and_a_bad_atlas_is_ignored(
-    world: dict, live_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch
+    world: dict, live_server: Any, page: Any, settings: Any
 ) -> None:
     from annotator import services
     from annotator.models import Embedding
@@ -49,7 +49,7 @@ def test_atlas_paints_first_exact_replaces_and_a_bad_atlas_is_ignored(
 
     # The atlas, computed as the worker's follow-up task would (a 4-cell grid: 12 decodes on
     # this CPU instead of 672; the page's code is the same for any grid).
-    monkeypatch.setattr("annotator.services.atlases.ATLAS_GRID", 4)
+    settings.SAM_ATLAS_GRID_CPU = 4
     row = Embedding.objects.get(image=image)
     assert services.atlas_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
     _open(page, base, image.pk)
