@@ -53,7 +53,10 @@ def atlas_enqueue(*, embedding_ids: Sequence[int], force: bool = False) -> bool:
     ids = list(embedding_ids)
     if not ids or not settings.SAM_ATLAS_QUEUE:
         return True
-    return queue.send(queue.ATLAS_COMPUTE, [ids, force] if force else [ids])
+    # The queue named at send time (not only by the settings' routes), so a test or a second
+    # installation can point one process at another atlas queue.
+    args = [ids, force] if force else [ids]
+    return queue.send(queue.ATLAS_COMPUTE, args, queue=settings.SAM_ATLAS_QUEUE)
 
 
 def atlas_compute(*, embedding_ids: Sequence[int], force: bool = False) -> dict[str, list[int]]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from annotator import precompressed
 from annotator.models import Embedding, SamModel
@@ -148,7 +149,7 @@ def test_a_cpu_embedding_enqueues_its_atlas_and_the_task_stores_a_valid_one(
     row = Embedding.objects.get(image=image)
     assert embedding_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
     # Ready first (the page starts on the embedding), the atlas a follow-up task.
-    assert no_broker[-1] == ("atlas_compute_task", ([row.pk],))
+    assert no_broker[-1] == ("atlas_compute_task", ([row.pk],), {"queue": "atlas"})
     row.refresh_from_db()
     assert not row.atlas
     assert row.file.storage.exists(precompressed.gzip_name(row.file.name))
@@ -174,4 +175,82 @@ def test_the_command_enqueues_missing_atlases(ready: dict, no_broker: list) -> N
     out = StringIO()
     call_command("embeddings", "--atlas", stdout=out)
     assert "Enqueued 1 hover atlas" in out.getvalue()
-    assert no_broker[-1] == ("atlas_compute_task", ([ready["row"].pk],))
+    assert no_broker[-1] == ("atlas_compute_task", ([ready["row"].pk],), {"queue": "atlas"})
+
+
+def test_atlas_tasks_go_to_their_own_queue_not_the_embedding_or_job_workers() -> None:
+    from webapp.celery import app
+
+    route = app.amqp.router.route({}, "annotator.tasks.atlas_compute_task")
+    assert route["queue"].name == "atlas"
+    assert app.amqp.router.route({}, "annotator.tasks.job_run_task")["queue"].name == "default"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_an_atlas_worker_computes_the_atlas_and_again_when_the_embedding_is_recomputed(
+    reference_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_broker: list,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    import os
+    import time
+
+    from annotator import services, tasks
+    from tests.conftest import start_worker, stop_worker, worker_env
+
+    # A queue of its own, so this worker takes no other test's atlases (and no embedding).
+    settings.SAM_ATLAS_QUEUE = queue = f"atlas-test-{os.getpid()}"
+    monkeypatch.setattr("annotator.services.sam_models.sam_model_export", lambda **kw: None)
+    owner = factories.user()
+    project = factories.project(
+        owner=owner, sam_checkpoint=str(reference_dir / "sam_vit_small.pth")
+    )
+    image = factories.image(project, data=factories.png_bytes(40, 30))
+    row = Embedding.objects.get(image=image)
+    assert embedding_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
+    assert no_broker[-1] == ("atlas_compute_task", ([row.pk],), {"queue": queue})
+
+    def run_atlas_task_and_wait() -> Embedding:
+        tasks.atlas_compute_task.apply_async(args=[[row.pk]], queue=queue)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            fresh = Embedding.objects.get(pk=row.pk)
+            if fresh.atlas or fresh.atlas_error:
+                return fresh
+            time.sleep(0.2)
+        raise AssertionError(f"no atlas in 240 s:\n{log.read_text()[-3000:]}")
+
+    log = tmp_path / "atlas-worker.log"
+    env = worker_env(SAM_ATLAS_QUEUE=queue, SAM_ATLAS_GRID_CPU="4", SAM_ATLAS_THREADS="1")
+    worker = start_worker(log, queues=queue, ready_queue=queue, name="atlas-test", env=env)
+    try:
+        first = run_atlas_task_and_wait()
+        assert first.atlas_error == "" and first.atlas_seconds
+        key = wire.model_key_from_sha256(SamModel.objects.get(pk=row.sam_model_id).sha256)
+        with first.atlas.open("rb") as f:
+            data = f.read()
+        atlas = atlas_format.decode_atlas(data, model_key=key)
+        assert atlas.original_size == (30, 40) and atlas.index.shape == (3, 4)
+
+        # The page gets exactly those bytes.
+        client = APIClient()
+        client.force_authenticate(owner)
+        response = client.get(f"/api/images/{image.pk}/atlas")
+        assert response.status_code == 200 and response.content == data
+
+        # A recomputed embedding drops its atlas at once, and enqueues the next one.
+        services.embedding_request(images=[image], force=True)
+        assert embedding_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
+        assert not Embedding.objects.get(pk=row.pk).atlas
+        assert client.get(f"/api/images/{image.pk}/atlas").status_code == 404
+        assert no_broker[-1] == ("atlas_compute_task", ([row.pk],), {"queue": queue})
+        second = run_atlas_task_and_wait()
+        assert second.atlas_error == "" and second.atlas_sha256 == first.atlas_sha256
+        # One atlas file beside the embedding (and its twin): the dropped one was deleted.
+        folder = Path(settings.MEDIA_ROOT) / Path(second.file.name).parent
+        assert sorted(p.suffix for p in folder.iterdir()) == [".gz", ".sama", ".same"]
+    finally:
+        stop_worker(worker)

@@ -239,4 +239,6 @@ def test_a_full_disk_for_the_gzip_twin_stores_the_embedding_plain_and_serves_no_
     assert len(media_files(media / "embeddings")) == 2
     packed = client.get(f"/api/images/{image.pk}/embedding", HTTP_ACCEPT_ENCODING="gzip")
     assert packed["Content-Encoding"] == "gzip"
-    assert gzip.decompress(b"".join(packed.streaming_content)) == (media / row.file.name).read_bytes()
+    assert (
+        gzip.decompress(b"".join(packed.streaming_content)) == (media / row.file.name).read_bytes()
+    )
