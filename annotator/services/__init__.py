@@ -17,6 +17,7 @@ from annotator.services.atlases import atlas_check, atlas_compute, atlas_enqueue
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
+    decoder_file_open_encoded,
     decoder_manifest,
     decoder_publish,
     decoder_published,
@@ -177,6 +178,7 @@ __all__ = [
     # Multi-host: the exported decoder in the media storage (services/decoder_files.py).
     "decoder_fetch",
     "decoder_file_open",
+    "decoder_file_open_encoded",
     "decoder_manifest",
     "decoder_publish",
     "decoder_published",
