@@ -108,3 +108,22 @@ def test_atlas_paints_first_exact_replaces_and_a_bad_atlas_is_ignored(
     _hover(page, 150, 100)
     _wait(page, "window.annotator.latencies().paint.length >= 1")
     assert page.evaluate("window.annotator.latencies().atlasPaint.length") == 0
+
+    # An atlas of another model (a foreign model key; the server refuses to send one, this is
+    # a proxy's or a cache's mix-up) is refused too: the page hovers with exact decodes.
+    foreign = bytearray(good)
+    foreign[8:24] = bytes(16)
+    page.unroute(f"**/api/images/{image.pk}/atlas")
+    page.route(
+        f"**/api/images/{image.pk}/atlas",
+        lambda route: route.fulfill(
+            status=200, body=bytes(foreign), headers={"Content-Type": "application/octet-stream"}
+        ),
+    )
+    _open(page, base, image.pk)
+    state = page.evaluate("window.annotator.atlas()")
+    assert not state["loaded"] and "another model" in state["error"], state
+    page.evaluate("window.annotator.resetLatencies()")
+    _hover(page, 150, 100)
+    _wait(page, "window.annotator.latencies().paint.length >= 1")
+    assert page.evaluate("window.annotator.latencies().atlasPaint.length") == 0
