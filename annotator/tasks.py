@@ -39,6 +39,12 @@ def atlas_compute_task(embedding_ids: list[int], force: bool = False) -> dict[st
     return services.atlas_compute(embedding_ids=embedding_ids, force=force)
 
 
+# On the atlas queue too: compressing an export's graphs once, off the embeddings' way.
+@shared_task(name=queue.DECODER_GZIP, ignore_result=True)
+def atlas_decoder_gzip_task(sha256: str) -> int:
+    return services.decoder_gzip(sha256=sha256)
+
+
 # The Job row holds the outcome; see embedding_compute_task on results.
 @shared_task(name=queue.JOB_RUN, ignore_result=True)
 def job_run_task(job_id: int) -> str:

@@ -8,10 +8,12 @@ that are complete, and two workers that export at once each write identical file
 whichever manifest lands is consistent with what is stored.
 
 Each file that gzip shrinks by at least precompressed.MIN_SAVING also gets a gzipped twin blob
-(`<file sha256>.gz`), compressed once when published and written before the manifest, so a
-client that accepts gzip is sent those bytes with `Content-Encoding: gzip` and no web process
-compresses a decoder per request. The twin is optional: a decoder published without one (an
-older export, a write that failed) is served plain.
+(`<file sha256>.gz`), compressed once (`decoder_gzip`), so a client that accepts gzip is sent
+those bytes with `Content-Encoding: gzip` and no web process compresses a decoder per request.
+Compressing 33 MB of graphs takes seconds of CPU, so it is a follow-up task on the low-priority
+atlas queue after the export is published, never in the way of the embeddings that wait on
+the export. The twin is optional and written whole or not at all: until it exists (or where its
+write failed) the file is served plain.
 
 SAM_ONNX_DIR is only a local cache: the exporting worker builds there, and a web process that
 runs the decoder itself (the server-side predict endpoint) downloads the files into
@@ -66,21 +68,34 @@ def decoder_publish(*, sha256: str, folder: Path) -> bool:
         if hashlib.sha256(data).hexdigest() != info["sha256"]:
             raise ValueError(f"{folder / name} does not match its manifest")
         storage.shared_file_write(_blob_name(sha256, info["sha256"]), data)
-        _publish_gzip(_blob_name(sha256, info["sha256"]), data)
     return storage.shared_file_write(_manifest_name(sha256), (folder / MANIFEST).read_bytes())
 
 
-def _publish_gzip(blob: str, data: bytes) -> None:
+def decoder_gzip(*, sha256: str) -> int:
+    """Write the gzipped twins of a published export's files (those that gzip shrinks enough
+    and that have none yet). Returns how many were written."""
+    manifest = decoder_manifest(sha256=sha256)
+    written = 0
+    for info in (manifest or {}).get("files", {}).values():
+        blob = _blob_name(sha256, info["sha256"])
+        if storage.shared_file_exists(precompressed.gzip_name(blob)):
+            continue
+        written += _publish_gzip(blob, storage.shared_file_read(blob))
+    return written
+
+
+def _publish_gzip(blob: str, data: bytes) -> bool:
     # Level 9 once per export (a few seconds for a 16 MB graph), mtime 0: the same file
     # always gives the same twin, whichever worker writes it.
     packed = gzip.compress(data, compresslevel=9, mtime=0)
     if len(packed) > (1 - precompressed.MIN_SAVING) * len(data):
-        return
+        return False
     try:
-        storage.shared_file_write(precompressed.gzip_name(blob), packed)
+        return storage.shared_file_write(precompressed.gzip_name(blob), packed)
     except STORAGE_ERRORS as exc:
         # Storage writes are whole or absent, so no half twin is left: the file goes plain.
         log.warning("gzip twin of decoder file %s not stored (%s); served plain", blob, exc)
+        return False
 
 
 def decoder_manifest(*, sha256: str) -> dict[str, Any] | None:
