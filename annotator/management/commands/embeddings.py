@@ -16,7 +16,7 @@ class Command(BaseCommand):
         "while no worker ran). --sync computes them in this process instead (loads the model); "
         "--missing first creates rows for images that have none; --retry-failed resets failed ones. "
         "--atlas: hover atlases instead, for ready embeddings without one (--force-atlas: all), "
-        "enqueued on the default queue or, with --sync, computed here."
+        "enqueued on the atlas queue (SAM_ATLAS_QUEUE) or, with --sync, computed here."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
