@@ -103,3 +103,28 @@ def test_a_twin_that_could_not_be_stored_leaves_the_file_served_plain(
     assert b"".join(served.streaming_content) == data
     shared = Path(settings.MEDIA_ROOT) / "shared" / "onnx" / SHA
     assert not [p for p in shared.rglob("*") if p.is_file() and p.suffix not in ("", ".json")]
+
+
+@pytest.mark.django_db
+def test_the_command_writes_the_twins_of_decoders_exported_before_them(
+    client: Any, tmp_path: Path, no_broker: list
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    data = _graph_bytes()
+    folder = tmp_path / "worker-host" / SHA
+    folder.mkdir(parents=True)
+    (folder / "decode.onnx").write_bytes(data)
+    files = {"decode.onnx": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}
+    (folder / "manifest.json").write_text(json.dumps({"model_type": "vit_b", "files": files}))
+    assert services.decoder_publish(sha256=SHA, folder=folder)  # an export without twins
+
+    out = StringIO()
+    call_command("embeddings", "--decoder-gzip", stdout=out)
+    assert no_broker[-1] == ("atlas_decoder_gzip_task", (SHA,), {"queue": "atlas"})
+    call_command("embeddings", "--decoder-gzip", "--sync", stdout=out)
+    assert "Wrote 1 decoder gzip twin" in out.getvalue()
+    packed = client.get(f"/api/models/{SHA}/files/decode.onnx", HTTP_ACCEPT_ENCODING="gzip")
+    assert gzip.decompress(b"".join(packed.streaming_content)) == data

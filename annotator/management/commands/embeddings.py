@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotator import services
-from annotator.models import Embedding, Image
+from annotator import queue, services
+from annotator.models import Embedding, Image, SamModel
 
 
 class Command(BaseCommand):
@@ -16,7 +17,8 @@ class Command(BaseCommand):
         "while no worker ran). --sync computes them in this process instead (loads the model); "
         "--missing first creates rows for images that have none; --retry-failed resets failed ones. "
         "--atlas: hover atlases instead, for ready embeddings without one (--force-atlas: all), "
-        "enqueued on the atlas queue (SAM_ATLAS_QUEUE) or, with --sync, computed here."
+        "enqueued on the atlas queue (SAM_ATLAS_QUEUE) or, with --sync, computed here. "
+        "--decoder-gzip: the gzip twins of decoders exported before them, likewise."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,8 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--retry-failed", action="store_true", help="reset failed ones")
         parser.add_argument("--atlas", action="store_true", help="compute missing hover atlases")
         parser.add_argument("--force-atlas", action="store_true", help="recompute every atlas")
+        parser.add_argument(
+            "--decoder-gzip",
+            action="store_true",
+            help="write the gzip twins of decoders exported before they existed",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["decoder_gzip"]:
+            return self.decoder_gzip(sync=options["sync"])
         if options["atlas"] or options["force_atlas"]:
             return self.atlases(
                 force=options["force_atlas"], sync=options["sync"], limit=options["limit"]
@@ -60,3 +69,20 @@ class Command(BaseCommand):
         if not services.atlas_enqueue(embedding_ids=ids, force=force):
             raise CommandError("The task queue (Celery broker) is unavailable; try again later.")
         self.stdout.write(f"Enqueued {len(ids)} hover atlas(es).")
+
+    def decoder_gzip(self, *, sync: bool) -> None:
+        shas = [
+            sha
+            for sha in SamModel.objects.exclude(sha256="").values_list("sha256", flat=True)
+            if services.decoder_published(sha256=sha)
+        ]
+        if sync:
+            written = sum(services.decoder_gzip(sha256=sha) for sha in shas)
+            self.stdout.write(f"Wrote {written} decoder gzip twin(s).")
+            return
+        for sha in shas:
+            if not queue.send(queue.DECODER_GZIP, [sha], queue=settings.SAM_ATLAS_QUEUE or "atlas"):
+                raise CommandError(
+                    "The task queue (Celery broker) is unavailable; try again later."
+                )
+        self.stdout.write(f"Enqueued the decoder gzip twins of {len(shas)} model(s).")
