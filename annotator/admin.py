@@ -112,7 +112,13 @@ class ImageAdmin(admin.ModelAdmin):
     list_filter = ["project", "status", "assignee", EmbeddingStatusFilter]
     search_fields = ["original_name", "sha256"]
     readonly_fields = ["thumbnail_large", "sha256", "width", "height", "uploaded_by", "created_at"]
-    actions = ["compute_embeddings", "assign", "export_coco", "delete_with_annotations"]
+    actions = [
+        "compute_embeddings",
+        "compute_atlases",
+        "assign",
+        "export_coco",
+        "delete_with_annotations",
+    ]
     list_select_related = ["project", "assignee"]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
@@ -199,6 +205,18 @@ class ImageAdmin(admin.ModelAdmin):
         if row is None:
             return "-"
         return f"{row.status}: {row.error[:80]}" if row.error else row.status
+
+    @admin.action(description="Compute hover atlases (again)")
+    def compute_atlases(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
+        ids = [
+            row.pk
+            for image in queryset.select_related("project")
+            if (row := selectors.embedding_for_image(image=image)) and row.status == "ready"
+        ]
+        if not services.atlas_enqueue(embedding_ids=ids, force=True):
+            self.message_user(request, "The task queue is unavailable; try again.", messages.ERROR)
+            return
+        self.message_user(request, f"Enqueued {len(ids)} hover atlas(es).", messages.SUCCESS)
 
     @admin.action(description="Compute embeddings (again)")
     def compute_embeddings(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:

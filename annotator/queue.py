@@ -25,11 +25,15 @@ HEALTHCHECK = "annotator.tasks.healthcheck_task"
 EMBEDDING_COMPUTE = "annotator.tasks.embedding_compute_task"
 MODEL_EXPORT = "annotator.tasks.embedding_model_export_task"
 JOB_RUN = "annotator.tasks.job_run_task"
+# Not an embedding_* name: the CPU follow-up runs on the default queue, off the `gpu` one.
+ATLAS_COMPUTE = "annotator.tasks.atlas_compute_task"
+# The decoder files' gzip twins: seconds of CPU per export, on the same low-priority queue.
+DECODER_GZIP = "annotator.tasks.atlas_decoder_gzip_task"
 
 # The rows hold the outcome of these (status, error, attempts), so no result is stored: with a
 # Redis result backend, a task that keeps its result also subscribes to it when sent, which is
 # one more server a web request would wait on.
-_NO_RESULT = {EMBEDDING_COMPUTE, MODEL_EXPORT, JOB_RUN}
+_NO_RESULT = {EMBEDDING_COMPUTE, MODEL_EXPORT, JOB_RUN, ATLAS_COMPUTE, DECODER_GZIP}
 
 # What a publish raises when the broker cannot take a message: kombu wraps a transport's
 # connection errors (Redis refused or timed out) in OperationalError; the folder broker raises

@@ -153,6 +153,14 @@ def _s3_put_if_absent(key: str, data: bytes) -> bool | None:
     return True
 
 
+def shared_file_size(name: str) -> int:
+    """The stored size in bytes; FileNotFoundError when it is not there."""
+    key = _shared_key(name)
+    if not default_storage.exists(key):
+        raise FileNotFoundError(key)
+    return int(default_storage.size(key))
+
+
 def shared_file_open(name: str) -> Any:
     """The file opened for reading (a local file, or S3 streamed in chunks); FileNotFoundError
     when it is not there."""

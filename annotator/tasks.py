@@ -33,6 +33,18 @@ def embedding_compute_task(embedding_ids: list[int]) -> dict[str, list[int]]:
     return outcome
 
 
+# The row holds the outcome (atlas, atlas_error); on the default queue (see annotator.queue).
+@shared_task(name=queue.ATLAS_COMPUTE, ignore_result=True)
+def atlas_compute_task(embedding_ids: list[int], force: bool = False) -> dict[str, list[int]]:
+    return services.atlas_compute(embedding_ids=embedding_ids, force=force)
+
+
+# On the atlas queue too: compressing an export's graphs once, off the embeddings' way.
+@shared_task(name=queue.DECODER_GZIP, ignore_result=True)
+def atlas_decoder_gzip_task(sha256: str) -> int:
+    return services.decoder_gzip(sha256=sha256)
+
+
 # The Job row holds the outcome; see embedding_compute_task on results.
 @shared_task(name=queue.JOB_RUN, ignore_result=True)
 def job_run_task(job_id: int) -> str:

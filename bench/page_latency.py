@@ -11,6 +11,12 @@ main thread, with a float32 embedding and a full-size mask output.
     .venv/bin/python bench/page_latency.py            # prints a Markdown table
     .venv/bin/python bench/page_latency.py --points 300 --reference-dir /path/to/pack
 
+With the hover atlas (bench/page_atlas.py does that part): the page is first opened as before
+atlases (no atlas, no gzip), then as now (atlas, gzip), in the same run; --atlas-grid sets the
+atlas's grid (32 in the product; a smaller one computes faster on a CPU), 0 skips this part.
+
+    .venv/bin/python bench/page_latency.py --points 120 --atlas-grid 8 --skip-reference
+
 Goal: the page's p50 no more than the fast decoder's own p50 (decode time in the worker) + 16 ms.
 """
 
@@ -126,6 +132,10 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="worker WASM threads (0: its default)"
     )
+    parser.add_argument("--atlas-grid", type=int, default=32, help="0: no atlas part")
+    parser.add_argument("--rest-points", type=int, default=12, help="rests of the atlas part")
+    parser.add_argument("--rest-s", type=float, default=0.8, help="each rest of the atlas part")
+    parser.add_argument("--skip-reference", action="store_true", help="no Meta reference sweep")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     args = parser.parse_args()
 
@@ -153,11 +163,7 @@ def main() -> None:
                 headers={"Cross-Origin-Resource-Policy": "same-origin"},
             ),
         )
-        page.goto(f"{base}/accounts/login/")
-        page.fill("input[name=username]", "bench")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
+        login(page, base)
         query = f"?threads={args.threads}" if args.threads else ""
         page.goto(f"{base}/images/{image_id}/annotate/{query}")
         page.wait_for_function("document.getElementById('annotate').dataset.ready === 'true'")
@@ -167,6 +173,21 @@ def main() -> None:
         interval = args.interval_ms / 1000
         run_sweep(page, points[:30], interval)  # warm-up: JIT, first-run allocations
         ours = run_sweep(page, points, interval)
+        atlas_rows = ""
+        if args.atlas_grid:
+            from bench.page_atlas import atlas_part
+
+            atlas_rows = atlas_part(
+                browser, base, image_id, grid=args.atlas_grid, sweep=run_sweep,
+                path=sweep_path, rests=args.rest_points, interval=interval, n=args.points,
+                rest_s=args.rest_s,
+            )  # fmt: skip
+        if args.skip_reference:
+            browser.close()
+            thread.terminate()
+            _report(args, engine, load_before, ours, None)
+            print(atlas_rows)
+            return
 
         page.add_script_tag(url=f"{base}/static/app/pages/bench_reference.js", type="module")
         page.wait_for_function("window.benchReference")
@@ -181,7 +202,21 @@ def main() -> None:
         reference = run_sweep(page, points, interval)
         browser.close()
     thread.terminate()
+    _report(args, engine, load_before, ours, reference)
+    print(atlas_rows)
 
+
+def login(page: Any, base: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", "bench")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def _report(
+    args: Any, engine: str, load_before: str, ours: dict[str, Any], reference: dict | None
+) -> None:
     def row(name: str, r: dict[str, Any]) -> str:
         paint, dec = r["paint"], r["decode"]
         return (
@@ -201,12 +236,14 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print(row("fast (worker, this page)", ours))
-    print(row("Meta reference (main thread, as the demo)", reference))
-    ratio = statistics.median(reference["paint"]) / p50 if p50 else math.nan
+    if reference is not None:
+        print(row("Meta reference (main thread, as the demo)", reference))
     print(
         f"\ngoal p50 <= decode p50 + 16 ms = {goal:.1f} ms: {'met' if p50 <= goal else 'NOT met'}"
     )
-    print(f"reference / fast hover-to-paint p50: {ratio:.2f}x")
+    if reference is not None:
+        ratio = statistics.median(reference["paint"]) / p50 if p50 else math.nan
+        print(f"reference / fast hover-to-paint p50: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

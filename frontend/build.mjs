@@ -2,8 +2,9 @@
 // onnxruntime-web's WASM binaries are copied next to the bundles rather than fetched from a CDN:
 // the page is cross-origin isolated (COOP/COEP) and must work offline on a labeling LAN.
 import { build } from "esbuild";
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -37,6 +38,17 @@ const ortDist = join(root, "node_modules", "onnxruntime-web", "dist");
 for (const f of readdirSync(ortDist)) {
   if (/^ort-wasm-simd-threaded(\.jsep)?\.(mjs|wasm)$/.test(f)) {
     cpSync(join(ortDist, f), join(out, "ort", f));
+  }
+}
+// Gzipped twins for WhiteNoise, which serves `<file>.gz` to clients that accept gzip: compressed
+// once here, never per request. The WASM binary is most of the page's first download.
+for (const dir of [out, join(out, "pages"), join(out, "decoder"), join(out, "ort")]) {
+  if (!existsSync(dir)) continue;
+  for (const f of readdirSync(dir)) {
+    if (!/\.(js|mjs|wasm)$/.test(f)) continue;
+    const body = readFileSync(join(dir, f));
+    const packed = gzipSync(body, { level: 9 });
+    if (packed.length < 0.95 * body.length) writeFileSync(join(dir, `${f}.gz`), packed);
   }
 }
 console.log(`built ${entryPoints.length} bundles and onnxruntime-web binaries into ${out}`);

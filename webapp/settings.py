@@ -292,7 +292,23 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # take them, so web-facing workers never load torch. Another name keeps two installations
 # that share a broker (or the fault tests' workers) apart.
 SAM_EMBEDDING_QUEUE = env_str("SAM_EMBEDDING_QUEUE", "gpu")
-CELERY_TASK_ROUTES = {"annotator.tasks.embedding_*": {"queue": SAM_EMBEDDING_QUEUE}}
+# Hover atlases computed after the embedding on a CPU worker (annotator/services/atlases.py):
+# minutes of decoder work per image there, so they have a queue of their own that only a worker
+# that opts in consumes (`-Q atlas`; the demo starts one at the lowest CPU priority), and never
+# delay an embedding or a job. Empty: no CPU atlases are enqueued (GPU workers still compute
+# theirs in the embedding's batch; `manage.py embeddings --atlas --sync` computes them here).
+SAM_ATLAS_QUEUE = env_str("SAM_ATLAS_QUEUE", "atlas")
+# Grid cells along the longest side: 32 in a CUDA batch; fewer on CPU, where the cost is
+# grid squared decoder calls (bench/RESULTS.md, "Hover atlas: cost on CPU").
+SAM_ATLAS_GRID_CUDA = env_int("SAM_ATLAS_GRID_CUDA", 32, minimum=1)
+SAM_ATLAS_GRID_CPU = env_int("SAM_ATLAS_GRID_CPU", 16, minimum=1)
+# Torch threads an atlas task may use on CPU (0: torch's default): one leaves the other cores
+# to the embeddings and jobs of workers on the same machine.
+SAM_ATLAS_THREADS = env_int("SAM_ATLAS_THREADS", 1)
+CELERY_TASK_ROUTES = {
+    "annotator.tasks.embedding_*": {"queue": SAM_EMBEDDING_QUEUE},
+    "annotator.tasks.atlas_*": {"queue": SAM_ATLAS_QUEUE or "atlas"},
+}
 # A task is acknowledged after it finished, and requeued if its worker dies mid-task.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

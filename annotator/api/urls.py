@@ -29,6 +29,7 @@
 #   POST|DELETE images/{id}/lock     A           take/renew or release the edit lock (423 if held)
 #   GET  images/{id}/embedding       V           binary wire embedding; 202 pending; 409 failed
 #   POST images/{id}/embedding       M           recompute (or retry a failed one)
+#   GET  images/{id}/atlas           V           binary hover atlas; 404 none yet; 409 unusable
 #   POST images/{id}/predict         A           server-side decode: masks as RLE and polygons
 #   GET|POST images/{id}/annotations/   V|A
 #   GET|PATCH|PUT|DELETE annotations/{id}/   V|A   updates carry `version`; stale -> 409
@@ -65,6 +66,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from annotator.api.views import (
     annotations,
+    atlases,
     embeddings,
     history,
     images,
@@ -125,6 +127,7 @@ urlpatterns = [
         embeddings.ImageEmbeddingView.as_view(),
         name="api-image-embedding",
     ),
+    path("images/<int:pk>/atlas", atlases.ImageAtlasView.as_view(), name="api-image-atlas"),
     path("images/<int:pk>/predict", embeddings.ImagePredictView.as_view(), name="api-predict"),
     path(
         "images/<int:pk>/annotations/",

@@ -35,6 +35,14 @@ class Embedding(models.Model):
     # was not there yet) is retried by the workers' sweep once the checkpoint can be found.
     error_code = models.CharField(max_length=32, blank=True)
     compute_seconds = models.FloatField(null=True, blank=True)
+    # The hover atlas (export_onnx/atlas_format.py) of this embedding: computed right after it by
+    # the same worker (CUDA, same batch) or by a follow-up task on the atlas queue (CPU), and
+    # dropped whenever the embedding is recomputed. Empty until then: the page hovers with exact
+    # decodes only.
+    atlas = models.FileField(upload_to=embedding_upload_to, blank=True, max_length=500)
+    atlas_sha256 = models.CharField(max_length=64, blank=True)
+    atlas_seconds = models.FloatField(null=True, blank=True)
+    atlas_error = models.TextField(blank=True)
     # When a compute task for the row was last handed to the broker. Null while pending means
     # no task is known to be queued (the broker was down): the worker's sweep or the next GET
     # enqueues one, so an outage never strands a row.

@@ -13,9 +13,12 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.atlases import atlas_check, atlas_compute, atlas_enqueue
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
+    decoder_file_open_encoded,
+    decoder_gzip,
     decoder_manifest,
     decoder_publish,
     decoder_published,
@@ -114,6 +117,9 @@ from annotator.services.uploads import image_create, image_import, upload_read
 __all__ = [
     "user_directory",
     "allowed_steps",
+    "atlas_check",
+    "atlas_compute",
+    "atlas_enqueue",
     "EXPORT_WRITERS",
     "IMPORT_FORMATS",
     "MODEL_KINDS",
@@ -189,6 +195,8 @@ __all__ = [
     # Multi-host: the exported decoder in the media storage (services/decoder_files.py).
     "decoder_fetch",
     "decoder_file_open",
+    "decoder_file_open_encoded",
+    "decoder_gzip",
     "decoder_manifest",
     "decoder_publish",
     "decoder_published",

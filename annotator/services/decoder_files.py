@@ -7,6 +7,14 @@ which names those files and their hashes, last. A manifest therefore only ever p
 that are complete, and two workers that export at once each write identical file blobs and
 whichever manifest lands is consistent with what is stored.
 
+Each file that gzip shrinks by at least precompressed.MIN_SAVING also gets a gzipped twin blob
+(`<file sha256>.gz`), compressed once (`decoder_gzip`), so a client that accepts gzip is sent
+those bytes with `Content-Encoding: gzip` and no web process compresses a decoder per request.
+Compressing 33 MB of graphs takes seconds of CPU, so it is a follow-up task on the low-priority
+atlas queue after the export is published, never in the way of the embeddings that wait on
+the export. The twin is optional and written whole or not at all: until it exists (or where its
+write failed) the file is served plain.
+
 SAM_ONNX_DIR is only a local cache: the exporting worker builds there, and a web process that
 runs the decoder itself (the server-side predict endpoint) downloads the files into
 SAM_ONNX_DIR/<sha256>/, checking every hash, the first time it needs them.
@@ -14,17 +22,22 @@ SAM_ONNX_DIR/<sha256>/, checking every hash, the first time it needs them.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
-from annotator import storage
+from annotator import precompressed, storage
+from annotator.storage import STORAGE_ERRORS
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 
@@ -58,6 +71,33 @@ def decoder_publish(*, sha256: str, folder: Path) -> bool:
     return storage.shared_file_write(_manifest_name(sha256), (folder / MANIFEST).read_bytes())
 
 
+def decoder_gzip(*, sha256: str) -> int:
+    """Write the gzipped twins of a published export's files (those that gzip shrinks enough
+    and that have none yet). Returns how many were written."""
+    manifest = decoder_manifest(sha256=sha256)
+    written = 0
+    for info in (manifest or {}).get("files", {}).values():
+        blob = _blob_name(sha256, info["sha256"])
+        if storage.shared_file_exists(precompressed.gzip_name(blob)):
+            continue
+        written += _publish_gzip(blob, storage.shared_file_read(blob))
+    return written
+
+
+def _publish_gzip(blob: str, data: bytes) -> bool:
+    # Level 9 once per export (a few seconds for a 16 MB graph), mtime 0: the same file
+    # always gives the same twin, whichever worker writes it.
+    packed = gzip.compress(data, compresslevel=9, mtime=0)
+    if len(packed) > (1 - precompressed.MIN_SAVING) * len(data):
+        return False
+    try:
+        return storage.shared_file_write(precompressed.gzip_name(blob), packed)
+    except STORAGE_ERRORS as exc:
+        # Storage writes are whole or absent, so no half twin is left: the file goes plain.
+        log.warning("gzip twin of decoder file %s not stored (%s); served plain", blob, exc)
+        return False
+
+
 def decoder_manifest(*, sha256: str) -> dict[str, Any] | None:
     """The published manifest, or None while the model is not exported yet. Read from the
     storage each time (a small object; the file views' answers are cached by the browser)."""
@@ -84,6 +124,34 @@ def decoder_file_open(*, sha256: str, name: str) -> tuple[Any, int] | None:
         return storage.shared_file_open(_blob_name(sha256, info["sha256"])), int(info["bytes"])
     except FileNotFoundError:
         return None
+
+
+class DecoderFile(NamedTuple):
+    """A published file opened for streaming: `handle` holds `size` bytes, gzipped when
+    `encoding` is "gzip" (then `decoded_size` is the file's own size)."""
+
+    handle: Any
+    size: int
+    encoding: str | None
+    decoded_size: int
+
+
+def decoder_file_open_encoded(*, sha256: str, name: str, accept_gzip: bool) -> DecoderFile | None:
+    """Like `decoder_file_open`, but the gzipped twin where the client accepts gzip and the
+    export has one; None for a name the manifest does not list."""
+    if accept_gzip and name != MANIFEST:
+        info = ((decoder_manifest(sha256=sha256) or {}).get("files") or {}).get(name)
+        if info is not None:
+            twin = precompressed.gzip_name(_blob_name(sha256, info["sha256"]))
+            try:
+                size = storage.shared_file_size(twin)
+                return DecoderFile(storage.shared_file_open(twin), size, "gzip", int(info["bytes"]))
+            except FileNotFoundError:
+                pass  # published without a twin: plain
+    opened = decoder_file_open(sha256=sha256, name=name)
+    if opened is None:
+        return None
+    return DecoderFile(opened[0], opened[1], None, opened[1])
 
 
 def decoder_fetch(*, sha256: str) -> Path:

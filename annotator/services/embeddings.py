@@ -37,10 +37,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotator import leases, queue
+from annotator import leases, precompressed, queue
 from annotator.images import read_rgb
 from annotator.models import Embedding, Image, SamModel
-from annotator.services import sam_models
+from annotator.services import atlases, sam_models
 from annotator.services.errors import Unavailable
 from annotator.storage import STORAGE_ERRORS
 from export_onnx import wire
@@ -309,7 +309,8 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
             _fail(row, f"encoder failed: {type(exc).__name__}: {exc}", outcome, holder)
         return
     seconds = (time.perf_counter() - started) / len(ready_rows)
-    for row, data in zip(ready_rows, encoded, strict=True):
+    stored_rows = []
+    for index, (row, data) in enumerate(zip(ready_rows, encoded, strict=True)):
         try:
             stored = _store(
                 row, data, dtype=segmenter.wire_dtype, shape=list(segmenter.wire_shape),
@@ -319,6 +320,25 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
             _fail(row, f"storage failed: {exc}", outcome, holder)
             continue
         outcome["ready" if stored else "skipped"].append(row.pk)
+        if stored:
+            stored_rows.append((index, row))
+    # The hover atlas, after the rows are ready (the page can start on the embedding): on CUDA
+    # in this batch, from the features in hand; on CPU a follow-up task, so the `gpu` queue's
+    # next embeddings do not wait behind a thousand decoder calls.
+    # SAM 2 has no atlas yet (services/atlases.py). The CUDA batch decodes the stored bytes
+    # back: the atlas then comes from the same features the page and the CPU path use.
+    if not stored_rows or segmenter.family != "sam1":
+        return
+    if segmenter.device.type == "cuda":
+        import torch
+
+        picked = torch.cat(
+            [torch.from_numpy(wire.decode_embedding(encoded[i])[0]) for i, _ in stored_rows]
+        ).to(segmenter.device)
+        rows_done = [r for _, r in stored_rows]
+        atlases.atlas_compute_batch(model=segmenter.model, features=picked, rows=rows_done)
+    else:
+        atlases.atlas_enqueue(embedding_ids=[row.pk for _, row in stored_rows])
 
 
 def _store(
@@ -328,12 +348,20 @@ def _store(
     file removed again) when another worker took it over meanwhile."""
     storage = row.file.storage
     old = row.file.name or None
+    old_atlas = row.atlas.name or None
     field = row.file.field
     name = storage.save(
         field.generate_filename(row, f"{row.image_id}.same"),
         ContentFile(data),
         max_length=field.max_length,
     )
+    # The gzipped twin is only an encoding of the same bytes: when it cannot be written (a full
+    # disk), the embedding is stored and served plain rather than failed.
+    try:
+        precompressed.save_gzip(storage=storage, name=name, data=data)
+    except STORAGE_ERRORS as exc:
+        precompressed.delete_gzip(storage=storage, name=name)
+        log.warning("gzip twin of embedding %s not stored (%s); served plain", row.pk, exc)
     updated = Embedding.objects.filter(
         pk=row.pk, status=Embedding.Status.RUNNING, worker=holder
     ).update(
@@ -343,6 +371,11 @@ def _store(
         shape=shape,
         sha256=hashlib.sha256(data).hexdigest(),
         compute_seconds=seconds,
+        # The atlas belongs to the embedding it was computed from: a new one gets a new atlas.
+        atlas="",
+        atlas_sha256="",
+        atlas_seconds=None,
+        atlas_error="",
         error="",
         error_code="",
         worker="",
@@ -350,11 +383,13 @@ def _store(
         updated_at=timezone.now(),
     )
     if not updated:
-        storage.delete(name)
+        precompressed.delete(storage=storage, name=name)
         log.warning("embedding %s was taken over by another worker; result dropped", row.pk)
         return False
     if old and old != name:
-        storage.delete(old)
+        precompressed.delete(storage=storage, name=old)
+    if old_atlas:
+        storage.delete(old_atlas)
     return True
 
 

@@ -107,7 +107,10 @@ def sam_model_export(*, sam_model: SamModel) -> Path:
         if not decoder_files.decoder_published(sha256=sam_model.sha256):
             if not (target / "manifest.json").is_file():
                 _export_into(target, path, sam_model)
-            decoder_files.decoder_publish(sha256=sam_model.sha256, folder=target)
+            published = decoder_files.decoder_publish(sha256=sam_model.sha256, folder=target)
+            # The gzip twins, later and at low priority (services/decoder_files.py).
+            if published and settings.SAM_ATLAS_QUEUE:
+                queue.send(queue.DECODER_GZIP, [sam_model.sha256], queue=settings.SAM_ATLAS_QUEUE)
     except Exception as exc:
         SamModel.objects.filter(pk=sam_model.pk).update(
             onnx_status=SamModel.OnnxStatus.FAILED, onnx_error=f"{type(exc).__name__}: {exc}"

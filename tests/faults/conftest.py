@@ -178,3 +178,23 @@ def kill_when_logged(log: Path, needle: str, proc: subprocess.Popen[bytes], time
 
 def media_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def embedding_files(media: Path, rows: Any) -> list[Path]:
+    """The files ready embedding rows legitimately have in storage: the wire file the row
+    names, its gzipped twin where one was written (it must inflate to exactly that file, or a
+    client would be served a half-written one) and the hover atlas the row names, if any.
+    Anything else under `embeddings/` is a leftover."""
+    import gzip
+
+    expected = []
+    for row in rows:
+        plain = media / row.file.name
+        expected.append(plain)
+        twin = plain.with_name(plain.name + ".gz")
+        if twin.exists():
+            assert gzip.decompress(twin.read_bytes()) == plain.read_bytes(), twin
+            expected.append(twin)
+        if row.atlas:
+            expected.append(media / row.atlas.name)
+    return sorted(expected)

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from annotator.models import Embedding, Image
 from annotator.storage import AtomicFileSystemStorage
 from tests import factories
-from tests.faults.conftest import media_files
+from tests.faults.conftest import embedding_files, media_files
 
 # Again on PostgreSQL in `make test-integration`: the rows must roll back there too.
 pytestmark = [pytest.mark.integration]
@@ -181,4 +181,64 @@ def test_a_full_disk_on_the_worker_fails_the_embedding_with_its_reason_and_a_rec
     assert embedding_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
     row.refresh_from_db()
     assert (row.status, row.attempts, row.error) == ("ready", 1, "")
+    assert media_files(media / "embeddings") == embedding_files(media, [row])
+
+
+class FullTwins(DiskFullHalfway):
+    """Room for the embedding, none for its gzipped twin (written second, so the likeliest
+    write to hit a disk filling up)."""
+
+    full_under = "embeddings/"
+
+    def _save(self, name: str, content: Any) -> str:
+        if name.endswith(".gz"):
+            return super()._save(name, content)
+        return AtomicFileSystemStorage._save(self, name, content)
+
+
+@pytest.mark.slow
+def test_a_full_disk_for_the_gzip_twin_stores_the_embedding_plain_and_serves_no_half_twin(
+    quiet_queue: list,
+    small_model: dict[str, str],
+    settings: Any,
+    tmp_path: Path,
+    db: None,
+) -> None:
+    import gzip
+
+    from annotator.precompressed import MIN_SAVING
+    from annotator.services import embedding_compute
+
+    media = tmp_path / "media"
+    settings.MEDIA_ROOT = str(media)
+    settings.SAM_ONNX_DIR = small_model["onnx_dir"]
+    owner = factories.user()
+    project = factories.project(owner=owner, sam_checkpoint=small_model["checkpoint"])
+    image = factories.image(project, data=factories.png_bytes(64, 48, seed=1))
+    row = Embedding.objects.get(image=image)
+
+    _use_storage(settings, FullTwins)
+    assert embedding_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
+    row.refresh_from_db()
+    data = (media / row.file.name).read_bytes()
+    # The twin was due (it saves enough), its write failed halfway: nothing of it is left.
+    assert len(gzip.compress(data, mtime=0)) <= (1 - MIN_SAVING) * len(data)
     assert media_files(media / "embeddings") == [media / row.file.name]
+    client = APIClient()
+    client.force_authenticate(owner)
+    response = client.get(f"/api/images/{image.pk}/embedding", HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200 and not response.has_header("Content-Encoding")
+    assert b"".join(response.streaming_content) == data
+
+    # With room again, a recompute writes the twin, and a gzip client gets it.
+    _use_storage(settings, AtomicFileSystemStorage)
+    assert client.post(f"/api/images/{image.pk}/embedding").status_code == 202
+    assert embedding_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
+    row.refresh_from_db()
+    assert media_files(media / "embeddings") == embedding_files(media, [row])
+    assert len(media_files(media / "embeddings")) == 2
+    packed = client.get(f"/api/images/{image.pk}/embedding", HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip"
+    assert (
+        gzip.decompress(b"".join(packed.streaming_content)) == (media / row.file.name).read_bytes()
+    )

@@ -31,7 +31,12 @@ from annotator import tasks
 from annotator.models import Embedding
 from tests import factories
 from tests.conftest import start_worker, stop_worker, worker_env
-from tests.faults.conftest import kill_when_logged, media_files, worker_log_wait
+from tests.faults.conftest import (
+    embedding_files,
+    kill_when_logged,
+    media_files,
+    worker_log_wait,
+)
 
 pytestmark = [pytest.mark.worker, pytest.mark.integration, pytest.mark.slow]
 
@@ -78,10 +83,9 @@ def _check_done_once(images: list[Any], ids: list[int], media: Path, *logs: Path
     assert [(row.status, row.attempts) for row in rows] == [("ready", 2)] * len(rows)
     assert all(row.worker == "" and row.lease_expires_at is None for row in rows)
     assert not Embedding.objects.filter(status="running").exists()
-    # Exactly one stored file per embedding, the one its row names, whole (its sha256 is
-    # the row's); no temporary or orphaned file beside them.
-    stored = media_files(media / "embeddings")
-    assert sorted(str(media / row.file.name) for row in rows) == [str(p) for p in stored]
+    # Exactly the files of each embedding (the one its row names, whole: its sha256 is the
+    # row's; its gzip twin, whole; its atlas): no temporary or orphaned file beside them.
+    assert media_files(media / "embeddings") == embedding_files(media, rows)
     for row in rows:
         assert hashlib.sha256((media / row.file.name).read_bytes()).hexdigest() == row.sha256
 

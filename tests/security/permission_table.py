@@ -261,6 +261,9 @@ TABLE: list[Row] = [
     Row("api/images/<int:pk>/embedding",            "GET",    403,   404,   202,   202,   202,   202,   202,   404),
     Row("api/images/<int:pk>/embedding",            "POST",   403,   404,   403,   403,   403,   202,   202,   404),
     Row("api/images/<int:pk>/embedding",            OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    # No atlas in these fixtures: members get the "none yet" 404 (tests/api/test_atlas.py: 200).
+    Row("api/images/<int:pk>/atlas",                "GET",    403,   404,   404,   404,   404,   404,   404,   404),
+    Row("api/images/<int:pk>/atlas",                OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/predict",              "POST",   403,   404,   403,   202,   202,   202,   202,   404, lambda r: {"point_coords": [[3, 4]], "point_labels": [1]}),
     Row("api/images/<int:pk>/predict",              OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/images/<int:pk>/annotations/",         "GET",    403,   404,   200,   200,   200,   200,   200,   404),

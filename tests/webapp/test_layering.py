@@ -51,7 +51,7 @@ LAYERS = (
     ("annotator.queue",),
     ("annotator.selectors",),
     ("annotator.models", "annotator.leases", "annotator.permissions", "annotator.images",
-     "annotator.storage", "annotator.apps"),
+     "annotator.storage", "annotator.precompressed", "annotator.apps"),
     NO_DJANGO,
 )  # fmt: skip
 

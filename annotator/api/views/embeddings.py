@@ -6,17 +6,18 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotator import selectors, services
+from annotator import precompressed, selectors, services
 from annotator.api import serializers as s
 from annotator.api.errors import RETRY_AFTER_UNAVAILABLE
 from annotator.api.views.base import image_for
+from annotator.api.views.stored import precompressed_response
 from annotator.images import MAX_NAME_BYTES
 from annotator.models import Embedding, Image, SamModel
 from annotator.permissions import Can
@@ -102,12 +103,7 @@ class ImageEmbeddingView(APIView):
             "X-Model-Sha256": row.sam_model.sha256,
             "Access-Control-Expose-Headers": "ETag, X-Embedding-Shape, X-Embedding-Dtype, X-Model-Sha256",
         }
-        if request.headers.get("If-None-Match") == etag:
-            return HttpResponse(status=304, headers=headers)
-        response = FileResponse(row.file.open("rb"), content_type="application/octet-stream")
-        for key, value in headers.items():
-            response[key] = value
-        return response
+        return precompressed_response(request, row.file, etag=etag, headers=headers)
 
     @extend_schema(
         request=None,
@@ -247,17 +243,23 @@ class ModelFileView(APIView):
             or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
         ):
             raise Http404("Not found.")
-        opened = services.decoder_file_open(sha256=sha256, name=name)
+        opened = services.decoder_file_open_encoded(
+            sha256=sha256, name=name, accept_gzip=precompressed.accepts_gzip(request)
+        )
         if opened is None:
             raise Http404("Not found.")
-        handle, size = opened
         # Streamed from the media storage (S3 or disk) through this permission check, not a
         # presigned redirect: the page is cross-origin isolated, so a bucket URL would need
         # CORS and CORP headers from every S3 deployment. Named by the checkpoint hash and
-        # written once, so immutable.
-        response = FileResponse(handle, content_type=_content_type(name))
-        response["Content-Length"] = str(size)
+        # written once, so immutable. Gzipped where the client takes it: the twin stored at
+        # publication (services/decoder_files.py), never compressed per request.
+        response = FileResponse(opened.handle, content_type=_content_type(name))
+        response["Content-Length"] = str(opened.size)
         response["Cache-Control"] = IMMUTABLE
+        response["Vary"] = "Accept-Encoding"
+        if opened.encoding:
+            response["Content-Encoding"] = opened.encoding
+            response["X-Decoded-Length"] = str(opened.decoded_size)
         return response
 
 

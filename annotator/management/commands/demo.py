@@ -67,16 +67,20 @@ class Command(BaseCommand):
         url = f"http://{options['host']}:{options['port']}/"
         self._banner(url, checkpoint_notice)
         worker = self._start_worker()
+        atlas_worker = self._start_atlas_worker()
         # `kill` (SIGTERM) must stop the worker too: turn it into an exit that runs `finally`.
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
         finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for process in (worker, atlas_worker):
+                if process is None:
+                    continue
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
     def _ensure_users(self) -> dict[str, Any]:
         # set_password() does not run AUTH_PASSWORD_VALIDATORS (only forms and
@@ -135,6 +139,24 @@ class Command(BaseCommand):
             "--without-gossip", "--without-mingle",
         ]  # fmt: skip
         return subprocess.Popen(command, cwd=settings.BASE_DIR, env=dict(os.environ))
+
+    def _start_atlas_worker(self) -> subprocess.Popen[bytes] | None:
+        """A second worker for the hover atlases only, at the lowest CPU priority (nice 19) and
+        on one torch thread: its minutes of decoder work per image on a CPU take only the time
+        the embeddings, jobs and the page leave over, never theirs."""
+        if not settings.SAM_ATLAS_QUEUE:
+            return None
+        command = [
+            sys.executable, "-m", "celery", "-A", "webapp", "worker",
+            "-Q", settings.SAM_ATLAS_QUEUE, "--pool=solo", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle", "--hostname", "atlas@%h",
+        ]  # fmt: skip
+        return subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "SAM_ATLAS_THREADS": str(settings.SAM_ATLAS_THREADS or 1)},
+            preexec_fn=lambda: os.nice(19),  # noqa: PLW1509 - only nice(), no locks taken
+        )
 
     def _banner(self, url: str, checkpoint_notice: str | None) -> None:
         lines = [

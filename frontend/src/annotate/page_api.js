@@ -3,7 +3,7 @@
 import * as P from "../ui/prompts.js";
 import { $ } from "./dom.js";
 
-export function pageApi({ ready, state, store, undo, view, stage, decoder, drawing, prompting, saving }) {
+export function pageApi({ ready, state, store, undo, view, stage, decoder, drawing, prompting, saving, atlasHover }) {
   const hover = prompting.hover;
   return {
     ready,
@@ -31,7 +31,22 @@ export function pageApi({ ready, state, store, undo, view, stage, decoder, drawi
       const lowRes = state.prompts.result?.lowRes;
       return lowRes ? { sum: lowRes.reduce((a, v) => a + v, 0), positive: lowRes.filter((v) => v > 0).length } : null;
     },
-    latencies: () => ({ paint: [...hover.latencies], decode: [...hover.decodeMs], overhead: [...hover.overheadMs], dropped: hover.dropped }),
+    latencies: () => ({
+      paint: [...hover.latencies], decode: [...hover.decodeMs], overhead: [...hover.overheadMs], dropped: hover.dropped, busyMs: hover.busyMs,
+      atlasPaint: [...atlasHover.stats.latencies], atlasIou: [...atlasHover.stats.exactIou],
+      moves: atlasHover.schedule.moves, covered: atlasHover.schedule.covered, exactSent: atlasHover.schedule.decodes,
+      // performance.now() of the first mask shown, atlas or exact: page open -> first hover paint.
+      firstPaintAt: Math.min(hover.firstPaintAt ?? Infinity, atlasHover.stats.firstPaintAt ?? Infinity),
+    }),
+    // The hover atlas of the open image: whether it is in use, what the fetch answered, why it
+    // was refused, and what the mask layer shows now ("atlas" | "exact" | null).
+    atlas: () => {
+      const a = atlasHover.atlas();
+      return {
+        loaded: Boolean(a), status: atlasHover.stats.fetched, error: atlasHover.stats.error, shown: atlasHover.schedule.shown,
+        grid: a?.grid ?? null, count: a?.count ?? 0, proposals: atlasHover.proposalIds(),
+      };
+    },
     // The benchmark swaps the hover decoder for Meta's reference one (pages/bench_reference.js).
     setHoverEngine: ({ decode, paint }) => {
       hover.decode = decode;
@@ -39,7 +54,13 @@ export function pageApi({ ready, state, store, undo, view, stage, decoder, drawi
     },
     paintMask: (imageData) => drawing.drawMaskData(imageData),
     imageSize: () => [state.image.height, state.image.width],
-    resetLatencies: () => hover.reset(),
+    resetLatencies: () => {
+      hover.reset();
+      atlasHover.stats.latencies.length = 0;
+      atlasHover.stats.exactIou.length = 0;
+      atlasHover.stats.firstPaintAt = null;
+      Object.assign(atlasHover.schedule, { moves: 0, covered: 0, decodes: 0 });
+    },
     setPromptCase: (c) => prompting.setPromptCase(c),
     accept: () => saving.accept(),
     previewPolygons: () => state.preview?.polygons ?? null,

@@ -12,13 +12,18 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
   const sum = (values) => values.reduce((a, v) => a + v, 0);
   const hover = new HoverLoop({
     decode: (x, y) => decoder.decode(state.imageId, P.hoverRequest(x, y)),
-    paint: (reply) => paintHover(reply),
+    paint: (reply, ticket) => paintHover(reply, ticket),
   });
+  // The hover atlas (atlas_hover.js), when there is one, decides which moves are decoded exactly
+  // and whether an exact answer may still replace what it painted.
+  let route = null;
 
-  function paintHover(reply) {
+  function paintHover(reply, ticket) {
     // A click started a new object after this hover was sent: its mask must not replace the click's.
-    if (!P.isEmpty(state.prompts) || state.mode !== "sam" || state.drag) return;
+    if (!P.isEmpty(state.prompts) || state.mode !== "sam" || state.drag) return false;
+    if (route && !route.mayPaint(ticket)) return false;
     state.hover = { ...state.hover, reply };
+    route?.painted(ticket, reply);
     drawing.drawMaskData(drawing.logitsImage(reply.lowRes));
     sidebar.candidates($("candidates"), reply);
   }
@@ -28,10 +33,18 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     sidebar.candidates($("candidates"), reply, (i) => pickCandidate(i));
   }
 
-  // A mouse position over the image while no object is started: decode it, latest wins.
+  // A mouse position over the image while no object is started: decode it, latest wins (or, with
+  // an atlas, paint the atlas's mask and decode when the exact mask can be seen).
   function hoverAt(x, y, timeStamp) {
+    // No hover state: a click, Esc or another tool dropped what the last hover showed.
+    const fresh = !state.hover;
     state.hover = { x, y, reply: state.hover?.reply ?? null };
-    hover.move(x, y, timeStamp).then((r) => {
+    if (route) return route.move(x, y, timeStamp, fresh);
+    exactHover(x, y, timeStamp);
+  }
+
+  function exactHover(x, y, timeStamp, ticket = null) {
+    hover.move(x, y, timeStamp, ticket).then((r) => {
       if (r?.error) notices.show("decode", `Decoding failed: ${r.error.message}`);
     });
   }
@@ -192,7 +205,7 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
   });
 
   return {
-    hover, log, hoverAt, addPoint, setBox, cycleCandidate, pickCandidate, setPromptCase, clearPrompts, updatePreview, reset, modeChanged,
+    hover, log, hoverAt, exactHover, addPoint, setBox, cycleCandidate, pickCandidate, setPromptCase, clearPrompts, updatePreview, reset, modeChanged,
     // The object's mask, shown whatever the tool: the decoded prompts, else the hover.
     mask: () => {
       const lowRes = state.prompts.result?.lowRes ?? state.hover?.reply?.lowRes;
@@ -200,5 +213,8 @@ export function createPrompting({ state, decoder, drawing, undo, notices }) {
     },
     ui: () => ({ prompts: state.prompts, preview: state.preview?.polygons, previewColour: "#ffffff" }),
     actions: { cycleCandidate: (step) => cycleCandidate(step) },
+    routeHover: (r) => (route = r),
+    // Hover needs the embedding, or an atlas to paint from while the embedding is on its way.
+    canHover: () => state.ready || Boolean(route?.ready()),
   };
 }

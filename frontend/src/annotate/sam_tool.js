@@ -30,7 +30,7 @@ export function createSamTool({ state, prompting, drawing }) {
 
     // Hover: only while no object is being refined, and only over the image.
     hover({ xy, inImage }, e) {
-      if (!state.ready || !P.isEmpty(state.prompts) || state.drag || !inImage) return;
+      if (!prompting.canHover() || !P.isEmpty(state.prompts) || state.drag || !inImage) return;
       prompting.hoverAt(xy[0], xy[1], e.timeStamp);
     },
 

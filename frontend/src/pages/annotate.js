@@ -17,6 +17,7 @@ import { Layers } from "../ui/render.js";
 import { routes } from "../ui/routes.js";
 import { UndoStack } from "../ui/undo.js";
 import { Viewport } from "../ui/viewport.js";
+import { createAtlasHover } from "../annotate/atlas_hover.js";
 import { createBrushTool } from "../annotate/brush_tool.js";
 import { createControls } from "../annotate/controls.js";
 import { $ } from "../annotate/dom.js";
@@ -57,6 +58,7 @@ const undo = new UndoStack({ onChange: () => controls.syncButtons() });
 const drawing = createDrawing({ state, layers, view, store });
 const tools = createTools({ state, drawing });
 const prompting = createPrompting({ state, decoder, drawing, undo, notices });
+const atlasHover = createAtlasHover({ state, drawing, prompting, notices });
 const saving = createSaving({ state, store, undo, notices, drawing, prompting });
 const panels = createPanels({ state, store, drawing, tools, saving });
 const workflow = createWorkflow({ state, notices, view, stage });
@@ -92,17 +94,19 @@ createPointer({ state, stage, view, tools, drawing });
 
 // Mask sources added later lie on top: a brush stroke shows over the SAM object's mask.
 drawing.addMaskSource(prompting.mask);
+drawing.addMaskSource(atlasHover.mask);
 drawing.addMaskSource(brush.mask);
 for (const part of [prompting, sam, edit, brush]) drawing.addUiSource(part.ui);
 drawing.addOverlay(edit.overlay);
 drawing.addOverlay(polygon.overlay);
 drawing.addOverlay(proposals.overlay);
+drawing.addOverlay(atlasHover.overlay);
 stage.addEventListener("mousemove", (e) => {
   const r = stage.getBoundingClientRect();
   proposals.hover(view.toImage(e.clientX - r.left, e.clientY - r.top));
 });
 
-for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush]) controls.addActions(part.actions);
+for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush, atlasHover]) controls.addActions(part.actions);
 controls.addActions(proposals.actions);
 
 const history = createHistory({ state, store, notices, drawing, panels });
@@ -114,6 +118,8 @@ opening.onSwitch(() => proposals.forget());
 controls.addActions(find.actions);
 opening.onSwitch(find.reset);
 opening.onOpened((id) => proposals.load(id));
+// Fetched as the image opens, beside its embedding: the first hover paint needs only the atlas.
+opening.onSwitch((id) => void atlasHover.load(id));
 opening.onOpened(navigation.prefetchAfter);
 
 async function main() {
@@ -132,4 +138,4 @@ async function main() {
   navigation.trackHistory();
 }
 
-window.annotator = pageApi({ ready: main(), state, store, undo, view, stage, decoder, drawing, prompting, saving });
+window.annotator = pageApi({ ready: main(), state, store, undo, view, stage, decoder, drawing, prompting, saving, atlasHover });

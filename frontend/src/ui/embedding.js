@@ -12,15 +12,27 @@ const sleep = (ms, signal) =>
     });
   });
 
+// Sent gzipped (stored so on the server), the body arrives decoded while Content-Length counts
+// the compressed bytes: X-Decoded-Length is the size that arrives, and the buffer grows anyway
+// rather than trust either header.
+function expectedLength(res) {
+  return Number(res.headers.get("X-Decoded-Length")) || (res.headers.get("Content-Encoding") ? 0 : Number(res.headers.get("Content-Length")) || 0);
+}
+
 async function readWithProgress(res, onState) {
-  const total = Number(res.headers.get("Content-Length")) || 0;
+  const total = expectedLength(res);
   if (!res.body || !total) return res.arrayBuffer();
-  const out = new Uint8Array(total);
+  let out = new Uint8Array(total);
   const reader = res.body.getReader();
   let got = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    if (got + value.length > out.length) {
+      const bigger = new Uint8Array(Math.max(2 * out.length, got + value.length));
+      bigger.set(out.subarray(0, got));
+      out = bigger;
+    }
     out.set(value, got);
     got += value.length;
     onState({ state: "downloading", loaded: got, total });
@@ -55,7 +67,7 @@ export async function fetchEmbedding(url, { onState = () => {}, signal, maxWaitM
       }
       throw new ApiError(res.status, detail);
     }
-    onState({ state: "downloading", loaded: 0, total: Number(res.headers.get("Content-Length")) || 0 });
+    onState({ state: "downloading", loaded: 0, total: expectedLength(res) });
     return readWithProgress(res, onState);
   }
 }

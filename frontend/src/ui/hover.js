@@ -18,16 +18,19 @@ const afterPaint = () =>
 export class HoverLoop {
   constructor({ decode, paint }) {
     this.decode = decode; // (x, y) -> Promise<decoded | dropped>
-    this.paint = paint; // (decoded) -> void, draws synchronously
+    this.paint = paint; // (decoded, ticket) -> false if it chose not to draw, else draws synchronously
     this.latest = 0; // seq of the newest result painted
     this.latencies = [];
     this.decodeMs = [];
     this.overheadMs = []; // decoder reply -> frame shown: what the page itself adds
     this.dropped = 0;
+    this.busyMs = 0; // decode time of every answer, painted or not: the worker's work
+    this.firstPaintAt = null; // performance.now() of the first mask painted (page open -> hover)
     this.maxSamples = 2000;
   }
 
-  async move(x, y, t0) {
+  // `ticket` goes back to paint with the answer (annotate/atlas_hover.js: which region it was for).
+  async move(x, y, t0, ticket = null) {
     let reply;
     try {
       reply = await this.decode(x, y);
@@ -38,14 +41,19 @@ export class HoverLoop {
       this.dropped++;
       return null;
     }
+    this.busyMs += reply.ms ?? 0;
     if (reply.seq < this.latest) {
       this.dropped++;
       return null;
     }
     this.latest = reply.seq;
     const received = performance.now();
-    this.paint(reply);
+    if (this.paint(reply, ticket) === false) {
+      this.dropped++;
+      return null;
+    }
     const painted = await afterPaint();
+    this.firstPaintAt ??= painted;
     if (this.latencies.length < this.maxSamples) {
       this.latencies.push(painted - t0);
       this.decodeMs.push(reply.ms);
@@ -59,5 +67,7 @@ export class HoverLoop {
     this.decodeMs = [];
     this.overheadMs = [];
     this.dropped = 0;
+    this.busyMs = 0;
+    this.firstPaintAt = null;
   }
 }

@@ -27,6 +27,7 @@ export const KEYS = [
   { keys: "J / Shift+J", action: "proposalNext", what: "Proposals: pick the next / previous one" },
   { keys: "Shift+K", action: "proposalsKeepAbove", what: "Proposals: keep all scoring at least the slider's value" },
   { keys: "W, then drag", action: "proposalBox", what: "Proposals: keep all inside the box dragged" },
+  { keys: "A", action: "atlasProposals", what: "instant proposals: the hover atlas's masks, ranked (click one to segment it exactly)" },
   { keys: "H", action: "toggleAnnotations", what: "show or hide annotations" },
   { keys: "F", action: "fit", what: "fit the image to the window" },
   { keys: "Wheel / Space+drag", what: "zoom / pan (middle button drags too)" },
@@ -66,6 +67,7 @@ export function actionFor(event) {
   if (key === "h" || key === "H") return { action: "toggleAnnotations" };
   if (key === "y" || key === "Y") return { action: "history" };
   if (key === "i" || key === "I") return { action: "pinIssue" };
+  if (key === "a" || key === "A") return { action: "atlasProposals" };
   if (key === "f" || key === "F") return { action: "fit" };
   if (key === "/") return { action: "find" };
   if (key === "?") return { action: "help" };

@@ -13,6 +13,7 @@ export const routes = {
   image: (id) => `/api/images/${id}/`,
   imageFile: (id) => `/api/images/${id}/file`,
   embedding: (id) => `/api/images/${id}/embedding`,
+  atlas: (id) => `/api/images/${id}/atlas`,
   predict: (id) => `/api/images/${id}/predict`,
   annotations: (imageId) => `/api/images/${imageId}/annotations/`,
   annotation: (id) => `/api/annotations/${id}/`,
