@@ -43,10 +43,25 @@
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
+#   GET|POST projects/{id}/attributes/   V|M     label attributes: {"name", "type": checkbox|
+#                                                 text|select|number, "label"?, "default"?,
+#                                                 "choices"?}; values live in annotations
+#   PATCH|DELETE projects/{id}/attributes/{attribute_id}/   M
+#   POST|DELETE images/{id}/tags/{label_id}   A   set or unset an image tag (a label of kind tag);
+#                                                 the edit lock and review status as annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import (
+    annotations,
+    embeddings,
+    images,
+    imports,
+    jobs,
+    projects,
+    review,
+    shapes,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -110,5 +125,16 @@ urlpatterns = [
         "models/<str:sha256>/files/<str:name>",
         embeddings.ModelFileView.as_view(),
         name="api-model-file",
+    ),
+    path(
+        "projects/<int:pk>/attributes/", shapes.AttributeListView.as_view(), name="api-attributes"
+    ),
+    path(
+        "projects/<int:pk>/attributes/<int:attribute_id>/",
+        shapes.AttributeDetailView.as_view(),
+        name="api-attribute",
+    ),
+    path(
+        "images/<int:pk>/tags/<int:label_id>", shapes.ImageTagView.as_view(), name="api-image-tag"
     ),
 ]

@@ -5,8 +5,12 @@ functions through it)."""
 from annotator.models.annotations import Annotation
 from annotator.models.images import Image, NameKey, image_upload_to
 from annotator.models.projects import (
+    MAX_ATTRIBUTE_CHOICES,
+    MAX_ATTRIBUTE_TEXT,
+    MAX_ATTRIBUTES,
     MAX_DESCRIPTION,
     MAX_LABELS,
+    Attribute,
     Label,
     Membership,
     Project,
@@ -36,4 +40,8 @@ __all__ = [
     "embedding_upload_to",
     "image_upload_to",
     "job_upload_to",
+    "Attribute",
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTE_CHOICES",
+    "MAX_ATTRIBUTE_TEXT",
 ]

@@ -13,6 +13,11 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.attributes import (
+    attribute_create,
+    attribute_delete,
+    attribute_update,
+)
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
@@ -95,6 +100,7 @@ from annotator.services.sam_models import (
     sam_model_get_or_create,
     sam_model_load,
 )
+from annotator.services.tags import image_tag_set
 from annotator.services.uploads import image_create, image_import, upload_read
 
 __all__ = [
@@ -176,4 +182,9 @@ __all__ = [
     "decoder_manifest",
     "decoder_publish",
     "decoder_published",
+    # Shapes: label attributes and image tags.
+    "attribute_create",
+    "attribute_delete",
+    "attribute_update",
+    "image_tag_set",
 ]

@@ -49,6 +49,12 @@ from annotator.api.serializers.review import (
     ReviewRecordSerializer,
     ReviewSerializer,
 )
+from annotator.api.serializers.shapes import (
+    AttributeCreateSerializer,
+    AttributeSerializer,
+    AttributeUpdateSerializer,
+    ImageTagsSerializer,
+)
 
 __all__ = [
     "KNOWN_CHECKPOINT_NAMES",
@@ -91,4 +97,8 @@ __all__ = [
     "ReviewRecordSerializer",
     "ReviewSerializer",
     "SamModelSerializer",
+    "AttributeCreateSerializer",
+    "AttributeSerializer",
+    "AttributeUpdateSerializer",
+    "ImageTagsSerializer",
 ]
