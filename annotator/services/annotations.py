@@ -76,7 +76,7 @@ def _box_geometry(*, image: Image, bbox: Any) -> dict[str, Any]:
             f"The box [{x}, {y}, {w}, {h}] is not inside the {image.width}x{image.height} image."
         )
     outer = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
-    polygons = [{"outer": outer, "holes": []}]
+    polygons: list[Any] = [{"outer": outer, "holes": []}]
     mask = geometry.polygons_to_mask(polygons, image.height, image.width)
     return {"polygons": polygons, "rle": geometry.mask_to_rle(mask), "bbox": [x, y, w, h],
             "area": w * h}  # fmt: skip
@@ -117,7 +117,7 @@ def annotation_create(
     source: str = Annotation.Source.MANUAL,
     score: float | None = None,
     prompts: dict[str, Any] | None = None,
-    kind: str = Annotation.Kind.MASK,
+    kind: str = "mask",
     bbox: Any = None,
     attributes: Any = None,
 ) -> Annotation:

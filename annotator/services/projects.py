@@ -29,7 +29,7 @@ def project_create(
     name: str,
     description: str = "",
     created_by: User,
-    labels: list[tuple[str, str]] | None = None,
+    labels: list[tuple[str, str]] | list[tuple[str, str, str]] | None = None,
     sam_checkpoint: str | None = None,
 ) -> Project:
     """Create a project; its creator becomes its owner (PROJECT_CREATORS and the offered
@@ -47,8 +47,11 @@ def project_create(
         sam_model=sam_model_get_or_create(checkpoint=sam_checkpoint),
     )
     Membership.objects.create(project=project, user=created_by, role=Role.OWNER)
-    for label_name, color in labels or []:
-        label_create(project=project, name=label_name, color=color)
+    # (name, colour) or (name, colour, kind): an object label unless the kind says tag.
+    for label_name, color, *kind in labels or []:
+        label_create(
+            project=project, name=label_name, color=color, kind=kind[0] if kind else "object"
+        )
     return project
 
 
@@ -195,7 +198,7 @@ def _check_kind(kind: str) -> str:
 
 
 def label_create(
-    *, project: Project, name: str, color: str = "#ff0000", kind: str = Label.Kind.OBJECT
+    *, project: Project, name: str, color: str = "#ff0000", kind: str = "object"
 ) -> Label:
     _check_kind(kind)
     _check_label_name(name)
