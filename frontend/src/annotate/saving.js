@@ -4,7 +4,12 @@
 import { ApiError } from "../ui/api.js";
 import { AnnotationStore } from "../ui/annotations.js";
 import * as P from "../ui/prompts.js";
+import { boundsOf } from "./box_tool.js";
 import { currentLabel } from "./state.js";
+
+// What a shape edit sends: a box is kept by its bbox (the bounds of the edited outline, so the
+// Edit tool's moves work on boxes too), anything else by its polygons.
+const shapeOf = (a, polygons) => (a?.kind === "box" ? { bbox: boundsOf(polygons) } : { polygons });
 
 export function createSaving({ state, store, undo, notices, drawing, prompting }) {
   // Enter: the current SAM object (or, with nothing clicked, the hovered mask) as polygons.
@@ -60,8 +65,9 @@ export function createSaving({ state, store, undo, notices, drawing, prompting }
   // someone else deleted it: the edit stays on screen and can be saved as a new annotation.
   async function saveEdit(id, polygons, { record = true } = {}) {
     const before = store.get(id)?.polygons;
+    const target = store.get(id);
     try {
-      await store.update(id, { polygons });
+      await store.update(id, shapeOf(target, polygons));
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         store.setLocal(id, { polygons });
@@ -72,7 +78,7 @@ export function createSaving({ state, store, undo, notices, drawing, prompting }
           ],
         });
       } else if (err instanceof ApiError && err.status === 404 && store.get(id)) {
-        const fields = { ...AnnotationStore.recipe(store.get(id)), polygons };
+        const fields = { ...AnnotationStore.recipe(store.get(id)), ...shapeOf(store.get(id), polygons) };
         store.setLocal(id, { polygons });
         const drop = () => { store.forget(id); if (state.selectedId === id) state.selectedId = null; notices.clear("conflict"); drawing.drawUi(); };
         notices.show("conflict", "Someone else deleted this annotation. Your edit is kept here.", {
@@ -89,7 +95,7 @@ export function createSaving({ state, store, undo, notices, drawing, prompting }
     }
     notices.clear("save");
     if (record && before) {
-      undo.push({ kind: "edit", imageId: state.imageId, undo: () => store.update(id, { polygons: before }), redo: () => store.update(id, { polygons }) });
+      undo.push({ kind: "edit", imageId: state.imageId, undo: () => store.update(id, shapeOf(target, before)), redo: () => store.update(id, shapeOf(target, polygons)) });
     }
     return true;
   }

@@ -18,6 +18,8 @@ import { Layers } from "../ui/render.js";
 import { routes } from "../ui/routes.js";
 import { UndoStack } from "../ui/undo.js";
 import { Viewport } from "../ui/viewport.js";
+import { createAttributesPanel } from "../annotate/attributes_panel.js";
+import { createBoxTool } from "../annotate/box_tool.js";
 import { createBrushTool } from "../annotate/brush_tool.js";
 import { createControls } from "../annotate/controls.js";
 import { $ } from "../annotate/dom.js";
@@ -33,6 +35,7 @@ import { createPrompting } from "../annotate/prompting.js";
 import { createSamTool } from "../annotate/sam_tool.js";
 import { createSaving } from "../annotate/saving.js";
 import { createState, currentLabel } from "../annotate/state.js";
+import { createTagsPanel } from "../annotate/tags_panel.js";
 import { createTools } from "../annotate/tools.js";
 import { createWorkflow } from "../annotate/workflow.js";
 
@@ -81,6 +84,13 @@ tools.register("select", edit);
 tools.register("polygon", polygon);
 tools.register("brush", brush);
 tools.register("eraser", brush);
+// Shapes: boxes (and M, box to SAM mask), the image's tags, the selected object's attributes.
+const box = createBoxTool({ state, store, view, drawing, saving, panels, notices, prompting, undo });
+const tags = createTagsPanel({ state, notices });
+const attributes = createAttributesPanel({ state, store, undo, notices });
+tools.register("box", box);
+drawing.addOverlay(box.overlay);
+panels.onListRender(attributes.render);
 tools.onModeChange(prompting.modeChanged);
 tools.onModeChange(edit.modeChanged);
 tools.onModeChange(polygon.modeChanged);
@@ -93,7 +103,7 @@ for (const part of [prompting, sam, edit, brush]) drawing.addUiSource(part.ui);
 drawing.addOverlay(edit.overlay);
 drawing.addOverlay(polygon.overlay);
 
-for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush]) controls.addActions(part.actions);
+for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush, box, tags]) controls.addActions(part.actions);
 controls.addActions({
   everything: () => proposals.start(state.projectId, state.imageId, currentLabel(state)),
   "proposals-accept-all": () => proposals.acceptAll(),
@@ -104,6 +114,7 @@ opening.onSwitch(prompting.reset);
 opening.onSwitch(polygon.reset);
 opening.onSwitch(() => proposals.forget());
 opening.onOpened(navigation.prefetchAfter);
+opening.onOpened(() => (tags.render(), attributes.render()));
 
 async function main() {
   drawing.trackSize();
@@ -112,6 +123,7 @@ async function main() {
   const project = await api(routes.project(state.projectId));
   Object.assign(state, { project, role: project.role });
   panels.setLabels(project.labels);
+  tags.setLabels(project.labels);
   navigation.loadNeighbours();
   const decoderLoaded = opening.startDecoding(project);
   const first = opening.open(Number(root.dataset.imageId)).catch((err) => notices.show("image", `Could not open the image: ${err.message}`));

@@ -33,6 +33,10 @@ export const routes = {
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
+  // Shapes: label attributes (managers define them) and image tags.
+  attributes: (projectId) => `/api/projects/${projectId}/attributes/`,
+  attribute: (projectId, id) => `/api/projects/${projectId}/attributes/${id}/`,
+  imageTag: (imageId, labelId) => `/api/images/${imageId}/tags/${labelId}`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
