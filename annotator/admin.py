@@ -257,7 +257,8 @@ class ImageAdmin(admin.ModelAdmin):
 
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ["id", "image", "label", "kind", "source", "area", "version", "updated_by", "updated_at"]
+    list_display = ["id", "image", "label", "kind", "source", "area", "version", "updated_by",
+                    "updated_at"]  # fmt: skip
     list_filter = ["kind", "source", "label__project"]
     raw_id_fields = ["image", "label", "created_by", "updated_by"]
 
