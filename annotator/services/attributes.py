@@ -44,6 +44,9 @@ def check_value(*, spec: Attribute, value: Any) -> Any:
         raise Invalid(f"{where} takes a string, not {value!r}.")
     elif len(value) > MAX_ATTRIBUTE_TEXT:
         raise Invalid(f"{where} takes at most {MAX_ATTRIBUTE_TEXT} characters.")
+    elif "\x00" in value:
+        # PostgreSQL's jsonb holds no NUL character: refused here, not a 500 there.
+        raise Invalid(f"{where} takes no NUL character.")
     elif spec.type == Attribute.Type.SELECT and value not in spec.choices:
         raise Invalid(f"{where} takes one of {', '.join(map(repr, spec.choices))}, not {value!r}.")
     return value
@@ -89,8 +92,8 @@ def _check_spec(
     *, project: Project, name: str, type: str, default: Any, choices: Any, label: Label | None
 ) -> tuple[str, list[str]]:
     name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > 100:
-        raise Invalid("An attribute needs a name of 1 to 100 characters.")
+    if not name or len(name) > 100 or "\x00" in name:
+        raise Invalid("An attribute needs a name of 1 to 100 characters (no NUL).")
     if type not in TYPES:
         raise Invalid(f"Unknown attribute type {type!r}; one of {', '.join(TYPES)}.")
     if label is not None and (label.project_id != project.pk or label.kind != Label.Kind.OBJECT):
@@ -99,7 +102,9 @@ def _check_spec(
     if type == Attribute.Type.SELECT:
         if not choices or len(choices) > MAX_ATTRIBUTE_CHOICES:
             raise Invalid(f"A select attribute needs 1 to {MAX_ATTRIBUTE_CHOICES} choices.")
-        if any(not isinstance(c, str) or not c.strip() or len(c) > 100 for c in choices):
+        if any(
+            not isinstance(c, str) or not c.strip() or len(c) > 100 or "\x00" in c for c in choices
+        ):
             raise Invalid("Each choice is a non-empty string of at most 100 characters.")
         if len(set(choices)) != len(choices):
             raise Invalid("The choices repeat a value.")

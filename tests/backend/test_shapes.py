@@ -257,6 +257,7 @@ def test_objects_get_defaults_and_only_valid_values(setup: dict, client_for: Any
         ({"occluded": "yes"}, "'occluded' (checkbox) takes true or false"),
         ({"pose": "upside down"}, "takes one of 'front', 'side', 'back'"),
         ({"note": 3}, "takes a string"),
+        ({"note": "a\x00b"}, "no NUL character"),
         (["occluded"], "must be an object"),
     ]:
         response = client.patch(url, {"version": 1, "attributes": values}, format="json")
