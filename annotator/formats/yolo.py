@@ -38,13 +38,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from annotator.formats.dataset import (
-    NOT_CARRIED,
-    Dataset,
-    DatasetAnnotation,
-    DatasetImage,
-    FormatError,
-)
+from annotator.formats.dataset import NOT_CARRIED as _NOT_CARRIED
+from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, FormatError
 from annotator.formats.safe_zip import ZipLimits, ZipSource, as_directory
 from annotator.formats.yolo_segments import join_rings, outer_rings, split_line
 from annotator.geometry import GeometryError, Polygon, validate_polygons
@@ -105,7 +100,7 @@ def _readme(with_images: bool, count: int) -> str:
         f"YOLO-seg dataset exported by SAM Annotator: {count} images, one label file each under\n"
         "labels/<split>/ (one object per line: class id, then its outline as normalised x y\n"
         "pairs; the parts of an object are joined into one outline and holes are filled).\n\n"
-        + NOT_CARRIED.replace("their filled rectangle", "4-point polygons (their rectangle)")
+        + _NOT_CARRIED.replace("their filled rectangle", "4-point polygons (their rectangle)")
         + "\n"
     )
     if with_images:
