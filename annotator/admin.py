@@ -275,8 +275,9 @@ class ImageAdmin(admin.ModelAdmin):
 
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ["id", "image", "label", "source", "area", "version", "updated_by", "updated_at"]
-    list_filter = ["source", "label__project"]
+    list_display = ["id", "image", "label", "kind", "source", "area", "version", "updated_by",
+                    "updated_at"]  # fmt: skip
+    list_filter = ["kind", "source", "label__project"]
     raw_id_fields = ["image", "label", "created_by", "updated_by"]
 
 

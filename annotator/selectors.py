@@ -24,6 +24,7 @@ from django.utils import timezone
 from annotator.models import (
     Annotation,
     AnnotationVersion,
+    Attribute,
     Embedding,
     Image,
     Job,
@@ -79,8 +80,13 @@ def image_list(
     if filters.get("unassigned"):
         qs = qs.filter(assignee__isnull=True)
     if filters.get("label"):
+        # An object label: has an annotation of it; a tag label: is tagged with it.
+        tagged = Image.tags.through.objects.filter(
+            image_id=OuterRef("pk"), label_id=filters["label"]
+        )
         qs = qs.filter(
             Exists(Annotation.objects.filter(image_id=OuterRef("pk"), label_id=filters["label"]))
+            | Exists(tagged)
         )
     if filters.get("embedding"):
         embedded = Embedding.objects.filter(
@@ -94,7 +100,9 @@ def image_list(
         qs = _name_prefix(qs, project=project, prefix=filters["search"], ordering=ordering)
     descending = ordering.startswith("-")
     keys = [F("sort_key"), F("id")] if IMAGE_SORTS[ordering.lstrip("-")] else [F("id")]
-    return qs.order_by(*[k.desc() if descending else k.asc() for k in keys])
+    return qs.order_by(*[k.desc() if descending else k.asc() for k in keys]).prefetch_related(
+        "tags"
+    )
 
 
 # Above this many names with the prefix, a search in another order than the name's reads the
@@ -267,6 +275,10 @@ def label_list(*, project: Project) -> QuerySet[Label]:
 
 def label_of(*, project: Project, pk: int) -> Label | None:
     return project.labels.filter(pk=pk).first()
+
+
+def attribute_list(*, project: Project) -> QuerySet[Attribute]:
+    return project.attributes.all()
 
 
 def roles_of(*, user: User) -> dict[int, str]:

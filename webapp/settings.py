@@ -386,6 +386,10 @@ SPECTACULAR_SETTINGS = {
         "ImageStatusEnum": "annotator.models.Image.Status",
         "EmbeddingStatusEnum": "annotator.models.Embedding.Status",
         "JobStatusEnum": "annotator.models.Job.Status",
+        # Jobs, annotations (mask or box) and labels (object or image tag) each have a `kind`.
+        "JobKindEnum": "annotator.models.Job.Kind",
+        "AnnotationKindEnum": "annotator.models.Annotation.Kind",
+        "LabelKindEnum": "annotator.models.Label.Kind",
     },
 }
 

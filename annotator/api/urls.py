@@ -61,6 +61,12 @@
 #   GET  detectors                   any         detectors auto-annotation may name (no paths)
 #   GET  models                      any         SAM checkpoints the caller may give a project,
 #                                                and whether each is on the server's disk
+#   GET|POST projects/{id}/attributes/   V|M     label attributes: {"name", "type": checkbox|
+#                                                 text|select|number, "label"?, "default"?,
+#                                                 "choices"?}; values live in annotations
+#   PATCH|DELETE projects/{id}/attributes/{attribute_id}/   M
+#   POST|DELETE images/{id}/tags/{label_id}   A   set or unset an image tag (a label of kind tag);
+#                                                 the edit lock and review status as annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -75,6 +81,7 @@ from annotator.api.views import (
     offers,
     projects,
     review,
+    shapes,
     text,
 )
 
@@ -186,5 +193,16 @@ urlpatterns = [
         "proposals/<int:pk>/drop",
         proposal_views.ProposalDropView.as_view(),
         name="api-proposal-drop",
+    ),
+    path(
+        "projects/<int:pk>/attributes/", shapes.AttributeListView.as_view(), name="api-attributes"
+    ),
+    path(
+        "projects/<int:pk>/attributes/<int:attribute_id>/",
+        shapes.AttributeDetailView.as_view(),
+        name="api-attribute",
+    ),
+    path(
+        "images/<int:pk>/tags/<int:label_id>", shapes.ImageTagView.as_view(), name="api-image-tag"
     ),
 ]

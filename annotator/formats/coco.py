@@ -7,6 +7,17 @@ or ``use_rle`` is set; then it is compressed RLE with ``counts`` as a string.
 
 Import reads the whole file, validates every item and only then returns a ``Dataset``; the
 first problem raises ``FormatError`` naming the item (``annotations[12].image_id``).
+
+Beyond the COCO instances format (tools that do not know these keys ignore them):
+  * A box annotation (``kind`` box) is its ``bbox`` with an empty ``segmentation`` (COCO's own
+    way of writing a detection); ``area`` is the box's w * h. An import reads such an
+    annotation as a box.
+  * Object attributes go in each annotation's ``attributes`` dict ({name: value}), CVAT's
+    convention; their definitions in a top-level ``attributes`` list (``name``, ``type``
+    checkbox|text|select|number, ``default``, ``choices``, ``label`` a category name or null).
+  * Image tags (image-level labels) go in ``images[].tags`` (a list of names) and their names
+    in a top-level ``tags`` list. They are not categories: a detector trained on the file would
+    take a category for an object class with no instance, and COCO's evaluation would score it.
 """
 
 from __future__ import annotations
@@ -63,37 +74,53 @@ def to_coco(dataset: Dataset, *, use_rle: bool = False, tolerance: float = 0.5) 
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image_id, image in enumerate(dataset.images, start=1):
-        images.append(
-            {
-                "id": image_id,
-                "file_name": image.file_name,
-                "width": image.width,
-                "height": image.height,
-            }
-        )
+        entry: dict[str, Any] = {
+            "id": image_id,
+            "file_name": image.file_name,
+            "width": image.width,
+            "height": image.height,
+        }
+        if image.tags:
+            entry["tags"] = list(image.tags)
+        images.append(entry)
         for ann in image.annotations:
-            segmentation, mask = _segmentation(ann, image.height, image.width, use_rle, tolerance)
             record: dict[str, Any] = {
                 "id": len(annotations) + 1,
                 "image_id": image_id,
                 "category_id": index[ann.label] + 1,
-                "segmentation": segmentation,
-                "area": mask_area(mask),
-                "bbox": [float(v) for v in (ann.bbox or mask_bbox(mask))],
-                "iscrowd": 0,
             }
+            if ann.kind == "box":
+                box = ann.box(image.height, image.width)
+                record.update(segmentation=[], area=box[2] * box[3], bbox=box)
+            else:
+                segmentation, mask = _segmentation(
+                    ann, image.height, image.width, use_rle, tolerance
+                )
+                record.update(
+                    segmentation=segmentation,
+                    area=mask_area(mask),
+                    bbox=[float(v) for v in (ann.bbox or mask_bbox(mask))],
+                )
+            record["iscrowd"] = 0
             if ann.score is not None:
                 record["score"] = float(ann.score)
+            if ann.attributes:
+                record["attributes"] = dict(ann.attributes)
             annotations.append(record)
     categories = [
         {"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(dataset.labels)
     ]
-    return {
+    out: dict[str, Any] = {
         "info": {"description": "exported by sam-annotator"},
         "images": images,
         "annotations": annotations,
         "categories": categories,
     }
+    if dataset.tag_labels:
+        out["tags"] = list(dataset.tag_labels)
+    if dataset.attributes:
+        out["attributes"] = [dict(spec) for spec in dataset.attributes]
+    return out
 
 
 def write_coco(
@@ -211,7 +238,7 @@ def from_coco(data: object) -> Dataset:
         if width * height > MAX_IMAGE_PIXELS:
             # Each annotation's RLE decodes to a mask of the image's size.
             raise FormatError(f"{where} is {width}x{height}, more than {MAX_IMAGE_PIXELS} pixels")
-        images[iid] = DatasetImage(file_name, width, height)
+        images[iid] = DatasetImage(file_name, width, height, tags=_names(img, "tags", where))
     for i, ann in enumerate(_objects(data, "annotations")):
         where = f"annotations[{i}]"
         image_id = _require(ann, "image_id", int, where)
@@ -238,10 +265,64 @@ def from_coco(data: object) -> Dataset:
             score = _finite([ann["score"]], 1, f"{where}.score")[0]
         image.annotations.append(
             DatasetAnnotation(
-                categories[category_id], polygons=polygons, rle=rle, score=score, bbox=bbox
+                categories[category_id], polygons=polygons, rle=rle, score=score, bbox=bbox,
+                kind="mask" if polygons is not None or rle is not None else "box",
+                attributes=_attribute_values(ann, where),
             )
+        )  # fmt: skip
+    tag_labels = _names(data, "tags", "COCO file")
+    for image in images.values():
+        tag_labels += [t for t in image.tags if t not in tag_labels]
+    return Dataset(
+        labels=[categories[k] for k in sorted(categories)],
+        images=list(images.values()),
+        tag_labels=list(dict.fromkeys(tag_labels)),
+        attributes=_attribute_specs(data),
+    )
+
+
+def _names(obj: dict[str, Any], key: str, where: str) -> list[str]:
+    value = obj.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise FormatError(f"{where}.{key} must be a list of names")
+    return list(dict.fromkeys(value))
+
+
+def _scalar(value: object, where: str) -> Any:
+    if isinstance(value, bool | str) or value is None:
+        return value
+    return _finite([value], 1, where)[0]
+
+
+def _attribute_values(ann: dict[str, Any], where: str) -> dict[str, Any]:
+    values = ann.get("attributes", {})
+    if not isinstance(values, dict):
+        raise FormatError(f"{where}.attributes must be an object {{name: value}}")
+    return {str(k): _scalar(v, f"{where}.attributes.{k}") for k, v in values.items()}
+
+
+_SPEC_TYPES = ("checkbox", "text", "select", "number")
+
+
+def _attribute_specs(data: dict[str, Any]) -> list[dict[str, Any]]:
+    if "attributes" not in data:
+        return []
+    specs = []
+    for i, spec in enumerate(_objects(data, "attributes")):
+        where = f"attributes[{i}]"
+        name = _require(spec, "name", str, where)
+        kind = _require(spec, "type", str, where)
+        if kind not in _SPEC_TYPES:
+            raise FormatError(f"{where}.type must be one of {', '.join(_SPEC_TYPES)}")
+        choices = _names(spec, "choices", where)
+        label = spec.get("label")
+        if label is not None and not isinstance(label, str):
+            raise FormatError(f"{where}.label must be a category name or null")
+        default = _scalar(spec.get("default"), f"{where}.default")
+        specs.append(
+            {"name": name, "type": kind, "default": default, "choices": choices, "label": label}
         )
-    return Dataset(labels=[categories[k] for k in sorted(categories)], images=list(images.values()))
+    return specs
 
 
 def read_coco(source: str | Path | bytes | BinaryIO) -> Dataset:

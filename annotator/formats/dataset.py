@@ -34,6 +34,9 @@ class DatasetAnnotation:
       label: class name, one of ``Dataset.labels``.
       score: model confidence for automatic annotations, None for human ones.
       bbox: ``[x, y, w, h]`` (COCO XYWH, pixels); derived from the geometry when None.
+      kind: ``"mask"`` or ``"box"``; a box is written by COCO as its bbox alone (empty
+        segmentation), and by the mask and YOLO-seg writers as the filled rectangle.
+      attributes: ``{name: value}`` (CVAT's COCO ``attributes``); only COCO carries them.
     """
 
     label: str
@@ -42,6 +45,8 @@ class DatasetAnnotation:
     rle: dict[str, Any] | None = None
     score: float | None = None
     bbox: list[float] | None = None
+    kind: str = "mask"
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mask is None and self.polygons is None and self.rle is None and self.bbox is None:
@@ -82,22 +87,38 @@ class DatasetAnnotation:
         return [float(v) for v in mask_bbox(self.to_mask(height, width))]
 
 
+# What the YOLO-seg and PNG mask exports cannot hold, written into their README.txt.
+NOT_CARRIED = (
+    "Not in this format: image tags (image-level labels) and object attributes (occluded,\n"
+    "notes, ...) are not written here; the COCO export carries both (images[].tags and each\n"
+    "annotation's attributes). Bounding boxes are written as their filled rectangle.\n"
+)
+
+
 @dataclass
 class DatasetImage:
-    """An image and its objects. ``file_name`` is relative (``train/0001.jpg``), never absolute."""
+    """An image and its objects. ``file_name`` is relative (``train/0001.jpg``), never absolute.
+    ``tags`` are the names of its image-level labels (classification); only COCO carries them."""
 
     file_name: str
     width: int
     height: int
     annotations: list[DatasetAnnotation] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Dataset:
-    """Labels (class names, in class-index order) and images."""
+    """Labels (class names, in class-index order) and images.
+
+    ``tag_labels`` are the names of image-level labels (not classes: no annotation has one);
+    ``attributes`` the object attribute definitions, each ``{"name", "type", "default",
+    "choices", "label"}`` (``label`` a class name, or None for every class)."""
 
     labels: list[str]
     images: list[DatasetImage] = field(default_factory=list)
+    tag_labels: list[str] = field(default_factory=list)
+    attributes: list[dict[str, Any]] = field(default_factory=list)
 
     def label_index(self) -> dict[str, int]:
         """Class name -> index in ``labels`` (0-based, the YOLO class id)."""

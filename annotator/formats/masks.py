@@ -4,6 +4,7 @@ Archive layout::
 
     labels.json        {"mode": "instance" | "semantic", "labels": [...], "images": [...]}
     masks/<stem>.png   one PNG per image, the image's size
+    README.txt         the layout, and what the format cannot hold (tags, attributes)
 
 Instance mode: pixel value ``k`` (1..N) is the k-th object of the image, 0 is background; 8-bit
 greyscale PNG, 16-bit when an image has more than 255 objects. ``images[i].instances`` maps each
@@ -27,11 +28,22 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 from PIL import Image
 
-from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, FormatError
+from annotator.formats.dataset import (
+    NOT_CARRIED,
+    Dataset,
+    DatasetAnnotation,
+    DatasetImage,
+    FormatError,
+)
 from annotator.formats.safe_zip import ZipLimits, ZipSource, as_directory
 
 Mode = Literal["instance", "semantic"]
 BACKGROUND = "background"
+_README = (
+    "PNG masks exported by SAM Annotator: masks/<image stem>.png, one per image, and\n"
+    "labels.json, which says what each pixel value means (mode instance: the k-th object of\n"
+    "the image, listed under images[].instances; mode semantic: labels[value]).\n\n"
+)
 MAX_IMAGE_PIXELS = 2**28
 
 
@@ -114,6 +126,7 @@ def export_masks(
         labels = dataset.labels if mode == "instance" else [BACKGROUND, *dataset.labels]
         doc = {"mode": mode, "labels": labels, "images": records}
         archive.writestr("labels.json", json.dumps(doc, indent=1))
+        archive.writestr("README.txt", _README + NOT_CARRIED)
 
 
 # --- Import --------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from annotator.formats.dataset import NOT_CARRIED as _NOT_CARRIED
 from annotator.formats.dataset import Dataset, DatasetAnnotation, DatasetImage, FormatError
 from annotator.formats.safe_zip import ZipLimits, ZipSource, as_directory
 from annotator.formats.yolo_segments import join_rings, outer_rings, split_line
@@ -99,6 +100,8 @@ def _readme(with_images: bool, count: int) -> str:
         f"YOLO-seg dataset exported by SAM Annotator: {count} images, one label file each under\n"
         "labels/<split>/ (one object per line: class id, then its outline as normalised x y\n"
         "pairs; the parts of an object are joined into one outline and holes are filled).\n\n"
+        + _NOT_CARRIED.replace("their filled rectangle", "4-point polygons (their rectangle)")
+        + "\n"
     )
     if with_images:
         return text + (

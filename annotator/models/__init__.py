@@ -6,8 +6,12 @@ from annotator.models.annotations import Annotation
 from annotator.models.history import AnnotationVersion
 from annotator.models.images import Image, NameKey, image_upload_to
 from annotator.models.projects import (
+    MAX_ATTRIBUTE_CHOICES,
+    MAX_ATTRIBUTE_TEXT,
+    MAX_ATTRIBUTES,
     MAX_DESCRIPTION,
     MAX_LABELS,
+    Attribute,
     Label,
     Membership,
     Project,
@@ -38,4 +42,8 @@ __all__ = [
     "embedding_upload_to",
     "image_upload_to",
     "job_upload_to",
+    "Attribute",
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTE_CHOICES",
+    "MAX_ATTRIBUTE_TEXT",
 ]

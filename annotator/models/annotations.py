@@ -15,7 +15,14 @@ class Annotation(models.Model):
         SAM = "sam", "SAM"
         AUTO = "auto", "Automatic"
 
+    class Kind(models.TextChoices):
+        MASK = "mask", "Mask"
+        # A box keeps its rectangle as polygons and RLE too, so areas, overlays, the list and
+        # the mask/YOLO writers need no second path; `kind` tells COCO to write a bbox only.
+        BOX = "box", "Bounding box"
+
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="annotations")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MASK)
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="annotations")
     # [{"outer": [[x, y], ...], "holes": [[[x, y], ...], ...]}, ...] in original pixels.
     polygons = models.JSONField()
@@ -26,6 +33,8 @@ class Annotation(models.Model):
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
     score = models.FloatField(null=True, blank=True)
     prompts = models.JSONField(default=dict, blank=True)
+    # {attribute name: value}, checked against the project's Attribute rows by the services.
+    attributes = models.JSONField(default=dict, blank=True)
     # Optimistic concurrency: an update names the version it read; a stale one gets 409.
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Func
 
-from annotator.models.projects import Project
+from annotator.models.projects import Label, Project
 
 
 class NameKey(Func):
@@ -73,6 +73,8 @@ class Image(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Image-level classification: labels of kind "tag" (services/tags.py checks the kind).
+    tags = models.ManyToManyField(Label, blank=True, related_name="tagged_images")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

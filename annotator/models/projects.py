@@ -89,9 +89,17 @@ class Membership(models.Model):
 
 
 class Label(models.Model):
+    class Kind(models.TextChoices):
+        # An object label names annotations (masks, boxes); a tag label names a whole image
+        # (classification). One table for both: they share the name, colour, the per-project
+        # uniqueness and limit, the settings page and the imports' find-or-create by name.
+        OBJECT = "object", "Object"
+        TAG = "tag", "Image tag"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
     name = models.CharField(max_length=100)
     color = models.CharField(max_length=7, default="#ff0000", help_text="#rrggbb")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OBJECT)
 
     class Meta:
         ordering = ["id"]
@@ -101,3 +109,39 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+MAX_ATTRIBUTES = 200
+MAX_ATTRIBUTE_TEXT = 1_000
+MAX_ATTRIBUTE_CHOICES = 100
+
+
+class Attribute(models.Model):
+    """A property every object (annotation) of the project, or of one label, carries: CVAT's
+    attribute spec. Values live in Annotation.attributes ({name: value}); names are unique in
+    the project, so a COCO `attributes` dict (flat name -> value) is never ambiguous."""
+
+    class Type(models.TextChoices):
+        CHECKBOX = "checkbox", "Checkbox (true/false)"
+        TEXT = "text", "Free text"
+        SELECT = "select", "One of a list"
+        NUMBER = "number", "Number"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="attributes")
+    # Null: every object label of the project has it.
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.CASCADE, related_name="attributes"
+    )
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=8, choices=Type.choices)
+    default = models.JSONField(null=True, blank=True)
+    choices = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="attribute_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type})"

@@ -14,6 +14,11 @@ from annotator.services.annotations import (
     annotation_update,
 )
 from annotator.services.atlases import atlas_check, atlas_compute, atlas_enqueue
+from annotator.services.attributes import (
+    attribute_create,
+    attribute_delete,
+    attribute_update,
+)
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
@@ -105,6 +110,7 @@ from annotator.services.sam_models import (
     sam_model_get_or_create,
     sam_model_load,
 )
+from annotator.services.tags import image_tag_set
 from annotator.services.text_prompts import (
     MAX_JOB_PHRASE_CHARS,
     MAX_JOB_PHRASES,
@@ -217,4 +223,9 @@ __all__ = [
     "ImportPlan",
     "import_run",
     "plan_result",
+    # Shapes: label attributes and image tags.
+    "attribute_create",
+    "attribute_delete",
+    "attribute_update",
+    "image_tag_set",
 ]

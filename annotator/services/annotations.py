@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.db.models.deletion import Collector
 from django.utils import timezone
 
 from annotator.models import Annotation, AnnotationVersion, Image, Label
+from annotator.services.attributes import attribute_values
 from annotator.services.errors import Conflict, Invalid, NotFound, ServiceError, User
 from annotator.services.history import snapshot, version_record, versions_record_deleted
 from annotator.services.locks import check_not_locked_by_other, free_for
@@ -55,9 +57,56 @@ def _geometry(*, image: Image, polygons: Any = None, rle: Any = None) -> dict[st
     }
 
 
+def _box_geometry(*, image: Image, bbox: Any) -> dict[str, Any]:
+    """A box's [x, y, w, h] (pixels, on the image) and the rectangle's polygon and RLE, so
+    every reader of polygons/rle/area (overlays, the list, YOLO-seg, PNG masks) takes a box as
+    it takes a mask; its area is w * h, COCO's area of a box."""
+    from annotator import geometry
+
+    if (
+        not isinstance(bbox, list | tuple)
+        or len(bbox) != 4
+        or any(isinstance(v, bool) or not isinstance(v, int | float) for v in bbox)
+        or not all(math.isfinite(v) for v in bbox)
+    ):
+        raise Invalid("bbox must be [x, y, w, h]: four finite numbers, in pixels.")
+    x, y, w, h = (float(v) for v in bbox)
+    if w < 1 or h < 1:
+        raise Invalid("A box is at least 1 pixel wide and high.")
+    if x < 0 or y < 0 or x + w > image.width or y + h > image.height:
+        raise Invalid(
+            f"The box [{x}, {y}, {w}, {h}] is not inside the {image.width}x{image.height} image."
+        )
+    outer = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+    polygons: list[Any] = [{"outer": outer, "holes": []}]
+    mask = geometry.polygons_to_mask(polygons, image.height, image.width)
+    return {"polygons": polygons, "rle": geometry.mask_to_rle(mask), "bbox": [x, y, w, h],
+            "area": w * h}  # fmt: skip
+
+
+def _shape(
+    *, image: Image, kind: str, polygons: Any = None, rle: Any = None, bbox: Any = None
+) -> dict[str, Any]:
+    """The stored geometry of an object of `kind` from what the caller sent."""
+    if kind == Annotation.Kind.BOX:
+        if polygons is not None or rle is not None:
+            raise Invalid("A box is given by its bbox [x, y, w, h], not polygons or rle.")
+        return {"kind": kind, **_box_geometry(image=image, bbox=bbox)}
+    if kind != Annotation.Kind.MASK:
+        raise Invalid(f"Unknown kind {kind!r}; one of {', '.join(Annotation.Kind.values)}.")
+    if bbox is not None:
+        raise Invalid("A mask's bbox follows from its polygons or rle; send those instead.")
+    return {"kind": kind, **_geometry(image=image, polygons=polygons, rle=rle)}
+
+
 def _check_label(image: Image, label: Label) -> None:
     if label.project_id != image.project_id:
         raise Invalid("The label belongs to another project.")
+    if label.kind != Label.Kind.OBJECT:
+        raise Invalid(
+            f"{label.name!r} is an image tag, not an object label: set it on the image "
+            "(POST images/{id}/tags/{label_id}) instead."
+        )
 
 
 def annotation_create(
@@ -70,6 +119,9 @@ def annotation_create(
     source: str = Annotation.Source.MANUAL,
     score: float | None = None,
     prompts: dict[str, Any] | None = None,
+    kind: str = "mask",
+    bbox: Any = None,
+    attributes: Any = None,
 ) -> Annotation:
     _check_label(image, label)
     # The lock and status as they are now: the caller's copy of the image may predate a lock
@@ -79,7 +131,8 @@ def annotation_create(
     check_writable(image=image, user=created_by)
     if source not in Annotation.Source.values:
         raise Invalid(f"Unknown source {source!r}.")
-    geometry = _geometry(image=image, polygons=polygons, rle=rle)
+    shape = _shape(image=image, kind=kind, polygons=polygons, rle=rle, bbox=bbox)
+    values = attribute_values(label=label, values=attributes)
     with transaction.atomic():
         image_start_if_open(image=image, user=created_by)
         annotation = Annotation.objects.create(
@@ -88,9 +141,10 @@ def annotation_create(
             source=source,
             score=score,
             prompts=prompts or {},
+            attributes=values,
             created_by=created_by,
             updated_by=created_by,
-            **geometry,
+            **shape,
         )
         version_record(
             annotation=annotation, action=AnnotationVersion.Action.CREATE, user=created_by
@@ -108,6 +162,9 @@ def annotation_update(
     rle: Any = None,
     score: float | None = None,
     prompts: dict[str, Any] | None = None,
+    kind: str | None = None,
+    bbox: Any = None,
+    attributes: Any = None,
 ) -> Annotation:
     """Update if nobody changed the annotation since `version` was read; else Conflict (409).
 
@@ -121,8 +178,18 @@ def annotation_update(
     if label is not None:
         _check_label(image, label)
         changes["label"] = label
-    if polygons is not None or rle is not None:
-        changes.update(_geometry(image=image, polygons=polygons, rle=rle))
+    # A box turned into a mask (box to SAM mask) keeps its id, label and attributes.
+    new_kind = kind or annotation.kind
+    if new_kind != annotation.kind or polygons is not None or rle is not None or bbox is not None:
+        if new_kind == Annotation.Kind.BOX and bbox is None and polygons is None and rle is None:
+            bbox = annotation.bbox  # a mask made a box again: the mask's box
+        if new_kind == Annotation.Kind.MASK and polygons is None and rle is None:
+            raise Invalid("Turning a box into a mask needs the mask's polygons or rle.")
+        changes.update(_shape(image=image, kind=new_kind, polygons=polygons, rle=rle, bbox=bbox))
+    if attributes is not None or label is not None:
+        changes["attributes"] = attribute_values(
+            label=label or annotation.label, values=attributes, current=annotation.attributes
+        )
     if score is not None:
         changes["score"] = score
     if prompts is not None:
@@ -274,6 +341,9 @@ def annotation_bulk(
                     source=item.get("source", Annotation.Source.MANUAL),
                     score=item.get("score"),
                     prompts=item.get("prompts"),
+                    kind=item.get("kind", Annotation.Kind.MASK),
+                    bbox=item.get("bbox"),
+                    attributes=item.get("attributes"),
                 )
             )
         except ServiceError as exc:

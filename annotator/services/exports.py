@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 
 from annotator import selectors
 from annotator.images import MAX_NAME_BYTES, name_within
-from annotator.models import Image, Job, Project
+from annotator.models import Image, Job, Label, Project
 from annotator.services.errors import Invalid
 from annotator.services.progress import Progress
 
@@ -54,7 +54,7 @@ def dataset_write(
     fmt = params.get("format", "coco")
     if fmt not in EXPORT_WRITERS:
         raise Invalid(f"export format {fmt!r} is not available")
-    rows = list(images.prefetch_related("annotations__label"))
+    rows = list(images.prefetch_related("annotations__label", "tags"))
     dataset = _project_dataset(project=project, images=rows, progress=progress)
     stored = _StoredImages(rows) if params.get("include_images") else None
     # The writers (and OpenCV, pycocotools under them) load with the first export.
@@ -129,13 +129,24 @@ def _project_dataset(
     # process that exports, not by every web process at start.
     from annotator.formats import Dataset, DatasetAnnotation, DatasetImage
 
-    labels = list(project.labels.order_by("id").values_list("name", flat=True))
-    dataset = Dataset(labels=labels)
+    # Object labels are the classes (COCO categories, YOLO ids, mask values); tag labels name
+    # whole images and go only where a format can say so (COCO's images[].tags).
+    labels = project.labels.order_by("id")
+    dataset = Dataset(
+        labels=[lb.name for lb in labels if lb.kind == Label.Kind.OBJECT],
+        tag_labels=[lb.name for lb in labels if lb.kind == Label.Kind.TAG],
+        attributes=[
+            {"name": a.name, "type": a.type, "default": a.default, "choices": list(a.choices),
+             "label": a.label.name if a.label else None}
+            for a in project.attributes.select_related("label")
+        ],
+    )  # fmt: skip
     for done, image in enumerate(images, start=1):
         item = DatasetImage(
             file_name=export_name(image),
             width=image.width,
             height=image.height,
+            tags=sorted(tag.name for tag in image.tags.all()),
         )
         for annotation in image.annotations.all():
             item.annotations.append(
@@ -145,6 +156,8 @@ def _project_dataset(
                     polygons=annotation.polygons,
                     score=annotation.score,
                     bbox=annotation.bbox,
+                    kind=annotation.kind,
+                    attributes=dict(annotation.attributes),
                 )
             )
         dataset.images.append(item)

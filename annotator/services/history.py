@@ -12,7 +12,9 @@ from annotator.services.errors import User
 
 # The editable fields a version keeps and a revert restores. The one place to add a field
 # (a kind, attributes): snapshot() below reads this tuple and the revert writes it back.
-SNAPSHOT_FIELDS = ("label", "polygons", "rle", "bbox", "area", "score", "source", "prompts")
+SNAPSHOT_FIELDS = (
+    "label", "kind", "polygons", "rle", "bbox", "area", "score", "source", "prompts", "attributes",
+)  # fmt: skip
 
 
 def snapshot(annotation: Annotation) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from annotator.services.imports import (
     labels_for_import,
     yolo_boxes_read,
 )
+from annotator.services.imports_shapes import attributes_for, tag_labels_for
 from annotator.services.jobs import job_create
 from annotator.services.projects import labels_check_room
 from annotator.services.quotas import upload_quota_check
@@ -181,7 +182,11 @@ def _annotations(
     plan.labels_to_create = list(dict.fromkeys(n.strip() for n in wanted if n.strip() not in known))
     counts: Counter[str] = Counter()
     matched = []
-    found = [(item, index.find(item.file_name)) for item in dataset.images if item.annotations]
+    found = [
+        (item, index.find(item.file_name))
+        for item in dataset.images
+        if item.annotations or getattr(item, "tags", None)
+    ]
     held = _skip(plan, [image for _, image in found if image is not None], by)
     for item, image in found:
         if image is None:
@@ -207,7 +212,10 @@ def _annotations(
         return
     _refuse_if_all_held(plan, held, matched)
     labels, _ = labels_for_import(project, dataset)
-    annotations_store(matched=matched, labels=labels, by=by)
+    # Image tags and attribute definitions the file names (services/imports_shapes.py).
+    tags = tag_labels_for(project=project, dataset=dataset)
+    attributes_for(project=project, dataset=dataset, labels=labels)
+    annotations_store(matched=matched, labels=labels, by=by, tags=tags)
 
 
 def _boxes(

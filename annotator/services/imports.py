@@ -28,9 +28,11 @@ from annotator.models import Annotation, Image, Job, Label, Project
 from annotator.services.annotations import annotation_create
 from annotator.services.errors import Conflict, Invalid, User
 from annotator.services.exports import EXPORT_NAME_BYTES
+from annotator.services.imports_shapes import attributes_for, tag_labels_for
 from annotator.services.jobs import job_create
 from annotator.services.projects import label_create, labels_check_room
 from annotator.services.review import image_write_refusal
+from annotator.services.tags import image_tag_set
 
 IMPORT_FORMATS = ("coco", "yolo_seg", "masks", "yolo_boxes")
 # New labels created by an import get this colour; a manager can recolour them afterwards.
@@ -135,10 +137,16 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
     """Create the dataset's annotations on the matching images, all or nothing.
 
     Annotations that carry a score keep it and are marked `auto`; the others are `manual`.
-    Labels unknown to the project are created (importing is a manager's decision).
+    Labels unknown to the project are created (importing is a manager's decision), and so are
+    tag labels and attribute definitions the file names (services/imports_shapes.py); a box
+    (a bbox with no segmentation) stays a box, and each object keeps its attributes.
     """
     index = ImageIndex(project)
-    matched = [(item, index.find(item.file_name)) for item in dataset.images if item.annotations]
+    matched = [
+        (item, index.find(item.file_name))
+        for item in dataset.images
+        if item.annotations or getattr(item, "tags", None)
+    ]
     missing = sorted(item.file_name for item, image in matched if image is None)
     if missing:
         raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
@@ -147,6 +155,8 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
     skipped = list(held.values())
     with transaction.atomic():
         labels, created = labels_for_import(project, dataset)
+        tags = tag_labels_for(project=project, dataset=dataset)
+        attributes_for(project=project, dataset=dataset, labels=labels)
         for item, image in matched:
             assert image is not None
             if (item.width, item.height) != (image.width, image.height):
@@ -154,7 +164,7 @@ def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResu
                     f"{item.file_name} is {item.width}x{item.height} in the file but "
                     f"{image.width}x{image.height} in the project."
                 )
-        count = annotations_store(matched=matched, labels=labels, by=by)
+        count = annotations_store(matched=matched, labels=labels, by=by, tags=tags)
     return ImportResult(
         images=len(matched), annotations=count, labels_created=created, skipped=skipped
     )
@@ -186,19 +196,26 @@ def _skip_held(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, An
 
 
 def annotations_store(
-    *, matched: Sequence[tuple[Any, Any]], labels: dict[str, Label], by: User
+    *,
+    matched: Sequence[tuple[Any, Any]],
+    labels: dict[str, Label],
+    by: User,
+    tags: dict[str, Label] | None = None,
 ) -> int:
-    """Store each (dataset image, project image) pair's annotations; returns how many."""
+    """Store each (dataset image, project image) pair's annotations and image tags; returns
+    how many annotations."""
     count = 0
     for item, image in matched:
         for ann in item.annotations:
             _annotation_store(image=image, label=labels[ann.label], ann=ann, by=by)
             count += 1
+        for name in getattr(item, "tags", []):
+            image_tag_set(image=image, label=(tags or {})[name], user=by, on=True)
     return count
 
 
 def labels_for_import(project: Project, dataset: Any) -> tuple[dict[str, Label], list[str]]:
-    labels = {label.name: label for label in project.labels.all()}
+    labels = {label.name: label for label in project.labels.filter(kind=Label.Kind.OBJECT)}
     wanted = list(dataset.labels) + [a.label for i in dataset.images for a in i.annotations]
     # The API's limits hold for an import too (services/projects.py): the count is checked
     # once for all new names before the first insert; each name by label_create, which strips
@@ -215,6 +232,13 @@ def labels_for_import(project: Project, dataset: Any) -> tuple[dict[str, Label],
 def _annotation_store(*, image: Image, label: Label, ann: Any, by: User) -> Annotation:
     from annotator import geometry
 
+    extra = {"attributes": getattr(ann, "attributes", None) or None}
+    if not ann.has_geometry:
+        # A bbox alone (a COCO detection, or our export of a box): a box annotation.
+        return annotation_create(
+            image=image, label=label, created_by=by, kind="box", bbox=ann.bbox,
+            source="auto" if ann.score is not None else "manual", score=ann.score, **extra,
+        )  # fmt: skip
     try:
         if ann.polygons is not None and ann.mask is None and ann.rle is None:
             shape: dict[str, Any] = {"polygons": ann.polygons}
@@ -230,6 +254,7 @@ def _annotation_store(*, image: Image, label: Label, ann: Any, by: User) -> Anno
         source="auto" if scored else "manual",
         score=float(ann.score) if scored else None,
         **shape,
+        **extra,
     )
 
 

@@ -29,7 +29,7 @@ def project_create(
     name: str,
     description: str = "",
     created_by: User,
-    labels: list[tuple[str, str]] | None = None,
+    labels: list[tuple[str, str]] | list[tuple[str, str, str]] | None = None,
     sam_checkpoint: str | None = None,
 ) -> Project:
     """Create a project; its creator becomes its owner (PROJECT_CREATORS and the offered
@@ -47,8 +47,11 @@ def project_create(
         sam_model=sam_model_get_or_create(checkpoint=sam_checkpoint),
     )
     Membership.objects.create(project=project, user=created_by, role=Role.OWNER)
-    for label_name, color in labels or []:
-        label_create(project=project, name=label_name, color=color)
+    # (name, colour) or (name, colour, kind): an object label unless the kind says tag.
+    for label_name, color, *kind in labels or []:
+        label_create(
+            project=project, name=label_name, color=color, kind=kind[0] if kind else "object"
+        )
     return project
 
 
@@ -188,15 +191,28 @@ def _check_label_name(name: str) -> str:
     return name.strip()
 
 
-def label_create(*, project: Project, name: str, color: str = "#ff0000") -> Label:
+def _check_kind(kind: str) -> str:
+    if kind not in Label.Kind.values:
+        raise Invalid(f"Unknown label kind {kind!r}; one of {', '.join(Label.Kind.values)}.")
+    return kind
+
+
+def label_create(
+    *, project: Project, name: str, color: str = "#ff0000", kind: str = "object"
+) -> Label:
+    _check_kind(kind)
     _check_label_name(name)
     labels_check_room(project=project, adding=1)
     if project.labels.filter(name=name.strip()).exists():
         raise Conflict(f"The project already has a label {name.strip()!r}.")
-    return Label.objects.create(project=project, name=name.strip(), color=_check_color(color))
+    return Label.objects.create(
+        project=project, name=name.strip(), color=_check_color(color), kind=kind
+    )
 
 
-def label_update(*, label: Label, name: str | None = None, color: str | None = None) -> Label:
+def label_update(
+    *, label: Label, name: str | None = None, color: str | None = None, kind: str | None = None
+) -> Label:
     if name is not None:
         _check_label_name(name)
         if label.project.labels.filter(name=name.strip()).exclude(pk=label.pk).exists():
@@ -204,6 +220,14 @@ def label_update(*, label: Label, name: str | None = None, color: str | None = N
         label.name = name.strip()
     if color is not None:
         label.color = _check_color(color)
+    if kind is not None and _check_kind(kind) != label.kind:
+        # Objects of a tag, or tags of an object label, would be neither: only an unused
+        # label changes kind.
+        if label.annotations.exists() or label.tagged_images.exists():
+            raise Conflict("The label is in use; only an unused label changes its kind.")
+        if kind == Label.Kind.TAG:
+            label.attributes.all().delete()
+        label.kind = kind
     label.save()
     return label
 
@@ -211,4 +235,6 @@ def label_update(*, label: Label, name: str | None = None, color: str | None = N
 def label_delete(*, label: Label) -> None:
     if label.annotations.exists():
         raise Conflict("The label is used by annotations; delete or relabel them first.")
+    if label.tagged_images.exists():
+        raise Conflict("The label tags images; take the tag off them first.")
     label.delete()

@@ -25,6 +25,7 @@ def test_creating_a_project_makes_the_caller_its_owner(client_for: Any) -> None:
         "id": response.json()["labels"][0]["id"],
         "name": "nucleus",
         "color": "#00ff00",
+        "kind": "object",
     }
     assert response.json()["sam_model"]["checkpoint"] == "mobile_sam"
 

@@ -57,7 +57,7 @@ class Refs:
     image_name: str
     annotation: int
     label: int
-    spare_label: int  # a label nothing uses, to delete
+    spare_label: int  # a label nothing uses, to delete; an image tag (for the tag routes)
     member: int  # user id of a viewer who is there to be changed or removed
     job: int
     issue: int  # an open review issue pinned on `image`
@@ -66,6 +66,7 @@ class Refs:
     assignee: int  # user id of A's annotator
     password: str = ""  # the caller's own, for the password-change form
     proposal: int = 0  # a pending proposal on `image`
+    attribute: int = 0  # a label attribute of the project (`occluded`, a checkbox)
 
 
 class Form(dict[str, Any]):
@@ -316,6 +317,17 @@ TABLE: list[Row] = [
     Row("api/projects/<int:pk>/text-jobs/",         OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
     Row("api/text/status",                          "GET",    403,   200,   200,   200,   200,   200,   200,   NA),
     Row("api/text/status",                          OTHER,    403,   405,   405,   405,   405,   405,   405,   NA),
+    # Shapes: label attributes (managed by managers) and image tags (written like annotations:
+    # the image is submitted, so an annotator's tag waits for the reviewer: 409).
+    Row("api/projects/<int:pk>/attributes/",        "GET",    403,   404,   200,   200,   200,   200,   200,   404),
+    Row("api/projects/<int:pk>/attributes/",        "POST",   403,   404,   403,   403,   403,   201,   201,   404, lambda r: {"name": "truncated", "type": "checkbox"}),
+    Row("api/projects/<int:pk>/attributes/",        OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/projects/<int:pk>/attributes/<int:attribute_id>/", "PATCH", 403, 404, 403, 403, 403, 200,   200,   404, lambda r: {"default": True}),
+    Row("api/projects/<int:pk>/attributes/<int:attribute_id>/", "DELETE", 403, 404, 403, 403, 403, 204,  204,   404),
+    Row("api/projects/<int:pk>/attributes/<int:attribute_id>/", OTHER, 403, 405,  405,   405,   405,   405,   405,   405),
+    Row("api/images/<int:pk>/tags/<int:label_id>",  "POST",   403,   404,   403,   409,   200,   200,   200,   404),
+    Row("api/images/<int:pk>/tags/<int:label_id>",  "DELETE", 403,   404,   403,   409,   200,   200,   200,   404),
+    Row("api/images/<int:pk>/tags/<int:label_id>",  OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
 
     # The admin is for staff, and none of these callers is: every admin URL sends them to the
     # admin's login, except the login itself and the logout (back to the admin index).

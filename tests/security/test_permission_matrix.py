@@ -71,10 +71,10 @@ def _route(parts: tuple[Any, ...]) -> str:
 ROUTES: dict[str, tuple[Any, ...]] = {_route(parts): parts for parts in _walk(get_resolver())}
 
 # Kwargs that name an object of a project: the ones another project's ids go into.
-PROJECT_KWARGS = {"pk", "label_id", "user_id", "sha256"}
+PROJECT_KWARGS = {"pk", "label_id", "user_id", "sha256", "attribute_id"}
 # Fields of Refs that name a project's object (users are global: any user can be added).
 BODY_REFS = ("project", "image", "annotation", "label", "spare_label", "member", "job", "issue",
-             "sha256")  # fmt: skip
+             "sha256", "attribute")  # fmt: skip
 _PK_OBJECT = {"projects": "project", "images": "image", "annotations": "annotation", "jobs": "job",
               "issues": "issue", "proposals": "proposal"}  # fmt: skip
 
@@ -87,6 +87,7 @@ def _kwarg(route: str, name: str, refs: Refs) -> str:
         return str(getattr(refs, _PK_OBJECT[owner_segment]))
     fixed = {
         "label_id": refs.spare_label,
+        "attribute_id": refs.attribute,
         "user_id": refs.member,
         "sha256": refs.sha256,
         "name": "decode.onnx",
@@ -207,7 +208,8 @@ class World:
 def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs:
     label = project.labels.order_by("id").first()
     assert label is not None
-    spare = project.labels.create(name="spare", color="#abcdef")
+    spare = project.labels.create(name="spare", color="#abcdef", kind="tag")
+    attribute = project.attributes.create(name="occluded", type="checkbox", default=False)
     # Both projects name their image a.png: names are not ids, and the same name lets a body
     # that names files (a YOLO zip) reach the id checks in either project.
     image = factories.image(project, name="a.png")
@@ -242,6 +244,7 @@ def _objects(project: Project, owner: Any, newcomer: Any, assignee: Any) -> Refs
         label=label.pk, spare_label=spare.pk, member=member.pk, job=job.pk, issue=issue.pk,
         sha256=sha,
         newcomer=newcomer.username, assignee=assignee.pk, proposal=proposal.pk,
+        attribute=attribute.pk,
     )  # fmt: skip
 
 
@@ -266,6 +269,7 @@ def build_world() -> World:
         project=10**9, image=10**9, image_name="a.png", annotation=10**9, label=10**9,
         spare_label=10**9, member=10**9, job=10**9, issue=10**9, sha256="0" * 64,
         newcomer=newcomer.username, assignee=users["annotator"].pk, proposal=10**9,
+        attribute=10**9,
     )  # fmt: skip
     sessions = {}
     for caller, user in users.items():

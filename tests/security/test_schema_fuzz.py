@@ -72,6 +72,8 @@ def owned(db: None) -> dict[str, Any]:
         source="everything",
         created_by=owner,
     )[0]
+    # Shapes: a label attribute, for the attribute routes.
+    attribute = project.attributes.create(name="occluded", type="checkbox")
     sam_model = project.sam_model
     # As a worker would have resolved it, so the model routes look the model up.
     sam_model.sha256 = "ab" * 32
@@ -90,6 +92,7 @@ def owned(db: None) -> dict[str, Any]:
             "label_id": project.labels.first().pk,
             "sha256": sam_model.sha256,
             "name": "decode.onnx",
+            "attribute_id": attribute.pk,
         },
     }
 

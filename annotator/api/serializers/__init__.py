@@ -55,6 +55,12 @@ from annotator.api.serializers.review import (
     ReviewRecordSerializer,
     ReviewSerializer,
 )
+from annotator.api.serializers.shapes import (
+    AttributeCreateSerializer,
+    AttributeSerializer,
+    AttributeUpdateSerializer,
+    ImageTagsSerializer,
+)
 from annotator.api.serializers.text import TextJobCreateSerializer, TextStatusSerializer
 
 __all__ = [
@@ -105,4 +111,8 @@ __all__ = [
     "RevertSerializer",
     "TextJobCreateSerializer",
     "TextStatusSerializer",
+    "AttributeCreateSerializer",
+    "AttributeSerializer",
+    "AttributeUpdateSerializer",
+    "ImageTagsSerializer",
 ]

@@ -16,11 +16,22 @@ class AnnotationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "image", "label", "polygons", "rle", "bbox", "area", "source", "score",
             "prompts", "version", "created_by", "updated_by", "created_at", "updated_at",
+            "kind", "attributes",
         ]  # fmt: skip
+
+
+_KIND_HELP = "mask (polygons or rle) or box (bbox [x, y, w, h] in pixels)"
+_BBOX_HELP = "[x, y, w, h] in pixels, for a box"
+_ATTRIBUTES_HELP = "{name: value} of the project's attributes; null unsets one"
 
 
 class AnnotationCreateSerializer(serializers.Serializer):
     label = IdField()
+    kind = serializers.ChoiceField(
+        choices=Annotation.Kind.choices, default=Annotation.Kind.MASK, help_text=_KIND_HELP
+    )
+    bbox = serializers.JSONField(required=False, allow_null=True, help_text=_BBOX_HELP)
+    attributes = serializers.JSONField(required=False, allow_null=True, help_text=_ATTRIBUTES_HELP)
     polygons = serializers.JSONField(
         required=False,
         allow_null=True,
@@ -34,7 +45,10 @@ class AnnotationCreateSerializer(serializers.Serializer):
     prompts = PromptsField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if (attrs.get("polygons") is None) == (attrs.get("rle") is None):
+        if attrs["kind"] == Annotation.Kind.BOX:
+            if attrs.get("bbox") is None:
+                raise serializers.ValidationError("A box needs its bbox [x, y, w, h].")
+        elif (attrs.get("polygons") is None) == (attrs.get("rle") is None):
             raise serializers.ValidationError("Give exactly one of polygons or rle.")
         return attrs
 
@@ -42,6 +56,11 @@ class AnnotationCreateSerializer(serializers.Serializer):
 class AnnotationUpdateSerializer(serializers.Serializer):
     version = IdField(help_text="the version you read")
     label = IdField(required=False)
+    kind = serializers.ChoiceField(
+        choices=Annotation.Kind.choices, required=False, help_text="box -> mask with polygons"
+    )
+    bbox = serializers.JSONField(required=False, allow_null=True, help_text=_BBOX_HELP)
+    attributes = serializers.JSONField(required=False, allow_null=True, help_text=_ATTRIBUTES_HELP)
     polygons = serializers.JSONField(required=False, allow_null=True)
     rle = serializers.JSONField(required=False, allow_null=True)
     score = FiniteFloatField(required=False, allow_null=True)

@@ -17,6 +17,8 @@ class ImageSerializer(serializers.ModelSerializer):
     embedding_status = serializers.SerializerMethodField()
     # Only list views annotate the count; elsewhere it is null.
     annotation_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    # Image-level tags: ids of labels of kind "tag" (POST/DELETE images/{id}/tags/{label_id}).
+    tags = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Image
@@ -25,6 +27,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "assignee", "locked_by", "locked_until", "review_comment", "reviewed_by", "reviewed_at",
             "file_url", "embedding_url",
             "embedding_status", "annotation_count", "created_at", "updated_at",
+            "tags",
         ]  # fmt: skip
 
     def get_file_url(self, obj: Image) -> str:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotator.api.serializers.shapes import AttributeSerializer
 from annotator.models import MAX_DESCRIPTION, MAX_LABELS, Label, Membership, Project, Role, SamModel
 from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES
 
@@ -16,7 +17,7 @@ from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES
 class LabelSerializer(serializers.ModelSerializer):
     class Meta:
         model = Label
-        fields = ["id", "name", "color"]
+        fields = ["id", "name", "color", "kind"]
 
 
 class SamModelSerializer(serializers.Serializer):
@@ -44,13 +45,14 @@ class SamModelSerializer(serializers.Serializer):
 
 class ProjectSerializer(serializers.ModelSerializer):
     labels = LabelSerializer(many=True, read_only=True)
+    attributes = AttributeSerializer(many=True, read_only=True)
     sam_model = SamModelSerializer(read_only=True)
     role = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
         fields = ["id", "name", "description", "labels", "sam_model", "role", "allow_self_review",
-                  "created_at"]  # fmt: skip
+                  "created_at", "attributes"]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, obj: Project) -> str | None:
@@ -61,6 +63,9 @@ class ProjectSerializer(serializers.ModelSerializer):
 class LabelInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     color = serializers.CharField(max_length=7, default="#ff0000")
+    kind = serializers.ChoiceField(
+        choices=Label.Kind.choices, default=Label.Kind.OBJECT, help_text="object or image tag"
+    )
 
 
 # Who may pick which of these is the service's policy (services/quotas.py: 403 for a
@@ -110,6 +115,7 @@ class ProjectUpdateSerializer(serializers.Serializer):
 class LabelUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     color = serializers.CharField(max_length=7, required=False)
+    kind = serializers.ChoiceField(choices=Label.Kind.choices, required=False)
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -44,6 +44,9 @@ class ImageAnnotationListView(PaginatedView):
             source=v["source"],
             score=v.get("score"),
             prompts=v.get("prompts"),
+            kind=v["kind"],
+            bbox=v.get("bbox"),
+            attributes=v.get("attributes"),
         )
         return Response(s.AnnotationSerializer(annotation).data, status=status.HTTP_201_CREATED)
 
@@ -76,6 +79,9 @@ class AnnotationDetailView(APIView):
             rle=v.get("rle"),
             score=v.get("score"),
             prompts=v.get("prompts"),
+            kind=v.get("kind"),
+            bbox=v.get("bbox"),
+            attributes=v.get("attributes"),
         )
         response = Response(s.AnnotationSerializer(annotation).data)
         response["ETag"] = f'"{annotation.version}"'

@@ -37,7 +37,7 @@ class ProjectListView(PaginatedView):
             name=v["name"],
             description=v["description"],
             created_by=request.user,
-            labels=[(label["name"], label["color"]) for label in v.get("labels", [])],
+            labels=[(lb["name"], lb["color"], lb["kind"]) for lb in v.get("labels", [])],
             sam_checkpoint=v.get("sam_checkpoint"),
         )
         body = s.ProjectSerializer(project, context={"roles": _roles(request)}).data

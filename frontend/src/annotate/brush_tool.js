@@ -21,7 +21,7 @@ export function createBrushTool({ state, store, drawing, saving, notices }) {
     const { width: w, height: h } = state.image;
     const polygons = maskToPolygons(d.mask, w, h, { tolerance: state.tolerance });
     if (d.id) {
-      if (polygons.length) await saving.saveEdit(d.id, polygons);
+      if (polygons.length) await saving.saveEdit(d.id, polygons, { asMask: true });
       else notices.show("brush", "Erasing everything would leave an empty annotation; use Delete to remove it.", { level: "info" });
     } else if (polygons.length && currentLabel(state)) {
       const a = await saving.saveNew({ label: currentLabel(state).id, polygons, source: "manual" }, "brush");

@@ -4,8 +4,12 @@ import * as sidebar from "../ui/sidebar.js";
 import { $ } from "./dom.js";
 
 export function createPanels({ state, store, drawing, tools, saving }) {
+  const listeners = []; // () => void, after each render of the list (the selection may have moved)
+
+  // Object labels only: the number keys pick among them; tag labels name whole images
+  // (annotate/tags_panel.js). Every label stays in state.labels, for drawing and lookups.
   function setLabels(labels) {
-    state.labelOrder = labels.map((l) => l.id);
+    state.labelOrder = labels.filter((l) => (l.kind ?? "object") === "object").map((l) => l.id);
     state.labels = new Map(labels.map((l) => [l.id, l]));
     renderLabels();
   }
@@ -36,6 +40,7 @@ export function createPanels({ state, store, drawing, tools, saving }) {
         renderAnnotationList();
       },
     });
+    for (const listener of listeners) listener();
   }
 
   // Highlights an annotation without changing the tool (a proposal under the mouse).
@@ -45,5 +50,8 @@ export function createPanels({ state, store, drawing, tools, saving }) {
     renderAnnotationList();
   }
 
-  return { setLabels, renderAnnotationList, highlight, actions: { label: (i) => selectLabel(i) } };
+  return {
+    setLabels, renderAnnotationList, highlight, actions: { label: (i) => selectLabel(i) },
+    onListRender: (listener) => listeners.push(listener),
+  };
 }

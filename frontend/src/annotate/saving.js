@@ -4,7 +4,12 @@
 import { ApiError } from "../ui/api.js";
 import { AnnotationStore } from "../ui/annotations.js";
 import * as P from "../ui/prompts.js";
+import { boundsOf } from "./box_tool.js";
 import { currentLabel } from "./state.js";
+
+// What a shape edit sends: a box is kept by its bbox (the bounds of the edited outline, so the
+// Edit tool's moves work on boxes too), anything else by its polygons.
+const shapeOf = (a, polygons) => (a?.kind === "box" ? { bbox: boundsOf(polygons) } : { polygons });
 
 export function createSaving({ state, store, undo, notices, drawing, prompting }) {
   // Enter: the current SAM object (or, with nothing clicked, the hovered mask) as polygons.
@@ -58,21 +63,24 @@ export function createSaving({ state, store, undo, notices, drawing, prompting }
   // Saves new polygons of an existing annotation. A 409 means someone else saved it meanwhile: the
   // user chooses between their version and ours; ours stays in memory until then. A 404 means
   // someone else deleted it: the edit stays on screen and can be saved as a new annotation.
-  async function saveEdit(id, polygons, { record = true } = {}) {
-    const before = store.get(id)?.polygons;
+  // `asMask`: the edit makes a box a mask (a brush stroke), not a box of the stroke's bounds.
+  async function saveEdit(id, polygons, { record = true, asMask = false } = {}) {
+    const target = store.get(id);
+    const before = target?.kind === "box" ? { kind: "box", bbox: target.bbox } : shapeOf(target, target?.polygons);
+    const after = asMask && target?.kind === "box" ? { kind: "mask", polygons } : shapeOf(target, polygons);
     try {
-      await store.update(id, { polygons });
+      await store.update(id, after);
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         store.setLocal(id, { polygons });
         notices.show("conflict", "Someone else changed this annotation since you loaded it. Your edit is kept here.", {
           actions: [
-            { label: "Keep mine", run: async () => { await store.refresh(id); notices.clear("conflict"); await saveEdit(id, polygons, { record }); } },
+            { label: "Keep mine", run: async () => { await store.refresh(id); notices.clear("conflict"); await saveEdit(id, polygons, { record, asMask }); } },
             { label: "Take theirs", run: async () => { await store.refresh(id); notices.clear("conflict"); } },
           ],
         });
       } else if (err instanceof ApiError && err.status === 404 && store.get(id)) {
-        const fields = { ...AnnotationStore.recipe(store.get(id)), polygons };
+        const fields = { ...AnnotationStore.recipe(store.get(id)), ...shapeOf(store.get(id), polygons) };
         store.setLocal(id, { polygons });
         const drop = () => { store.forget(id); if (state.selectedId === id) state.selectedId = null; notices.clear("conflict"); drawing.drawUi(); };
         notices.show("conflict", "Someone else deleted this annotation. Your edit is kept here.", {
@@ -82,14 +90,14 @@ export function createSaving({ state, store, undo, notices, drawing, prompting }
           ],
         });
       } else {
-        notices.show("save", `Not saved: ${err.message}`, { actions: [{ label: "Retry", run: () => saveEdit(id, polygons, { record }) }] });
+        notices.show("save", `Not saved: ${err.message}`, { actions: [{ label: "Retry", run: () => saveEdit(id, polygons, { record, asMask }) }] });
       }
       drawing.redraw();
       return false;
     }
     notices.clear("save");
-    if (record && before) {
-      undo.push({ kind: "edit", imageId: state.imageId, undo: () => store.update(id, { polygons: before }), redo: () => store.update(id, { polygons }) });
+    if (record && target) {
+      undo.push({ kind: "edit", imageId: state.imageId, undo: () => store.update(id, before), redo: () => store.update(id, after) });
     }
     return true;
   }

@@ -18,6 +18,8 @@ import { routes } from "../ui/routes.js";
 import { UndoStack } from "../ui/undo.js";
 import { Viewport } from "../ui/viewport.js";
 import { createAtlasHover } from "../annotate/atlas_hover.js";
+import { createAttributesPanel } from "../annotate/attributes_panel.js";
+import { createBoxTool } from "../annotate/box_tool.js";
 import { createBrushTool } from "../annotate/brush_tool.js";
 import { createControls } from "../annotate/controls.js";
 import { $ } from "../annotate/dom.js";
@@ -36,6 +38,7 @@ import { createProposals } from "../annotate/proposals.js";
 import { createSamTool } from "../annotate/sam_tool.js";
 import { createSaving } from "../annotate/saving.js";
 import { createState } from "../annotate/state.js";
+import { createTagsPanel } from "../annotate/tags_panel.js";
 import { createTools } from "../annotate/tools.js";
 import { createWorkflow } from "../annotate/workflow.js";
 
@@ -87,6 +90,13 @@ tools.register("polygon", polygon);
 tools.register("brush", brush);
 tools.register("eraser", brush);
 tools.register("proposal-box", proposals.boxTool);
+// Shapes: boxes (and M, box to SAM mask), the image's tags, the selected object's attributes.
+const box = createBoxTool({ state, store, view, drawing, saving, panels, notices, prompting, undo });
+const tags = createTagsPanel({ state, notices });
+const attributes = createAttributesPanel({ state, store, undo, notices });
+tools.register("box", box);
+drawing.addOverlay(box.overlay);
+panels.onListRender(attributes.render);
 tools.onModeChange(prompting.modeChanged);
 tools.onModeChange(edit.modeChanged);
 tools.onModeChange(polygon.modeChanged);
@@ -106,7 +116,7 @@ stage.addEventListener("mousemove", (e) => {
   proposals.hover(view.toImage(e.clientX - r.left, e.clientY - r.top));
 });
 
-for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush, atlasHover]) controls.addActions(part.actions);
+for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush, atlasHover, box, tags]) controls.addActions(part.actions);
 controls.addActions(proposals.actions);
 
 const history = createHistory({ state, store, notices, drawing, panels });
@@ -121,6 +131,7 @@ opening.onOpened((id) => proposals.load(id));
 // Fetched as the image opens, beside its embedding: the first hover paint needs only the atlas.
 opening.onSwitch((id) => void atlasHover.load(id));
 opening.onOpened(navigation.prefetchAfter);
+opening.onOpened(() => (tags.render(), attributes.render()));
 
 async function main() {
   drawing.trackSize();
@@ -129,6 +140,7 @@ async function main() {
   const project = await api(routes.project(state.projectId));
   Object.assign(state, { project, role: project.role });
   panels.setLabels(project.labels);
+  tags.setLabels(project.labels);
   navigation.loadNeighbours();
   find.loadStatus();
   const decoderLoaded = opening.startDecoding(project);

@@ -3,9 +3,11 @@
 import { api, listAll } from "../ui/api.js";
 import { confirmDialog, el, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
+import { attributeSettings } from "../ui/attribute_settings.js";
 
 const { projectId } = manageRoot();
 const tbody = document.querySelector("#labels tbody");
+const attributes = attributeSettings(projectId);
 
 const form = document.getElementById("project-form");
 form.addEventListener("submit", async (event) => {
@@ -27,7 +29,8 @@ function labelRow(label) {
   const name = el("input", { type: "text", value: label.name, maxlength: "100", "aria-label": "label name" });
   const save = el("button", { type: "button" }, "Save");
   const del = el("button", { type: "button", class: "danger" }, "Delete…");
-  const tr = el("tr", { dataset: { labelId: String(label.id) } }, el("td", {}, color), el("td", {}, name), el("td", {}, save, " ", del));
+  const kind = el("td", { class: "muted" }, label.kind === "tag" ? "image tag" : "object");
+  const tr = el("tr", { dataset: { labelId: String(label.id) } }, el("td", {}, color), el("td", {}, name), kind, el("td", {}, save, " ", del));
   save.addEventListener("click", async () => {
     try {
       const updated = await api(routes.label(projectId, label.id), {
@@ -61,6 +64,7 @@ async function loadLabels() {
   try {
     const labels = await listAll(routes.labels(projectId));
     tbody.replaceChildren(...labels.map(labelRow));
+    attributes.setLabels(labels);
   } catch (err) {
     sayError("Could not load the labels", err);
   }
@@ -72,9 +76,10 @@ addForm.addEventListener("submit", async (event) => {
   try {
     const label = await api(routes.labels(projectId), {
       method: "POST",
-      body: { name: addForm.name.value.trim(), color: addForm.color.value },
+      body: { name: addForm.name.value.trim(), color: addForm.color.value, kind: addForm.kind.value },
     });
     tbody.append(labelRow(label));
+    attributes.addLabel(label);
     addForm.name.value = "";
     say(`Label “${label.name}” added.`);
   } catch (err) {
@@ -111,4 +116,4 @@ del?.addEventListener("click", async () => {
 });
 
 markReady();
-loadLabels();
+loadLabels().then(() => attributes.load());

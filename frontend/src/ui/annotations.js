@@ -79,6 +79,7 @@ export class AnnotationStore {
 
   // The fields that recreate an annotation (redo of a delete, undo of a create).
   static recipe(a) {
-    return { label: a.label, polygons: a.polygons, source: a.source, score: a.score, prompts: a.prompts ?? {} };
+    const shape = a.kind === "box" ? { kind: "box", bbox: a.bbox } : { polygons: a.polygons };
+    return { label: a.label, ...shape, source: a.source, score: a.score, prompts: a.prompts ?? {}, attributes: a.attributes ?? {} };
   }
 }

@@ -14,11 +14,14 @@ export const KEYS = [
   { keys: "N / P", action: "nextImage", what: "next / previous image" },
   { keys: "Delete", action: "delete", what: "delete the vertex under the mouse, else the selected annotation" },
   { keys: "Backspace", action: "delete", what: "Polygon: remove the last vertex drawn (else as Delete)" },
-  { keys: "S / V / G / B / E", action: "mode", what: "SAM, select & edit, polygon, brush, eraser" },
+  { keys: "S / V / G / B / E / R", action: "mode", what: "SAM, select & edit, polygon, brush, eraser, box" },
   { keys: "G, then click", what: "Polygon: add a vertex; click the first one (or Enter) to close; right-click undoes one" },
   { keys: "V, then drag", what: "Edit: a vertex moves it, an edge inserts one there, the inside moves the whole shape" },
   { keys: "V, then Alt+click", what: "Edit: delete the vertex clicked (right-click too)" },
   { keys: "V, then arrows", action: "nudge", what: "Edit: move the selected shape 1 px (with Shift 10 px)" },
+  { keys: "R, then drag", what: "Box: draw a box (saved as a box annotation); drag a box to move it, a selected box's corner to resize it" },
+  { keys: "M", action: "boxToMask", what: "Box to SAM mask: SAM decodes the selected box as its prompt and the box is replaced by that mask (the same object, label and attributes kept; Ctrl+Z makes it a box again)" },
+  { keys: "Shift+1 – 9", action: "toggleTag", what: "set or take off image tag 1–9 (the Tags strip)" },
   { keys: "[ / ]", action: "brushSize", what: "smaller / larger brush" },
   { keys: "I, then click", action: "pinIssue", what: "Review: pin an issue (the text in the Review panel) to the point clicked" },
   { keys: "Y", action: "history", what: "History: the selected annotation's versions (with none selected, the image's, deleted ones too); ↑ / ↓ pick one, Enter reverts to it, Esc leaves the list" },
@@ -36,7 +39,7 @@ export const KEYS = [
   { keys: "Esc (in a field or list)", action: "blur", what: "leave it: the keys above work again" },
 ];
 
-const MODES = { s: "sam", v: "select", g: "polygon", b: "brush", e: "eraser" };
+const MODES = { s: "sam", v: "select", g: "polygon", b: "brush", e: "eraser", r: "box" };
 
 // KeyboardEvent -> {action, arg} or null. Typing in a form field is never a shortcut.
 export function actionFor(event) {
@@ -53,7 +56,10 @@ export function actionFor(event) {
   if (key === "Tab") return { action: "cycleCandidate", arg: event.shiftKey ? -1 : 1 };
   if (key === "Escape") return { action: "clear" };
   if (key === "Delete" || key === "Backspace") return { action: "delete" };
+  // By the key's place, not its character: Shift+1 types "!" (or "&" on AZERTY).
+  if (event.shiftKey && /^Digit[1-9]$/.test(event.code ?? "")) return { action: "toggleTag", arg: Number(event.code.slice(5)) - 1 };
   if (/^[1-9]$/.test(key)) return { action: "label", arg: Number(key) - 1 };
+  if (key === "m" || key === "M") return { action: "boxToMask" };
   if (key === "n" || key === "N") return { action: "nextImage", arg: 1 };
   if (key === "p" || key === "P") return { action: "nextImage", arg: -1 };
   if (key === "k" || key === "K") return { action: event.shiftKey ? "proposalsKeepAbove" : "proposalKeep" };

@@ -47,6 +47,10 @@ export const routes = {
   proposalsBulk: (imageId) => `/api/images/${imageId}/proposals/bulk`,
   proposalKeep: (id) => `/api/proposals/${id}/keep`,
   proposalDrop: (id) => `/api/proposals/${id}/drop`,
+  // Shapes: label attributes (managers define them) and image tags.
+  attributes: (projectId) => `/api/projects/${projectId}/attributes/`,
+  attribute: (projectId, id) => `/api/projects/${projectId}/attributes/${id}/`,
+  imageTag: (imageId, labelId) => `/api/images/${imageId}/tags/${labelId}`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
