@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import (
     CharField,
     Count,
@@ -34,6 +35,7 @@ from annotator.models import (
     ReviewIssue,
     SamModel,
 )
+from annotator.models.images import thumbnail_name
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -45,6 +47,11 @@ def project_get(*, pk: int) -> Project:
 
 def project_list(*, user: User) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user_id=user.pk).select_related("sam_model")
+
+
+def project_list_shown(*, user: User, archived: bool = False) -> QuerySet[Project]:
+    """The project list's page: the active projects, or with `archived` the archived ones."""
+    return project_list(user=user).filter(archived_at__isnull=not archived)
 
 
 # The image list's sorts (the dataset page's columns): each is (sort key, id), ascending, or
@@ -77,9 +84,7 @@ def image_list(
     if filters.get("unassigned"):
         qs = qs.filter(assignee__isnull=True)
     if filters.get("label"):
-        qs = qs.filter(
-            Exists(Annotation.objects.filter(image_id=OuterRef("pk"), label_id=filters["label"]))
-        )
+        qs = _with_label(qs, label=filters["label"])
     if filters.get("embedding"):
         embedded = Embedding.objects.filter(
             image_id=OuterRef("pk"), sam_model_id=project.sam_model_id
@@ -93,6 +98,25 @@ def image_list(
     descending = ordering.startswith("-")
     keys = [F("sort_key"), F("id")] if IMAGE_SORTS[ordering.lstrip("-")] else [F("id")]
     return qs.order_by(*[k.desc() if descending else k.asc() for k in keys])
+
+
+# Up to this many images with a label, the label filter takes their ids from the (label,
+# image) index and lets the sort order them; above it, a row of the sort's index matches at
+# least once in about (images / LABEL_PROBE_LIMIT) rows, so walking that index with an EXISTS
+# per row finds a page quickly.
+LABEL_PROBE_LIMIT = 16_384
+
+
+def _with_label(qs: QuerySet[Image], *, label: int) -> QuerySet[Image]:
+    """Images with an annotation of `label`. A rare label made the database walk the sort's
+    index and probe each row for the label until 50 matched, 50 / selectivity rows (86 ms on
+    SQLite, 235 ms on PostgreSQL for a label on 1% of a million images): so a probe of at most
+    LABEL_PROBE_LIMIT + 1 entries of the (label, image) index picks the plan."""
+    tagged = Annotation.objects.filter(label_id=label).order_by().values_list("image_id", flat=True)
+    ids = list(tagged.distinct()[: LABEL_PROBE_LIMIT + 1])
+    if len(ids) <= LABEL_PROBE_LIMIT:
+        return qs.filter(id__in=ids)
+    return qs.filter(Exists(Annotation.objects.filter(image_id=OuterRef("pk"), label_id=label)))
 
 
 # Above this many names with the prefix, a search in another order than the name's reads the
@@ -327,6 +351,10 @@ def project_stored_files(*, project: Project) -> list[tuple[Any, str]]:
     """(storage, name) of every file a project's rows name: images and embeddings."""
     storage = Image.file.field.storage
     names = list(project.images.values_list("file", flat=True))
+    # Thumbnails exist only for images someone looked at; deleting a missing one is harmless.
+    names += [
+        thumbnail_name(project.pk, sha) for sha in project.images.values_list("sha256", flat=True)
+    ]
     names += list(
         Embedding.objects.filter(image__project=project)
         .exclude(file="")
@@ -350,7 +378,7 @@ def project_stats(*, project: Project) -> dict[str, Any]:
     by_embedding = dict(embeddings.values_list("status").annotate(n=Count("id")).order_by())
     total = images.count()
     by_embedding["none"] = total - sum(by_embedding.values())
-    labels = project.labels.annotate(n=Count("annotations")).order_by("id")
+    labels = project.labels.annotate(n=Count("annotations")).order_by("order", "id")
     annotations = Annotation.objects.filter(image__project=project)
     made = dict(annotations.values_list("created_by").annotate(n=Count("id")).order_by())
     assigned: dict[tuple[int, str], int] = {
@@ -360,13 +388,16 @@ def project_stats(*, project: Project) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by()
     }
+    worked = work_time(project=project)
     people = []
     for m in membership_list(project=project):
         counts = {s: assigned.get((m.user_id, s), 0) for s in Image.Status.values}
+        actions, seconds = worked.get(m.user_id, (0, 0.0))
         people.append({
             "user": m.user_id, "username": m.user.username, "role": m.role,
             "assigned": sum(counts.values()), "submitted": counts["submitted"],
             "accepted": counts["accepted"], "annotations": made.get(m.user_id, 0),
+            "actions": actions, "seconds": round(seconds),
         })  # fmt: skip
     return {
         "images": total,
@@ -378,3 +409,39 @@ def project_stats(*, project: Project) -> dict[str, Any]:
         ],
         "people": people,
     }
+
+
+# Two actions of one person further apart than this are two sittings: the pause is not work.
+WORK_GAP_SECONDS = 300
+
+
+def work_time(*, project: Project) -> dict[int, tuple[int, float]]:
+    """(actions, seconds) per user: the actions are the project's recorded writes (annotations
+    created, annotations edited, as their last edit; review steps), and the time is the sum of
+    the gaps between a person's consecutive actions that are at most WORK_GAP_SECONDS, so
+    time spent on an image before its first action, and breaks, are not counted. One query
+    with a window function (SQLite 3.25+, PostgreSQL); no row reaches Python."""
+    ann, img = Annotation._meta.db_table, Image._meta.db_table
+    rev = ReviewEvent._meta.db_table
+    if connection.vendor == "postgresql":
+        now, before = "EXTRACT(EPOCH FROM t)", "EXTRACT(EPOCH FROM LAG(t) OVER w)"
+    else:
+        now, before = "julianday(t) * 86400.0", "julianday(LAG(t) OVER w) * 86400.0"
+    sql = f"""
+        WITH ev(u, t) AS (
+            SELECT a.created_by_id, a.created_at FROM {ann} a JOIN {img} i ON i.id = a.image_id
+             WHERE i.project_id = %s AND a.created_by_id IS NOT NULL
+            UNION ALL
+            SELECT a.updated_by_id, a.updated_at FROM {ann} a JOIN {img} i ON i.id = a.image_id
+             WHERE i.project_id = %s AND a.version > 1 AND a.updated_by_id IS NOT NULL
+            UNION ALL
+            SELECT r.user_id, r.created_at FROM {rev} r JOIN {img} i ON i.id = r.image_id
+             WHERE i.project_id = %s AND r.user_id IS NOT NULL
+        ), gaps AS (
+            SELECT u, ({now}) - ({before}) AS gap FROM ev WINDOW w AS (PARTITION BY u ORDER BY t)
+        )
+        SELECT u, COUNT(*), SUM(CASE WHEN gap <= %s THEN gap ELSE 0 END) FROM gaps GROUP BY u
+    """  # noqa: S608 (table names from the models, values as parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, project.pk, project.pk, WORK_GAP_SECONDS])
+        return {u: (n, float(sec or 0.0)) for u, n, sec in cursor.fetchall()}

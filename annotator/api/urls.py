@@ -43,10 +43,26 @@
 #   GET  jobs/{id}/  jobs/{id}/result   V
 #   GET  models/{sha256}/manifest.json   V       exported decoder manifest; 202 while exporting
 #   GET  models/{sha256}/files/{name}    V       one exported file (decode.onnx, ...)
+#   POST projects/{id}/images/bulk   M           {"action": assign|recompute|delete|export,
+#                                                 "filters": {list filters}, "image_ids"?,
+#                                                 "assignees"?: [ids, round-robin], "export"?}
+#   GET  images/{id}/thumbnail       V           256 px WebP, made once, cached immutable
+#   PUT  projects/{id}/labels/order  M           {"label_ids": [...]}: these first, in order
+# An archived project (PATCH projects/{id}/ {"archived": true}, M) answers 409 to every write
+# but the export, its unarchiving and its deletion; GET projects/?archived=true lists them.
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotator.api.views import annotations, embeddings, images, imports, jobs, projects, review
+from annotator.api.views import (
+    annotations,
+    dataset,
+    embeddings,
+    images,
+    imports,
+    jobs,
+    projects,
+    review,
+)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -110,5 +126,10 @@ urlpatterns = [
         "models/<str:sha256>/files/<str:name>",
         embeddings.ModelFileView.as_view(),
         name="api-model-file",
+    ),
+    path("projects/<int:pk>/images/bulk", dataset.ImageBulkView.as_view(), name="api-images-bulk"),
+    path("images/<int:pk>/thumbnail", dataset.ImageThumbnailView.as_view(), name="api-thumbnail"),
+    path(
+        "projects/<int:pk>/labels/order", dataset.LabelOrderView.as_view(), name="api-label-order"
     ),
 ]

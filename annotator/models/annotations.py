@@ -40,7 +40,12 @@ class Annotation(models.Model):
     class Meta:
         ordering = ["id"]
         # The image list's "has this label" filter asks, per image, for one annotation of a label.
-        indexes = [models.Index(fields=["image", "label"], name="ann_image_label")]
+        # The reverse, (label, image), lists the images of a rare label in one range
+        # (selectors.image_list probes it before walking the sort's index).
+        indexes = [
+            models.Index(fields=["image", "label"], name="ann_image_label"),
+            models.Index(fields=["label", "image"], name="ann_label_image"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} on {self.image_id}"

@@ -13,6 +13,14 @@ from annotator.services.annotations import (
     annotation_delete,
     annotation_update,
 )
+from annotator.services.dataset import (
+    BULK_MAX_IMAGES,
+    image_thumbnail,
+    images_bulk_assign,
+    images_bulk_delete,
+    images_bulk_export,
+    images_bulk_recompute,
+)
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
@@ -61,6 +69,13 @@ from annotator.services.jobs import (
     job_run,
 )
 from annotator.services.locks import image_lock, image_unlock
+from annotator.services.project_settings import (
+    Archived,
+    label_reorder,
+    project_archive,
+    project_loss,
+    project_writable,
+)
 from annotator.services.projects import (
     label_create,
     label_delete,
@@ -176,4 +191,16 @@ __all__ = [
     "decoder_manifest",
     "decoder_publish",
     "decoder_published",
+    # The manage area's settings and dataset actions (services/project_settings.py, dataset.py).
+    "Archived",
+    "BULK_MAX_IMAGES",
+    "image_thumbnail",
+    "images_bulk_assign",
+    "images_bulk_delete",
+    "images_bulk_export",
+    "images_bulk_recompute",
+    "label_reorder",
+    "project_archive",
+    "project_loss",
+    "project_writable",
 ]

@@ -129,7 +129,7 @@ def _project_dataset(
     # process that exports, not by every web process at start.
     from annotator.formats import Dataset, DatasetAnnotation, DatasetImage
 
-    labels = list(project.labels.order_by("id").values_list("name", flat=True))
+    labels = list(project.labels.order_by("order", "id").values_list("name", flat=True))
     dataset = Dataset(labels=labels)
     for done, image in enumerate(images, start=1):
         item = DatasetImage(

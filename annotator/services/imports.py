@@ -198,7 +198,7 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
     from annotator.formats.yolo import read_yolo_boxes
 
     if label is None:
-        first = project.labels.order_by("id").first()
+        first = project.labels.order_by("order", "id").first()
         if first is None:
             raise Invalid("The project has no label to give the boxes.")
         label = first.pk

@@ -11,6 +11,7 @@ from annotator.api.serializers.annotations import (
     PointSerializer,
     PredictSerializer,
 )
+from annotator.api.serializers.dataset import ImageBulkResultSerializer, ImageBulkSerializer
 from annotator.api.serializers.fields import MAX_ID, FiniteFloatField, IdField, PromptsField
 from annotator.api.serializers.images import (
     ImageFilterSerializer,
@@ -31,12 +32,14 @@ from annotator.api.serializers.projects import (
     MAX_DESCRIPTION,
     MAX_LABELS,
     LabelInputSerializer,
+    LabelOrderSerializer,
     LabelSerializer,
     LabelUpdateSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
     MembershipWriteSerializer,
     ProjectCreateSerializer,
+    ProjectListQuerySerializer,
     ProjectSerializer,
     ProjectStatsSerializer,
     ProjectUpdateSerializer,
@@ -91,4 +94,8 @@ __all__ = [
     "ReviewRecordSerializer",
     "ReviewSerializer",
     "SamModelSerializer",
+    "ImageBulkResultSerializer",
+    "ImageBulkSerializer",
+    "LabelOrderSerializer",
+    "ProjectListQuerySerializer",
 ]

@@ -36,7 +36,8 @@ class ProjectExportView(APIView):
 
     @extend_schema(request=s.ExportCreateSerializer, responses={202: s.JobSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        project, _ = project_for(request, pk, Can.MANAGE)
+        # An archived project's data can still leave (its settings say "reads and exports").
+        project, _ = project_for(request, pk, Can.MANAGE, archived_ok=True)
         data = s.ExportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = services.job_create(
