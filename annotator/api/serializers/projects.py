@@ -16,8 +16,8 @@ from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES
 class LabelSerializer(serializers.ModelSerializer):
     class Meta:
         model = Label
-        fields = ["id", "name", "color", "order"]
-        read_only_fields = ["order"]
+        # No `order` field: every list of labels comes in the manager's order.
+        fields = ["id", "name", "color"]
 
 
 class SamModelSerializer(serializers.Serializer):

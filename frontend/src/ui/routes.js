@@ -33,6 +33,9 @@ export const routes = {
   label: (projectId, labelId) => `/api/projects/${projectId}/labels/${labelId}/`,
   exports: (projectId) => `/api/projects/${projectId}/exports/`,
   imports: (projectId) => `/api/projects/${projectId}/imports/`,
+  labelOrder: (projectId) => `/api/projects/${projectId}/labels/order`,
+  imagesBulk: (projectId) => `/api/projects/${projectId}/images/bulk`,
+  thumbnail: (imageId) => `/api/images/${imageId}/thumbnail`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
