@@ -40,8 +40,8 @@ class Annotation(models.Model):
     class Meta:
         ordering = ["id"]
         # The image list's "has this label" filter asks, per image, for one annotation of a label.
-        # The reverse, (label, image), lists the images of a rare label in one range
-        # (selectors.image_list probes it before walking the sort's index).
+        # The reverse, (label, image): PostgreSQL merges it with the primary key for the label
+        # filter in upload order (1.2 ms for a 1% label at a million images, bench/RESULTS.md).
         indexes = [
             models.Index(fields=["image", "label"], name="ann_image_label"),
             models.Index(fields=["label", "image"], name="ann_label_image"),

@@ -308,3 +308,30 @@ def test_stats_give_each_members_work_time_from_their_actions(
     assert person["actions"] == 5 and person["seconds"] == 150
     idle = next(p for p in stats.json()["people"] if p["user"] == project_with_roles["viewer"].pk)
     assert idle["actions"] == 0 and idle["seconds"] == 0
+
+
+@pytest.mark.django_db
+def test_the_image_rows_fast_path_writes_what_drfs_fields_write(
+    project_with_roles: dict[str, Any],
+) -> None:
+    from rest_framework import serializers as drf
+
+    from annotator.api.serializers import ImageSerializer
+
+    project = project_with_roles["project"]
+    image = factories.image(project)
+    services.image_update(image=image, assignee=project_with_roles["annotator"])
+    Image.objects.filter(pk=image.pk).update(
+        locked_until=timezone.now(), reviewed_at=timezone.now() - timedelta(days=1)
+    )
+    image = Image.objects.get(pk=image.pk)
+    image.annotation_count = 3  # type: ignore[attr-defined]
+    for context in ({}, {"embedding_statuses": {image.pk: "ready"}}):
+        fast = ImageSerializer(image, context=context).data
+        slow = drf.ModelSerializer.to_representation(ImageSerializer(context=context), image)
+        assert dict(fast) == dict(slow)
+    image.locked_until = None
+    del image.annotation_count  # type: ignore[attr-defined]
+    fast = ImageSerializer(image).data
+    slow = drf.ModelSerializer.to_representation(ImageSerializer(), image)
+    assert dict(fast) == dict(slow) and fast["annotation_count"] is None
