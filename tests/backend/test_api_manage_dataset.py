@@ -117,6 +117,11 @@ def test_an_archived_project_refuses_writes_but_reads_and_exports(
         format="json",
     )  # fmt: skip
     assert bulk_export.status_code == 202, bulk_export.json()
+    jobs = f"/api/projects/{project.pk}/jobs/"
+    job_export = manager.post(jobs, {"kind": "export", "params": {}}, format="json")
+    assert job_export.status_code == 202, job_export.json()
+    everything = manager.post(jobs, {"kind": "everything", "params": {}}, format="json")
+    assert everything.status_code == 409, everything.json()
 
     # Unarchiving is the one settings write that gets through; then writes work again.
     back = manager.patch(f"/api/projects/{project.pk}/", {"archived": False}, format="json")

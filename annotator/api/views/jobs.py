@@ -24,7 +24,9 @@ class ProjectJobListView(PaginatedView):
 
     @extend_schema(request=s.JobCreateSerializer, responses={202: s.JobSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        project, _ = project_for(request, pk, Can.MANAGE)
+        # An archived project still exports (the Jobs page's dialog comes here); other kinds write.
+        kind = request.data.get("kind") if isinstance(request.data, dict) else None
+        project, _ = project_for(request, pk, Can.MANAGE, archived_ok=kind == "export")
         data = s.JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = services.job_create(project=project, created_by=request.user, **data.validated_data)
