@@ -240,6 +240,7 @@ def test_bulk_recompute_delete_and_export_act_on_the_label_filter(
     assert sorted(rows.values_list("status", flat=True)) == ["pending"] * 3
     enqueued = sorted(pk for task in no_broker for pk in task[1][0])
     assert enqueued == sorted(rows.values_list("pk", flat=True))
+    assert all(rows.values_list("queued_at", flat=True))  # recorded, so no sweep re-sends them
 
     export = manager.post(url, {"action": "export", **on_cat, "export": {"format": "yolo_seg"}},
                           format="json")  # fmt: skip
