@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, transaction
 from django.db.models import (
     CharField,
     Count,
@@ -145,6 +148,20 @@ class Unindexed(Func):
 def _sort_key(ordering: str) -> Any:
     key = IMAGE_SORTS[ordering.lstrip("-")]
     return key if key is not None else F("id")
+
+
+@contextmanager
+def list_reads() -> Iterator[None]:
+    """The dataset list's reads. On PostgreSQL without parallel workers: for a walk along the
+    sort's index with an EXISTS per row (a rare label) its planner takes a parallel Gather
+    Merge whose workers' start-up made a 12 ms query take 67 at a million images
+    (bench/RESULTS.md); a page of 50 rows never needs them."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
 
 
 def image_page_after(

@@ -41,7 +41,7 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.db.models import Exists, F, OuterRef, Subquery
 
     from annotator import selectors
@@ -54,9 +54,10 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"{connection.vendor}, {args.rows:,} images; first page (51 rows), median of 5, ms\n")
+    serial = connection.vendor == "postgresql"
     print("| label | sort | probe | EXISTS walk | id IN (list), sorted | +id IN (list), walk "
-          "| id IN (subquery) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "| id IN (subquery) |" + (" EXISTS walk, no parallel workers |" if serial else ""))  # fmt: skip
+    print("|---|---|---|---|---|---|---|" + ("---|" if serial else ""))
     for name in ("rare", "common"):
         label = ids[name]
         tagged = Annotation.objects.filter(label_id=label).order_by()
@@ -78,6 +79,16 @@ def main() -> None:
                     started = time.perf_counter()
                     list(qs[:51])
                     times.append((time.perf_counter() - started) * 1000)
+                cells.append(f"{statistics.median(times):.1f}")
+            if serial:
+                # PostgreSQL's parallel Gather Merge: what its worker start-up costs here.
+                times = []
+                for _ in range(5):
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                        started = time.perf_counter()
+                        list(plans[0][:51])
+                        times.append((time.perf_counter() - started) * 1000)
                 cells.append(f"{statistics.median(times):.1f}")
             print(f"| {name} ({len(listed):,} images) | {ordering} | {probe:.1f} | "
                   + " | ".join(cells) + " |", flush=True)  # fmt: skip

@@ -47,7 +47,8 @@ class ImageListView(PaginatedView):
         )
         paginator = self.paginator
         assert isinstance(paginator, ImagePagination)
-        page = paginator.paginate_images(images, request, ordering=ordering)
+        with selectors.list_reads():
+            page = paginator.paginate_images(images, request, ordering=ordering)
         for image, count in _annotation_counts(page):
             image.annotation_count = count  # type: ignore[attr-defined]
         context = {"embedding_statuses": selectors.embedding_statuses(images=page)}
