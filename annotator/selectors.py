@@ -152,10 +152,10 @@ def _sort_key(ordering: str) -> Any:
 
 @contextmanager
 def list_reads() -> Iterator[None]:
-    """The dataset list's reads. On PostgreSQL without parallel workers: for a walk along the
-    sort's index with an EXISTS per row (a rare label) its planner takes a parallel Gather
-    Merge whose workers' start-up made a 12 ms query take 67 at a million images
-    (bench/RESULTS.md); a page of 50 rows never needs them."""
+    """The dataset list's keyset reads. On PostgreSQL without parallel workers: for a walk
+    along the sort's index with an EXISTS per row (a rare label) its planner takes a parallel
+    Gather Merge whose workers' start-up made a 12 ms query take 67 at a million images
+    (bench/RESULTS.md); a page of 50 rows never needs them (an exact COUNT does)."""
     if connection.vendor != "postgresql":
         yield
         return
