@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, transaction
 from django.db.models import (
     CharField,
     Count,
@@ -37,6 +40,8 @@ from annotator.models import (
     ReviewIssue,
     SamModel,
 )
+from annotator.models.images import thumbnail_name
+from annotator.stats import work_time
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -48,6 +53,11 @@ def project_get(*, pk: int) -> Project:
 
 def project_list(*, user: User) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user_id=user.pk).select_related("sam_model")
+
+
+def project_list_shown(*, user: User, archived: bool = False) -> QuerySet[Project]:
+    """The project list's page: the active projects, or with `archived` the archived ones."""
+    return project_list(user=user).filter(archived_at__isnull=not archived)
 
 
 # The image list's sorts (the dataset page's columns): each is (sort key, id), ascending, or
@@ -80,6 +90,9 @@ def image_list(
     if filters.get("unassigned"):
         qs = qs.filter(assignee__isnull=True)
     if filters.get("label"):
+        # An EXISTS per row along the sort's index: measured against taking the label's image
+        # ids first (a probe of the (label, image) index, then sorting them), it won on both
+        # databases at a million images (bench/RESULTS.md, "rare label").
         # An object label: has an annotation of it; a tag label: is tagged with it.
         tagged = Image.tags.through.objects.filter(
             image_id=OuterRef("pk"), label_id=filters["label"]
@@ -145,6 +158,20 @@ class Unindexed(Func):
 def _sort_key(ordering: str) -> Any:
     key = IMAGE_SORTS[ordering.lstrip("-")]
     return key if key is not None else F("id")
+
+
+@contextmanager
+def list_reads() -> Iterator[None]:
+    """The dataset list's keyset reads. On PostgreSQL without parallel workers: for a walk
+    along the sort's index with an EXISTS per row (a rare label) its planner takes a parallel
+    Gather Merge whose workers' start-up made a 12 ms query take 67 at a million images
+    (bench/RESULTS.md); a page of 50 rows never needs them (an exact COUNT does)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
 
 
 def image_page_after(
@@ -341,6 +368,10 @@ def project_stored_files(*, project: Project) -> list[tuple[Any, str]]:
     """(storage, name) of every file a project's rows name: images and embeddings."""
     storage = Image.file.field.storage
     names = list(project.images.values_list("file", flat=True))
+    # Thumbnails exist only for images someone looked at; deleting a missing one is harmless.
+    names += [
+        thumbnail_name(project.pk, sha) for sha in project.images.values_list("sha256", flat=True)
+    ]
     names += list(
         Embedding.objects.filter(image__project=project)
         .exclude(file="")
@@ -364,7 +395,7 @@ def project_stats(*, project: Project) -> dict[str, Any]:
     by_embedding = dict(embeddings.values_list("status").annotate(n=Count("id")).order_by())
     total = images.count()
     by_embedding["none"] = total - sum(by_embedding.values())
-    labels = project.labels.annotate(n=Count("annotations")).order_by("id")
+    labels = project.labels.annotate(n=Count("annotations")).order_by("order", "id")
     annotations = Annotation.objects.filter(image__project=project)
     made = dict(annotations.values_list("created_by").annotate(n=Count("id")).order_by())
     assigned: dict[tuple[int, str], int] = {
@@ -374,13 +405,16 @@ def project_stats(*, project: Project) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by()
     }
+    worked = work_time(project=project)
     people = []
     for m in membership_list(project=project):
         counts = {s: assigned.get((m.user_id, s), 0) for s in Image.Status.values}
+        actions, seconds = worked.get(m.user_id, (0, 0.0))
         people.append({
             "user": m.user_id, "username": m.user.username, "role": m.role,
             "assigned": sum(counts.values()), "submitted": counts["submitted"],
             "accepted": counts["accepted"], "annotations": made.get(m.user_id, 0),
+            "actions": actions, "seconds": round(seconds),
         })  # fmt: skip
     return {
         "images": total,

@@ -67,12 +67,20 @@
 #   PATCH|DELETE projects/{id}/attributes/{attribute_id}/   M
 #   POST|DELETE images/{id}/tags/{label_id}   A   set or unset an image tag (a label of kind tag);
 #                                                 the edit lock and review status as annotations
+#   POST projects/{id}/images/bulk   M           {"action": assign|recompute|delete|export,
+#                                                 "filters": {list filters}, "image_ids"?,
+#                                                 "assignees"?: [ids, round-robin], "export"?}
+#   GET  images/{id}/thumbnail       V           256 px WebP, made once, cached immutable
+#   PUT  projects/{id}/labels/order  M           {"label_ids": [...]}: these first, in order
+# An archived project (PATCH projects/{id}/ {"archived": true}, M) answers 409 to every write
+# but the export, its unarchiving and its deletion; GET projects/?archived=true lists them.
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotator.api.views import (
     annotations,
     atlases,
+    dataset,
     embeddings,
     history,
     images,
@@ -204,5 +212,10 @@ urlpatterns = [
     ),
     path(
         "images/<int:pk>/tags/<int:label_id>", shapes.ImageTagView.as_view(), name="api-image-tag"
+    ),
+    path("projects/<int:pk>/images/bulk", dataset.ImageBulkView.as_view(), name="api-images-bulk"),
+    path("images/<int:pk>/thumbnail", dataset.ImageThumbnailView.as_view(), name="api-thumbnail"),
+    path(
+        "projects/<int:pk>/labels/order", dataset.LabelOrderView.as_view(), name="api-label-order"
     ),
 ]

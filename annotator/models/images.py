@@ -35,6 +35,16 @@ def image_upload_to(instance: Image, filename: str) -> str:
     return f"projects/{instance.project_id}/images/{filename}"
 
 
+THUMBNAIL_SIZE = 256
+
+
+def thumbnail_name(project_id: int, sha256: str) -> str:
+    """Where an image's thumbnail is stored (services/dataset.image_thumbnail makes it). Named
+    by the image's bytes: a project holds one image per sha256 (uploads dedupe), and a name
+    that never changes is what lets the browser cache it as immutable."""
+    return f"projects/{project_id}/thumbs/{sha256}-{THUMBNAIL_SIZE}.webp"
+
+
 class Image(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"

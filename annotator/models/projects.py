@@ -59,6 +59,9 @@ class Project(models.Model):
     # Whether a reviewer may accept or reject an image they submitted themselves (a team of one
     # needs it; elsewhere a second pair of eyes is the point of the review).
     allow_self_review = models.BooleanField(default=False)
+    # Set while the project is archived: out of the default project list, and every write
+    # through the API is refused (reads and exports go on) until an owner or manager unarchives.
+    archived_at = models.DateTimeField(null=True, blank=True)
     members = models.ManyToManyField(  # type: ignore[var-annotated]
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -100,9 +103,12 @@ class Label(models.Model):
     name = models.CharField(max_length=100)
     color = models.CharField(max_length=7, default="#ff0000", help_text="#rrggbb")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OBJECT)
+    # The manager's order: the label panel, its 1-9 keys and the exports' category ids follow
+    # it (ties, e.g. rows from before the field existed, fall back to creation order).
+    order = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["order", "id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="label_unique_name")
         ]

@@ -19,6 +19,14 @@ from annotator.services.attributes import (
     attribute_delete,
     attribute_update,
 )
+from annotator.services.dataset import (
+    BULK_MAX_IMAGES,
+    image_thumbnail,
+    images_bulk_assign,
+    images_bulk_delete,
+    images_bulk_export,
+    images_bulk_recompute,
+)
 from annotator.services.decoder_files import (
     decoder_fetch,
     decoder_file_open,
@@ -73,6 +81,13 @@ from annotator.services.jobs import (
 )
 from annotator.services.locks import image_lock, image_unlock
 from annotator.services.offers import checkpoint_list, detector_list
+from annotator.services.project_settings import (
+    Archived,
+    label_reorder,
+    project_archive,
+    project_loss,
+    project_writable,
+)
 from annotator.services.projects import (
     label_create,
     label_delete,
@@ -228,4 +243,16 @@ __all__ = [
     "attribute_delete",
     "attribute_update",
     "image_tag_set",
+    # The manage area's settings and dataset actions (services/project_settings.py, dataset.py).
+    "Archived",
+    "BULK_MAX_IMAGES",
+    "image_thumbnail",
+    "images_bulk_assign",
+    "images_bulk_delete",
+    "images_bulk_export",
+    "images_bulk_recompute",
+    "label_reorder",
+    "project_archive",
+    "project_loss",
+    "project_writable",
 ]

@@ -131,7 +131,7 @@ def _project_dataset(
 
     # Object labels are the classes (COCO categories, YOLO ids, mask values); tag labels name
     # whole images and go only where a format can say so (COCO's images[].tags).
-    labels = project.labels.order_by("id")
+    labels = project.labels.order_by("order", "id")
     dataset = Dataset(
         labels=[lb.name for lb in labels if lb.kind == Label.Kind.OBJECT],
         tag_labels=[lb.name for lb in labels if lb.kind == Label.Kind.TAG],

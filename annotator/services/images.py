@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from annotator.models import Image
+from annotator.models.images import thumbnail_name
 from annotator.services.errors import Invalid, User
 from annotator.services.projects import files_delete
 
@@ -33,6 +34,7 @@ def image_assign(*, images: Iterable[Image], assignee: User | None) -> int:
 def image_delete(*, image: Image) -> None:
     """Delete an image with its annotations, embeddings and stored files."""
     files = [image.file.name, *[e.file.name for e in image.embeddings.all() if e.file]]
+    files.append(thumbnail_name(image.project_id, image.sha256))
     image.delete()
     storage = image.file.storage
     transaction.on_commit(lambda: files_delete(files=[(storage, f) for f in files]))

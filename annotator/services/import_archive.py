@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from annotator.images import ImageRejected, is_zip_archive, normalise_image
-from annotator.models import Image, Job, Project
+from annotator.models import Image, Job, Label, Project
 from annotator.services.embeddings import embedding_request
 from annotator.services.errors import Conflict, Invalid, TooLarge, User
 from annotator.services.imports import (
@@ -243,7 +243,7 @@ def _boxes(
     plan.problems += [
         f"{name}: no such image in the project or the archive." for name in found.missing
     ]
-    labels = list(project.labels.order_by("id"))
+    labels = list(project.labels.filter(kind=Label.Kind.OBJECT).order_by("order", "id"))
     by_name = {lb.name: lb for lb in labels}
     names: dict[int, str] = {}
     if found.names:

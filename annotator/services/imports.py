@@ -318,7 +318,7 @@ def boxes_import(*, project: Project, data: bytes, by: User, label: int | None =
     """YOLO detection files (one `<stem>.txt` per image, in a zip) become an auto-annotation
     job whose inline boxes prompt SAM. Every box gets `label` (default: the first label)."""
     if label is None:
-        first = project.labels.order_by("id").first()
+        first = project.labels.filter(kind=Label.Kind.OBJECT).order_by("order", "id").first()
         if first is None:
             raise Invalid("The project has no label to give the boxes.")
         label = first.pk

@@ -6,7 +6,7 @@ import contextlib
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, F
+from django.db.models import Exists, F, Max
 
 from annotator import selectors
 from annotator.models import (
@@ -205,8 +205,14 @@ def label_create(
     labels_check_room(project=project, adding=1)
     if project.labels.filter(name=name.strip()).exists():
         raise Conflict(f"The project already has a label {name.strip()!r}.")
+    # New labels go last in the manager's order (services/project_settings.label_reorder).
+    last = project.labels.aggregate(m=Max("order"))["m"]
     return Label.objects.create(
-        project=project, name=name.strip(), color=_check_color(color), kind=kind
+        project=project,
+        name=name.strip(),
+        color=_check_color(color),
+        order=0 if last is None else last + 1,
+        kind=kind,
     )
 
 

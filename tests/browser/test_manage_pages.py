@@ -318,3 +318,75 @@ def test_an_annotator_sees_no_management(media: None, live_server: Any, page: An
     login(page, base, "owner")
     page.goto(f"{base}/projects/{project.pk}/")
     assert page.locator("#manage-links a").count() == len(MANAGE_PAGES)
+
+
+def test_a_manager_reorders_assigns_on_a_filter_sees_thumbnails_and_archives(
+    media: None, live_server: Any, page: Any
+) -> None:
+    from annotator.models import Image, Role
+
+    boss = _person("boss")
+    project = factories.project(owner=boss, name="Quay", labels=[("boat", "#ff0000"),
+                                                                 ("buoy", "#00ff00")])  # fmt: skip
+    ann, rev = _person("ann"), _person("rev")
+    project.memberships.create(user=ann, role=Role.ANNOTATOR)
+    project.memberships.create(user=rev, role=Role.REVIEWER)
+    images = [factories.image(project, data=_png(i), name=f"q{i}.png") for i in range(5)]
+    factories.set_status(images[4], "accepted")
+    base = live_server.url
+    login(page, base, "boss")
+
+    # Settings: buoy moves up, and the annotation page's keys follow (the labels list order).
+    page.goto(f"{base}/projects/{project.pk}/settings/")
+    page.wait_for_selector("#labels tbody tr")
+    page.click("#labels tbody tr >> nth=1 >> button.up")
+    page.wait_for_selector("#messages >> text=Label order saved.")
+    assert list(project.labels.values_list("name", flat=True)) == ["buoy", "boat"]
+    assert page.inner_text("#labels tbody tr >> nth=0 >> .position") == "key 1"
+
+    # Dataset: on everything with status New (4 images), round-robin over ann and rev.
+    _tab(page, "Dataset")
+    page.wait_for_function("document.querySelectorAll('#images tbody tr').length === 5")
+    page.select_option("#filters select[name=status]", "new")
+    page.wait_for_function("document.querySelectorAll('#images tbody tr').length === 4")
+    page.check("#scope-matching")
+    page.select_option("#assignees", label=["ann (annotator)", "rev (reviewer)"])
+    page.click("#assign")
+    page.wait_for_selector("#messages >> text=Assigned 4 image(s)")
+    got = dict(Image.objects.filter(project=project).values_list("pk", "assignee_id"))
+    assert [got[i.pk] for i in images] == [ann.pk, rev.pk, ann.pk, rev.pk, None]
+
+    # The grid: every thumbnail decoded, served by the API.
+    page.check("#view-grid")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#grid img')].length === 4 && "
+        "[...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    src = page.get_attribute("#grid img >> nth=0", "src")
+    assert src is not None and src.endswith("/thumbnail")
+    _shot(page, "manage-dataset-grid.png")
+
+    # Archive: gone from the project list, listed under Archived, writes refused in words;
+    # then unarchived and writable again.
+    _tab(page, "Settings")
+    page.wait_for_selector("#archive-toggle:not([disabled])")
+    page.click("#archive-toggle")
+    page.click("dialog.confirm button[type=submit]")
+    page.wait_for_selector("body[data-archived=true]")
+    page.fill("#label-add input[name=name]", "gull")
+    page.click("#label-add button[type=submit]")
+    page.wait_for_selector("#messages .error")
+    assert "unarchive it in settings" in page.inner_text("#messages")
+    page.goto(f"{base}/")
+    page.wait_for_selector("#projects li:not(.muted), #projects li.muted")
+    assert page.locator(f"#projects li[data-project-id='{project.pk}']").count() == 0
+    page.click("#archived-link")
+    page.wait_for_selector(f"#projects li[data-project-id='{project.pk}']")
+    page.goto(f"{base}/projects/{project.pk}/settings/")
+    page.wait_for_selector("#archive-toggle:not([disabled])")
+    page.click("#archive-toggle")
+    page.wait_for_selector("body[data-archived=false]")
+    page.fill("#label-add input[name=name]", "gull")
+    page.click("#label-add button[type=submit]")
+    page.wait_for_selector("#labels tbody tr >> nth=2")
+    assert list(project.labels.values_list("name", flat=True)) == ["buoy", "boat", "gull"]

@@ -328,6 +328,13 @@ TABLE: list[Row] = [
     Row("api/images/<int:pk>/tags/<int:label_id>",  "POST",   403,   404,   403,   409,   200,   200,   200,   404),
     Row("api/images/<int:pk>/tags/<int:label_id>",  "DELETE", 403,   404,   403,   409,   200,   200,   200,   404),
     Row("api/images/<int:pk>/tags/<int:label_id>",  OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    # The manage area's dataset and settings routes (api/views/dataset.py).
+    Row("api/projects/<int:pk>/images/bulk",        "POST",   403,   404,   403,   403,   403,   200,   200,   404, lambda r: {"action": "assign", "filters": {}, "assignees": [r.assignee]}),
+    Row("api/projects/<int:pk>/images/bulk",        OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/images/<int:pk>/thumbnail",            "GET",    403,   404,   200,   200,   200,   200,   200,   404),
+    Row("api/images/<int:pk>/thumbnail",            OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
+    Row("api/projects/<int:pk>/labels/order",       "PUT",    403,   404,   403,   403,   403,   200,   200,   404, lambda r: {"label_ids": [r.spare_label, r.label]}),
+    Row("api/projects/<int:pk>/labels/order",       OTHER,    403,   405,   405,   405,   405,   405,   405,   405),
 
     # The admin is for staff, and none of these callers is: every admin URL sends them to the
     # admin's login, except the login itself and the logout (back to the admin index).

@@ -49,7 +49,7 @@ LAYERS = (
     ("annotator.tasks", "annotator.worker"),
     ("annotator.services",),
     ("annotator.queue",),
-    ("annotator.selectors",),
+    ("annotator.selectors", "annotator.stats"),
     ("annotator.models", "annotator.leases", "annotator.permissions", "annotator.images",
      "annotator.storage", "annotator.precompressed", "annotator.apps"),
     NO_DJANGO,

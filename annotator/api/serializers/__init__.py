@@ -11,6 +11,7 @@ from annotator.api.serializers.annotations import (
     PointSerializer,
     PredictSerializer,
 )
+from annotator.api.serializers.dataset import ImageBulkResultSerializer, ImageBulkSerializer
 from annotator.api.serializers.fields import MAX_ID, FiniteFloatField, IdField, PromptsField
 from annotator.api.serializers.history import (
     AnnotationVersionFullSerializer,
@@ -37,12 +38,14 @@ from annotator.api.serializers.projects import (
     MAX_DESCRIPTION,
     MAX_LABELS,
     LabelInputSerializer,
+    LabelOrderSerializer,
     LabelSerializer,
     LabelUpdateSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
     MembershipWriteSerializer,
     ProjectCreateSerializer,
+    ProjectListQuerySerializer,
     ProjectSerializer,
     ProjectStatsSerializer,
     ProjectUpdateSerializer,
@@ -115,4 +118,8 @@ __all__ = [
     "AttributeSerializer",
     "AttributeUpdateSerializer",
     "ImageTagsSerializer",
+    "ImageBulkResultSerializer",
+    "ImageBulkSerializer",
+    "LabelOrderSerializer",
+    "ProjectListQuerySerializer",
 ]

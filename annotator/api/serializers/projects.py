@@ -17,6 +17,7 @@ from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES
 class LabelSerializer(serializers.ModelSerializer):
     class Meta:
         model = Label
+        # No `order` field: every list of labels comes in the manager's order.
         fields = ["id", "name", "color", "kind"]
 
 
@@ -52,7 +53,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "labels", "sam_model", "role", "allow_self_review",
-                  "created_at", "attributes"]  # fmt: skip
+                  "created_at", "attributes", "archived_at"]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, obj: Project) -> str | None:
@@ -110,6 +111,24 @@ class ProjectUpdateSerializer(serializers.Serializer):
     )
     # May a reviewer decide on an image they submitted? Owners only (services/review.py).
     allow_self_review = serializers.BooleanField(required=False)
+    # Archive (true) or unarchive (false): owners and managers; the one write an archived
+    # project takes, besides its deletion and exports.
+    archived = serializers.BooleanField(required=False)
+
+
+class ProjectListQuerySerializer(serializers.Serializer):
+    archived = serializers.BooleanField(
+        required=False, default=False, help_text="true: the archived projects instead"
+    )
+
+
+class LabelOrderSerializer(serializers.Serializer):
+    label_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        max_length=MAX_LABELS,
+        help_text="label ids in their new order, first; the labels not named follow in their "
+        "current order",
+    )
 
 
 class LabelUpdateSerializer(serializers.Serializer):
@@ -163,6 +182,13 @@ class PersonStatsSerializer(serializers.Serializer):
     submitted = serializers.IntegerField()
     accepted = serializers.IntegerField()
     annotations = serializers.IntegerField(help_text="annotations this member created")
+    actions = serializers.IntegerField(
+        help_text="recorded writes: annotations created or last edited, review steps"
+    )
+    seconds = serializers.IntegerField(
+        help_text="work time: the gaps of at most 5 minutes between consecutive actions, summed "
+        "(selectors.work_time)"
+    )
 
 
 class ProjectStatsSerializer(serializers.Serializer):

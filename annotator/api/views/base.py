@@ -8,25 +8,40 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.openapi import AutoSchema
 from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from annotator import selectors
+from annotator import selectors, services
 from annotator.models import Annotation, Image, Job, Project
 from annotator.permissions import Can, require
 
 
-def project_for(request: Request, pk: int, capability: Can) -> tuple[Project, str]:
+def _writable(request: Request, project: Project, archived_ok: bool) -> None:
+    # Every write the API takes passes here, so an archived project refuses them all in one
+    # place (409, "unarchive it in settings"); the few that stay open say archived_ok: the
+    # export, the settings' unarchive and the project's deletion.
+    if request.method not in SAFE_METHODS and not archived_ok:
+        services.project_writable(project=project)
+
+
+def project_for(
+    request: Request, pk: int, capability: Can, *, archived_ok: bool = False
+) -> tuple[Project, str]:
     project = selectors.project_list(user=request.user).filter(pk=pk).first()
     if project is None:
         raise Http404("Not found.")
-    return project, require(request.user, project, capability)
+    role = require(request.user, project, capability)
+    _writable(request, project, archived_ok)
+    return project, role
 
 
 def image_for(request: Request, pk: int, capability: Can) -> tuple[Image, str]:
     image = selectors.images_visible_to(user=request.user).filter(pk=pk).first()
     if image is None:
         raise Http404("Not found.")
-    return image, require(request.user, image.project_id, capability)
+    role = require(request.user, image.project_id, capability)
+    _writable(request, image.project, False)
+    return image, role
 
 
 def annotation_for(request: Request, pk: int, capability: Can) -> Annotation:
@@ -34,6 +49,7 @@ def annotation_for(request: Request, pk: int, capability: Can) -> Annotation:
     if annotation is None:
         raise Http404("Not found.")
     require(request.user, annotation.image.project_id, capability)
+    _writable(request, annotation.image.project, False)
     return annotation
 
 
@@ -42,6 +58,7 @@ def job_for(request: Request, pk: int, capability: Can) -> Job:
     if job is None:
         raise Http404("Not found.")
     require(request.user, job.project_id, capability)
+    _writable(request, job.project, False)
     return job
 
 

@@ -24,8 +24,13 @@ def _roles(request: Request) -> dict[int, str]:
 class ProjectListView(PaginatedView):
     serializer_class = s.ProjectSerializer
 
+    @extend_schema(parameters=[s.ProjectListQuerySerializer])
     def get(self, request: Request) -> Response:
-        projects = selectors.project_list(user=request.user).prefetch_related("labels")
+        query = s.ProjectListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        projects = selectors.project_list_shown(
+            user=request.user, archived=query.validated_data["archived"]
+        ).prefetch_related("labels")
         return self.paginated(projects, roles=_roles(request))
 
     @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
@@ -53,7 +58,9 @@ class ProjectDetailView(APIView):
 
     @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
     def patch(self, request: Request, pk: int) -> Response:
-        project, role = project_for(request, pk, Can.MANAGE)
+        # Only the archive switch gets through on an archived project (its unarchiving).
+        only_archive = isinstance(request.data, dict) and set(request.data) == {"archived"}
+        project, role = project_for(request, pk, Can.MANAGE, archived_ok=only_archive)
         # A manager edits the description; renaming is the owner's (permissions.Can.OWN), as
         # deleting is. Checked before the body, so a manager learns nothing from a 400.
         renames = isinstance(request.data, dict) and "name" in request.data
@@ -64,6 +71,9 @@ class ProjectDetailView(APIView):
         data = s.ProjectUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = dict(data.validated_data)
+        archived = v.pop("archived", None)
+        if archived is not None:
+            project = services.project_archive(project=project, archived=archived)
         allow_self_review = v.pop("allow_self_review", None)
         if allow_self_review is not None:
             project_for(request, pk, Can.OWN)
@@ -73,7 +83,7 @@ class ProjectDetailView(APIView):
         return Response(s.ProjectSerializer(project, context={"roles": _roles(request)}).data)
 
     def delete(self, request: Request, pk: int) -> Response:
-        project, _ = project_for(request, pk, Can.OWN)
+        project, _ = project_for(request, pk, Can.OWN, archived_ok=True)
         services.project_delete(project=project)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,5 +1,6 @@
 // The project at a glance, from one request: the API's project stats (images by status and by
-// embedding state, annotations by label, each member's work).
+// embedding state, annotations by label, each member's work: counts, and time from the gaps
+// of at most 5 minutes between their actions, as the API's stats define it).
 import { api } from "../ui/api.js";
 import { el, fmtInt, manageRoot, markReady, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
@@ -10,6 +11,13 @@ const { projectId } = manageRoot();
 const bar = (part, whole, color = "#3b82f6") =>
   el("span", { class: "bar", style: `width:${whole ? Math.round((120 * part) / whole) : 0}px;background:${color}` });
 const num = (n) => el("td", { class: "num" }, fmtInt(n));
+// 5400 s -> "1 h 30 min"; under a minute -> "45 s".
+function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  const h = Math.floor(seconds / 3600);
+  const min = Math.round((seconds % 3600) / 60);
+  return h ? `${h} h ${min} min` : `${min} min`;
+}
 
 function byStatus(stats) {
   document.querySelector("#by-status tbody").replaceChildren(
@@ -28,7 +36,7 @@ function byLabel(stats) {
 
 function byPerson(stats) {
   document.querySelector("#by-person tbody").replaceChildren(
-    ...stats.people.map((p) => el("tr", { dataset: { userId: String(p.user) } }, el("td", {}, p.username), el("td", {}, p.role), num(p.assigned), num(p.submitted), num(p.accepted), num(p.annotations))),
+    ...stats.people.map((p) => el("tr", { dataset: { userId: String(p.user) } }, el("td", {}, p.username), el("td", {}, p.role), num(p.assigned), num(p.submitted), num(p.accepted), num(p.annotations), num(p.actions), el("td", { class: "num time" }, duration(p.seconds)))),
   );
 }
 

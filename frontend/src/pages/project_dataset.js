@@ -1,10 +1,12 @@
 // The dataset: uploads (drop files, folders, zips; one request per file with its own progress
-// and refusal), and the images table with filters, pages and bulk actions on a selection.
+// and refusal), and the images as a table or a grid of thumbnails, with filters, pages and bulk
+// actions on a selection or on everything the filters match (one request: the server applies
+// the same filters as the list, POST images/bulk).
 import { api, csrfToken, listAll } from "../ui/api.js";
 import { exportDialog } from "../ui/job_dialogs.js";
 import { confirmDialog, el, errorText, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { routes } from "../ui/routes.js";
-import { droppedFiles, overall, roundRobin, uploadOne, worthSending } from "../ui/uploads.js";
+import { droppedFiles, overall, uploadOne, worthSending } from "../ui/uploads.js";
 import { STATUS_TEXT } from "../ui/workflow.js";
 
 const { projectId } = manageRoot();
@@ -121,7 +123,7 @@ function row(image) {
     else selected.delete(image.id);
     updateBulk();
   });
-  const thumb = el("img", { src: image.file_url, alt: "", loading: "lazy", decoding: "async" });
+  const thumb = el("img", { src: routes.thumbnail(image.id), alt: "", loading: "lazy", decoding: "async" });
   const link = el("a", { href: routes.annotatePage(image.id) }, image.original_name);
   const assignee = image.assignee ? members.get(image.assignee) ?? `user ${image.assignee}` : "";
   return el(
@@ -138,12 +140,36 @@ function row(image) {
   );
 }
 
+// The grid: the same page of images as thumbnails (made once by the server, cached for good).
+function card(image) {
+  const box = el("input", { type: "checkbox", "aria-label": `select ${image.original_name}`, checked: selected.has(image.id) });
+  box.addEventListener("change", () => {
+    if (box.checked) selected.add(image.id);
+    else selected.delete(image.id);
+    updateBulk();
+  });
+  const thumb = el("img", { src: routes.thumbnail(image.id), alt: image.original_name, loading: "lazy", decoding: "async" });
+  return el(
+    "figure",
+    { class: "card", dataset: { imageId: String(image.id), status: image.status } },
+    el("a", { href: routes.annotatePage(image.id) }, thumb),
+    el("figcaption", {}, box, " ", image.original_name, el("br"), el("span", { class: "muted" }, STATUS_TEXT[image.status] ?? image.status)),
+  );
+}
+
+let lastCount = 0;
+
 async function loadImages() {
   const tbody = $("images").querySelector("tbody");
   try {
     const page = await api(routes.images(projectId, query()));
     pageImages = page.results;
-    tbody.replaceChildren(...pageImages.map(row));
+    lastCount = page.count;
+    const grid = $("view-grid").checked;
+    $("images").hidden = grid;
+    $("grid").hidden = !grid;
+    if (grid) $("grid").replaceChildren(...pageImages.map(card));
+    else tbody.replaceChildren(...pageImages.map(row));
     const limit = Number(filterForm.limit.value);
     const first = page.count ? offset + 1 : 0;
     $("count").textContent = `${fmtInt(page.count)} image(s)`;
@@ -158,6 +184,7 @@ async function loadImages() {
 }
 
 filterForm.addEventListener("submit", (e) => e.preventDefault());
+$("view-grid").addEventListener("change", () => loadImages());
 function refilter() {
   offset = 0;
   selected.clear();
@@ -183,80 +210,84 @@ $("select-all").addEventListener("change", (e) => {
     if (e.target.checked) selected.add(i.id);
     else selected.delete(i.id);
   }
-  for (const box of $("images").querySelectorAll("tbody input[type=checkbox]")) box.checked = e.target.checked;
+  for (const box of document.querySelectorAll("#images tbody input[type=checkbox], #grid input[type=checkbox]")) box.checked = e.target.checked;
   updateBulk();
 });
 
-// Every image the filters match, across pages: a bulk action on a filter is one on its images.
-$("select-matching").addEventListener("click", async () => {
-  try {
-    const { offset: _, limit: __, ...filters } = query();
-    for (const image of await listAll(routes.images(projectId, { ...filters, limit: 100 }))) selected.add(image.id);
-    for (const box of $("images").querySelectorAll("tbody input[type=checkbox]")) box.checked = true;
-    $("select-all").checked = true;
-    updateBulk();
-  } catch (err) {
-    sayError("Could not select the matching images", err);
-  }
-});
+// ---- Bulk actions: on the selection, or on everything the filters match ---------------------------
 
-// ---- Bulk actions on the selection --------------------------------------------------------------
-
+const scope = () => document.querySelector("input[name=scope]:checked").value;
 const BULK = ["assign", "unassign", "recompute", "export-selection", "delete"];
 function updateBulk() {
+  const matching = scope() === "matching";
+  const n = matching ? lastCount : selected.size;
   $("selected-count").textContent = `${selected.size} selected`;
-  for (const id of BULK) $(id).disabled = selected.size === 0;
-  $("assign").disabled = selected.size === 0 || !$("assignees").selectedOptions.length;
+  $("matching-count").textContent = fmtInt(lastCount);
+  for (const id of BULK) $(id).disabled = n === 0;
+  $("assign").disabled = n === 0 || !$("assignees").selectedOptions.length;
 }
 $("assignees").addEventListener("change", updateBulk);
+for (const r of document.querySelectorAll("input[name=scope]")) r.addEventListener("change", updateBulk);
 
-// One request per image (the API has no bulk endpoint): report how many went through and the
-// first refusal in the API's words.
-async function eachSelected(verb, call) {
-  const ids = [...selected];
-  let done = 0;
-  const failures = [];
-  for (const id of ids) {
-    try {
-      await call(id);
-      done += 1;
-    } catch (err) {
-      failures.push(`image ${id}: ${errorText(err)}`);
-    }
-    $("selected-count").textContent = `${verb}: ${done + failures.length} of ${ids.length}`;
+// The list's filters without its page and sort: what the server's bulk action matches.
+function filtersNow() {
+  const { offset: _o, limit: _l, ordering: _s, ...filters } = query();
+  return Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== ""));
+}
+
+function bulkBody(action, extra = {}) {
+  if (scope() === "matching") return { action, filters: filtersNow(), ...extra };
+  return { action, filters: {}, image_ids: [...selected], ...extra };
+}
+
+const scopeText = () => (scope() === "matching" ? `all ${fmtInt(lastCount)} image(s) matching the filters` : `${fmtInt(selected.size)} selected image(s)`);
+
+async function bulk(action, extra, done) {
+  $("bulk").dataset.busy = "true";
+  try {
+    const out = await api(routes.imagesBulk(projectId), { method: "POST", body: bulkBody(action, extra) });
+    say(done(out));
+    return out;
+  } catch (err) {
+    sayError(`Could not ${action} the images`, err);
+    return null;
+  } finally {
+    delete $("bulk").dataset.busy;
+    loadImages();
   }
-  if (failures.length) say(`${verb}: ${done} done, ${failures.length} refused (${failures[0]})`, "error");
-  else say(`${verb}: ${done} image(s) done.`);
-  return done;
 }
 
 $("assign").addEventListener("click", async () => {
   const users = [...$("assignees").selectedOptions].map((o) => Number(o.value));
-  const plan = new Map(roundRobin([...selected], users));
-  await eachSelected("Assigned", (id) => api(routes.image(id), { method: "PATCH", body: { assignee: plan.get(id) } }));
-  loadImages();
+  // Several people: the server shares the images out round-robin in upload order.
+  await bulk("assign", { assignees: users }, (out) => {
+    const parts = Object.entries(out.assigned).map(([u, n]) => `${members.get(Number(u)) ?? u}: ${fmtInt(n)}`);
+    return `Assigned ${fmtInt(out.matched)} image(s) (${parts.join(", ")}).`;
+  });
 });
-$("unassign").addEventListener("click", async () => {
-  await eachSelected("Unassigned", (id) => api(routes.image(id), { method: "PATCH", body: { assignee: null } }));
-  loadImages();
-});
-$("recompute").addEventListener("click", async () => {
-  await eachSelected("Embedding requested", (id) => api(routes.embedding(id), { method: "POST" }));
-  loadImages();
-});
+$("unassign").addEventListener("click", () => bulk("assign", { assignees: [null] }, (out) => `Unassigned ${fmtInt(out.matched)} image(s).`));
+$("recompute").addEventListener("click", () =>
+  bulk("recompute", {}, (out) => `Embeddings requested for ${fmtInt(out.matched)} image(s) (${fmtInt(out.enqueued)} queued).`),
+);
 $("delete").addEventListener("click", async () => {
+  const text = scopeText();
   const ok = await confirmDialog({
-    title: `Delete ${selected.size} image(s)?`,
-    body: "Each image is deleted with its annotations, its review history and its embedding. This cannot be undone.",
-    confirm: `Delete ${selected.size} image(s)`,
+    title: `Delete ${text}?`,
+    body: "Each image is deleted with its annotations, its review history and its embedding, all in one step. This cannot be undone.",
+    confirm: "Delete the images",
   });
   if (!ok) return;
-  await eachSelected("Deleted", (id) => api(routes.image(id), { method: "DELETE" }));
+  await bulk("delete", {}, (out) => `Deleted ${fmtInt(out.deleted)} image(s).`);
   selected.clear();
-  loadImages();
 });
 $("export-selection").addEventListener("click", async () => {
-  const job = await exportDialog(projectId, { imageIds: [...selected] });
+  let job = null;
+  if (scope() === "matching") {
+    const out = await bulk("export", { export: { format: $("bulk-format").value } }, (o) => `Export of ${fmtInt(o.matched)} image(s) started.`);
+    job = out && { id: out.job };
+  } else {
+    job = await exportDialog(projectId, { imageIds: [...selected] });
+  }
   if (job) {
     const link = el("a", { href: routes.jobsPage(projectId) }, "the jobs page");
     const box = $("messages");

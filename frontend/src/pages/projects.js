@@ -1,12 +1,21 @@
-// The project list (the home page): the caller's projects with their role and labels.
+// The project list (the home page): the caller's projects with their role and labels; with
+// ?archived=true the archived ones (read-only until unarchived in their settings).
 import { listAll } from "../ui/api.js";
 import { routes } from "../ui/routes.js";
 
+const archived = new URLSearchParams(location.search).get("archived") === "true";
+
 async function main() {
   const ul = document.getElementById("projects");
+  const toggle = document.getElementById("archived-link");
+  if (toggle && archived) {
+    toggle.href = "/";
+    toggle.textContent = "← Active projects";
+    document.querySelector("h1").textContent = "Archived projects";
+  }
   let projects;
   try {
-    projects = await listAll(routes.projects());
+    projects = await listAll(routes.projects() + (archived ? "?archived=true" : ""));
   } catch (err) {
     ul.innerHTML = `<li class="notice error"></li>`;
     ul.firstChild.textContent = `Could not load projects: ${err.message}`;
@@ -14,7 +23,9 @@ async function main() {
   }
   ul.replaceChildren();
   if (!projects.length) {
-    ul.innerHTML = `<li class="muted">You are not a member of any project yet.</li>`;
+    ul.innerHTML = archived
+      ? `<li class="muted">No archived project.</li>`
+      : `<li class="muted">You are not a member of any project yet.</li>`;
     return;
   }
   for (const p of projects) {

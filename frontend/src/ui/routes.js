@@ -51,6 +51,9 @@ export const routes = {
   attributes: (projectId) => `/api/projects/${projectId}/attributes/`,
   attribute: (projectId, id) => `/api/projects/${projectId}/attributes/${id}/`,
   imageTag: (imageId, labelId) => `/api/images/${imageId}/tags/${labelId}`,
+  labelOrder: (projectId) => `/api/projects/${projectId}/labels/order`,
+  imagesBulk: (projectId) => `/api/projects/${projectId}/images/bulk`,
+  thumbnail: (imageId) => `/api/images/${imageId}/thumbnail`,
   // Pages.
   annotatePage: (imageId) => `/images/${imageId}/annotate/`,
   imagesPage: (projectId) => `/projects/${projectId}/`,
