@@ -41,7 +41,16 @@ from annotator.models import (
     SamModel,
 )
 from annotator.models.images import thumbnail_name
-from annotator.stats import work_time
+
+# The dashboard's and the jobs panel's counts live beside this module (annotator/stats.py),
+# re-exported here so that views read every query from selectors.
+from annotator.stats import (  # noqa: F401
+    embedding_status_counts,
+    embedding_statuses,
+    embedding_summary,
+    job_proposal_counts,
+    project_stats,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -331,24 +340,6 @@ def embedding_for_image(*, image: Image) -> Embedding | None:
     return Embedding.objects.filter(image=image, sam_model_id=image.project.sam_model_id).first()
 
 
-def embedding_statuses(*, images: list[Image]) -> dict[int, str]:
-    """The embedding status of each image (of one project) under its current model."""
-    if not images:
-        return {}
-    model_id = images[0].project.sam_model_id
-    rows = Embedding.objects.filter(image__in=images, sam_model_id=model_id)
-    return dict(rows.values_list("image_id", "status"))
-
-
-def embedding_status_counts(*, project: Project) -> dict[str, int]:
-    rows = (
-        Embedding.objects.filter(image__project=project, sam_model_id=project.sam_model_id)
-        .values("status")
-        .annotate(n=Count("id"))
-    )
-    return {row["status"]: row["n"] for row in rows}
-
-
 def images_for(*, project: Project, params: dict[str, Any]) -> QuerySet[Image]:
     """A project's images narrowed as a job's params say (`status`, `image_ids`), by id."""
     images = project.images.order_by("id")
@@ -385,49 +376,6 @@ def sam_model_visible_to(*, user: User, sha256: str) -> SamModel | None:
     return SamModel.objects.filter(sha256=sha256, projects__memberships__user_id=user.pk).first()
 
 
-def project_stats(*, project: Project) -> dict[str, Any]:
-    """The counts of a project's dashboard, each one aggregate query rather than a list: images
-    by status and by the state of their embedding (for the project's model), annotations by
-    label, and each member's assigned, submitted and accepted images and annotations made."""
-    images = project.images.all()
-    by_status = dict(images.values_list("status").annotate(n=Count("id")).order_by())
-    embeddings = Embedding.objects.filter(image__project=project, sam_model_id=project.sam_model_id)
-    by_embedding = dict(embeddings.values_list("status").annotate(n=Count("id")).order_by())
-    total = images.count()
-    by_embedding["none"] = total - sum(by_embedding.values())
-    labels = project.labels.annotate(n=Count("annotations")).order_by("order", "id")
-    annotations = Annotation.objects.filter(image__project=project)
-    made = dict(annotations.values_list("created_by").annotate(n=Count("id")).order_by())
-    assigned: dict[tuple[int, str], int] = {
-        (user, status): n
-        for user, status, n in images.filter(assignee__isnull=False)
-        .values_list("assignee", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    }
-    worked = work_time(project=project)
-    people = []
-    for m in membership_list(project=project):
-        counts = {s: assigned.get((m.user_id, s), 0) for s in Image.Status.values}
-        actions, seconds = worked.get(m.user_id, (0, 0.0))
-        people.append({
-            "user": m.user_id, "username": m.user.username, "role": m.role,
-            "assigned": sum(counts.values()), "submitted": counts["submitted"],
-            "accepted": counts["accepted"], "annotations": made.get(m.user_id, 0),
-            "actions": actions, "seconds": round(seconds),
-        })  # fmt: skip
-    return {
-        "images": total,
-        "by_status": {s: by_status.get(s, 0) for s in Image.Status.values},
-        "embeddings": {s: by_embedding.get(s, 0) for s in [*Embedding.Status.values, "none"]},
-        "annotations": annotations.count(),
-        "by_label": [
-            {"label": lb.pk, "name": lb.name, "color": lb.color, "count": lb.n} for lb in labels
-        ],
-        "people": people,
-    }
-
-
 def annotation_history(
     *, image: Image, annotation_id: int | None = None
 ) -> QuerySet[AnnotationVersion]:
@@ -436,30 +384,6 @@ def annotation_history(
     if annotation_id is not None:
         qs = qs.filter(annotation_id=annotation_id)
     return qs
-
-
-def embedding_summary(*, project: Project, errors: int = 5) -> dict[str, Any]:
-    """The project's embeddings as one line of work for the jobs panel: images, counts by
-    state under the project's model, and the commonest errors of the failed ones, in the
-    worker's words, each with how many images it hit."""
-    rows = Embedding.objects.filter(image__project=project, sam_model_id=project.sam_model_id)
-    counts = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
-    images = project.images.count()
-    failed = (
-        rows.filter(status=Embedding.Status.FAILED)
-        .values("error")
-        .annotate(count=Count("id"))
-        .order_by("-count", "error")[:errors]
-    )
-    return {
-        "images": images,
-        **{s: counts.get(s, 0) for s in Embedding.Status.values},
-        "none": images - sum(counts.values()),
-        "errors": [
-            {"error": row["error"] or "(no reason recorded)", "count": row["count"]}
-            for row in failed
-        ],
-    }
 
 
 def proposals_visible_to(*, user: User) -> QuerySet[Proposal]:
@@ -473,21 +397,3 @@ def proposal_list(
 ) -> QuerySet[Proposal]:
     qs = Proposal.objects.filter(image=image).select_related("label")
     return qs if status is None else qs.filter(status=status)
-
-
-def job_proposal_counts(*, job: Job) -> dict[str, int]:
-    """A job's proposals by status, and how many it was asked to keep (score at least its
-    `keep_above`) but left pending, because the image's lock or review status refused."""
-    rows = dict(
-        Proposal.objects.filter(job=job).values_list("status").annotate(n=Count("id")).order_by()
-    )
-    counts = {status: rows.get(status, 0) for status in Proposal.Status.values}
-    threshold = job.params.get("keep_above")
-    refused = 0
-    if threshold is not None:
-        pending = Proposal.objects.filter(job=job, status=Proposal.Status.PENDING)
-        meets = Q(score__gte=threshold)
-        if threshold == 0:
-            meets |= Q(score__isnull=True)  # unscored (inline boxes) are kept only at 0
-        refused = pending.filter(meets).count()
-    return {**counts, "refused": refused}

@@ -37,6 +37,7 @@ from annotator.services.decoder_files import (
     decoder_published,
 )
 from annotator.services.directory import member_find, project_member, user_directory
+from annotator.services.embedding_sweep import embedding_sweep
 from annotator.services.embeddings import (
     embedding_compute,
     embedding_compute_pending,
@@ -44,7 +45,6 @@ from annotator.services.embeddings import (
     embedding_release_lost,
     embedding_request,
     embedding_retry_later,
-    embedding_sweep,
 )
 from annotator.services.errors import (
     Conflict,

@@ -16,7 +16,7 @@ unacknowledged message after its visibility timeout; but the folder broker delet
 when it hands it out, so a solo worker killed mid-task takes its task with it. The rows
 themselves therefore say who holds them (`worker`, "hostname:pid") and until when
 (`lease_expires_at`, renewed by a heartbeat thread while the batch runs). Every worker sweeps
-(embedding_sweep, run by annotator.worker at start and every EMBEDDING_SWEEP_SECONDS) for rows
+(services/embedding_sweep.py, run by annotator.worker at start and every EMBEDDING_SWEEP_SECONDS) for rows
 whose holder is gone, on this host by its pid and elsewhere by the lapsed lease, puts them back
 to pending (or fails them once EMBEDDING_MAX_ATTEMPTS attempts were lost) and enqueues them
 again, along with pending rows that no queued task covers because the broker was down when
@@ -50,10 +50,9 @@ log = logging.getLogger(__name__)
 # Embedding.dtype of SAM 1 rows (a SAM 2 row says "sam2_codebook": annotator.segmenters).
 WIRE_DTYPE = "uint8_affine"
 
-# Embedding.error_code of rows that failed because the checkpoint was missing; the sweep puts
-# them back to pending once a worker can find it, at most this many rows per sweep.
+# Embedding.error_code of rows that failed because the checkpoint was missing; the sweep
+# (services/embedding_sweep.py) puts them back to pending once a worker can find it.
 MODEL_UNAVAILABLE = "model_unavailable"
-UNAVAILABLE_RETRIES_PER_SWEEP = 256
 
 # Re-exported for views: publishing is the queue's, the rows are the embeddings'.
 embedding_enqueue = queue.embedding_enqueue
@@ -144,59 +143,6 @@ def embedding_release_lost(*, ids: list[int] | None = None) -> dict[str, list[in
             released["failed" if final else "pending"].append(row.pk)
             log.warning("embedding %s of image %s: %s", row.pk, row.image_id, error)
     return released
-
-
-def embedding_sweep() -> dict[str, list[int]]:
-    """Release rows lost with their worker, and enqueue every pending row that no queued task
-    covers (released ones, and those requested while the broker was down)."""
-    released = embedding_release_lost()
-    resumed = embedding_resume_unavailable()
-    unqueued = list(
-        Embedding.objects.filter(status=Embedding.Status.PENDING, queued_at__isnull=True)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    size = settings.SAM_EMBEDDING_BATCH_SIZE
-    enqueued: list[int] = []
-    for start in range(0, len(unqueued), size):
-        batch = unqueued[start : start + size]
-        if not queue.embedding_enqueue(batch):
-            break  # the broker is down: the next sweep tries again
-        enqueued += batch
-    return {**released, "resumed": resumed, "enqueued": enqueued}
-
-
-def embedding_resume_unavailable() -> list[int]:
-    """Rows that failed because their checkpoint was missing go back to pending (and are
-    enqueued by the sweep) once this worker can find the checkpoint: putting the file in place
-    resumes the work, instead of a manual retry per image. Bounded per sweep; a row whose
-    checkpoint then turns out unloadable fails with another code and stays failed."""
-    failed = Embedding.objects.filter(status=Embedding.Status.FAILED, error_code=MODEL_UNAVAILABLE)
-    resumed: list[int] = []
-    for sam_model in SamModel.objects.filter(
-        pk__in=failed.values("sam_model_id").distinct()
-    ).order_by("id"):
-        room = UNAVAILABLE_RETRIES_PER_SWEEP - len(resumed)
-        if room <= 0:
-            break
-        if not sam_models.sam_model_available(sam_model=sam_model):
-            continue
-        ids = list(
-            failed.filter(sam_model=sam_model).order_by("id").values_list("id", flat=True)[:room]
-        )
-        Embedding.objects.filter(
-            pk__in=ids, status=Embedding.Status.FAILED, error_code=MODEL_UNAVAILABLE
-        ).update(
-            status=Embedding.Status.PENDING,
-            error="",
-            error_code="",
-            attempts=0,
-            queued_at=None,
-            updated_at=timezone.now(),
-        )
-        resumed += ids
-        log.info("checkpoint of %s is available now: resuming embeddings %s", sam_model, ids)
-    return resumed
 
 
 def _claim(ids: list[int], holder: str) -> list[Embedding]:

@@ -14,7 +14,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotator import tasks
-from annotator.models import Annotation, Job
+from annotator.models import Job, Proposal
 from tests import factories
 from tests.conftest import start_worker, stop_worker, worker_env
 
@@ -72,7 +72,7 @@ def test_a_running_job_in_a_worker_process_stops_between_images_when_cancelled(
     assert (
         job.error == f"Cancelled after {job.done} of {job.total} images; what it created is kept."
     )
-    touched = set(Annotation.objects.filter(image__project=project).values_list("image", flat=True))
+    touched = set(Proposal.objects.filter(image__project=project).values_list("image", flat=True))
     # Only the images before the stop were worked on (by id order, the job's order).
     assert touched <= {image.pk for image in images[: job.done]}
     assert job.worker == "" and job.finished_at is not None
