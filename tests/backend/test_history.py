@@ -77,7 +77,8 @@ def test_create_update_and_delete_each_leave_a_version_with_who_and_what_changed
     full = _history(setup, annotation=ann["id"], snapshot=1)
     assert full[0]["snapshot"]["bbox"] == [20, 20, 8, 8]
     assert set(full[0]["snapshot"]) == {
-        "label", "polygons", "rle", "bbox", "area", "score", "source", "prompts",
+        "label", "kind", "polygons", "rle", "bbox", "area", "score", "source", "prompts",
+        "attributes",
     }  # fmt: skip
 
 

@@ -345,7 +345,8 @@ def test_a_job_leaves_held_images_alone_and_lists_them(
     box = [[8.0, 8.0, 40.0, 40.0]]
     job = services.job_create(
         project=p, kind="auto_annotate", created_by=owner,
-        params={"boxes": {str(i.pk): box for i in (free, final, busy)}, "label": p.labels.first().pk},
+        params={"boxes": {str(i.pk): box for i in (free, final, busy)},
+                "label": p.labels.first().pk, "keep_above": 0},
     )  # fmt: skip
     # Held after the job was queued, before a worker ran it: checked again at run time.
     factories.set_status(final, S.ACCEPTED)
@@ -357,8 +358,11 @@ def test_a_job_leaves_held_images_alone_and_lists_them(
     assert job.status == Job.Status.DONE, job.error
     assert job.done == job.total == 3
     reasons = {row["name"]: row["reason"] for row in job.skipped}
-    assert set(reasons) == {"a.png", "b.png"}
+    # The accepted image is skipped, with why; the one someone holds gets its proposal, which
+    # only they may keep (the job's keep_above keep is refused there, not forced in).
+    assert set(reasons) == {"a.png"}
     assert "manager must reopen it" in reasons["a.png"]
-    assert "being edited by holder" in reasons["b.png"]
     assert free.annotations.count() == 1
-    assert not final.annotations.exists() and not busy.annotations.exists()
+    assert not final.annotations.exists() and not final.proposals.exists()
+    assert not busy.annotations.exists()
+    assert list(busy.proposals.values_list("status", flat=True)) == ["pending"]

@@ -591,7 +591,8 @@ def _import_cases() -> list[Case]:
              import_file("yolo_seg", zip_of({
                  "data.yaml": b"names: [cat]", "images/a.png": EPS,
                  "labels/a.txt": b"0 0.1 0.1 0.5 0.1 0.5 0.5\n"})),
-             400, "not a readable image"),
+             # The archive's images go through the upload checks (images in the import zip).
+             400, "not an image in a supported format"),
         Case("masks-zip-slip-in-mask-path", M, "post", IMPORTS,
              import_file("masks", zip_of({"labels.json": json_bytes({
                  "mode": "instance", "labels": ["cat"], "images": [{
@@ -927,7 +928,7 @@ def _long_name_cases() -> list[Case]:
                     "c.json",
                 ),
                 400,
-                "not in the project",
+                "neither in the project nor in the archive",
             ),
             Case(
                 f"coco-zip-json-name-{tag}",
@@ -971,7 +972,7 @@ def _long_name_cases() -> list[Case]:
                     ),
                 ),
                 400,
-                "cannot be extracted",
+                "bytes in UTF-8",
             ),
             Case(
                 f"yolo-boxes-name-{tag}",
@@ -1014,7 +1015,7 @@ def _long_name_cases() -> list[Case]:
                     ),
                 ),
                 400,
-                "not in the project",
+                "neither in the project nor in the archive",
             ),
         ]
     return cases  # fmt: skip
