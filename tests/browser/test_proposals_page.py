@@ -103,4 +103,4 @@ def test_proposals_are_kept_dropped_by_score_and_by_box_from_the_keyboard(
     _pending(page, 2)
     wait_until(lambda: image.proposals.filter(status="pending").count() == 2)
     page.keyboard.press("?")
-    assert "keep / drop the one under the mouse" in page.inner_text("#help-table")
+    assert "drop the one under the mouse" in page.inner_text("#help-table")
