@@ -228,7 +228,8 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
     assert rows[1].startswith(f"#{triangle} v1 created by ann"), rows
     page.keyboard.press("Enter")  # the second row is picked first: the version before the last
     wait_until(lambda: len(annotations_of(page, image.pk)) == 2)
-    assert state(page)["selectedId"] == triangle
+    # The page selects it once the restore's answer is back, a moment after the server has it.
+    wait_until(lambda: state(page)["selectedId"] == triangle)
     restored = api(page, "GET", f"/api/annotations/{triangle}/")["body"]
     assert restored["version"] == 3 and len(restored["polygons"][0]["outer"]) == 3
     # Esc gives the keys back to the page: Delete removes the restored triangle again.
