@@ -293,6 +293,38 @@ def _jobs_import_auto_annotate_cancel_retry(
     assert again.params == job.params and again.status == "pending"
     _shot(page, "manage-jobs-cancel-retry.png")
 
+    # Find by text over the new and in-progress images: no worker has reported, and the
+    # dialog says so before anything starts; annotations mode with a fallback label.
+    seen = len(queued)
+    page.click("#start-text")
+    page.wait_for_selector("dialog .text-status")
+    assert "text prompts unavailable: no worker" in page.inner_text("dialog .text-status")
+    page.fill("dialog input[name=phrases]", " , ")
+    page.click("dialog button[type=submit]")  # refused before any request, in words
+    page.wait_for_selector("dialog [role=alert]:text('type what to find')")
+    page.fill("dialog input[name=phrases]", "boat, ship")
+    page.select_option("dialog select[name=engine]", "detector")
+    page.check("dialog input[name=status][value=new]")
+    page.check("dialog input[name=status][value=in_progress]")
+    page.check("dialog input[name=mode][value=annotations]")
+    page.click("dialog button[type=submit]")  # the server's refusal, in its words
+    page.wait_for_selector("dialog [role=alert]:text('no label is named')")
+    assert len(queued) == seen and not Job.objects.filter(kind="text").exists()
+    page.fill("dialog input[name=phrases]", "boat, buoy,  boat")
+    page.fill("dialog input[name=min_score]", "0.8")
+    page.select_option("dialog select[name=label]", str(labels["buoy"]))
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("#jobs tr[data-kind=text]")
+    _wait_until(lambda: len(queued) > seen)
+    text_job = Job.objects.get(pk=queued[-1])
+    assert text_job.kind == "text" and text_job.status == "pending"
+    assert text_job.params["phrases"] == ["boat", "buoy"]
+    assert text_job.params["status"] == ["new", "in_progress"]
+    assert (text_job.params["engine"], text_job.params["mode"]) == ("detector", "annotations")
+    assert (text_job.params["min_score"], text_job.params["label"]) == (0.8, labels["buoy"])
+    assert "image_ids" not in text_job.params
+    _shot(page, "manage-jobs-text.png")
+
 
 def test_an_annotator_sees_no_management(media: None, live_server: Any, page: Any) -> None:
     from annotator.models import Role

@@ -1,9 +1,10 @@
 // Every job of the project with its progress, its error in words, its result to download and
 // cancel / retry, and the embeddings as one line of work; polled while any of it is pending or
-// running. Export, import and auto-annotate start from here.
+// running. Export, import, auto-annotate and find-by-text start from here.
 import { api, listAll } from "../ui/api.js";
 import { exportDialog } from "../ui/job_dialogs.js";
 import { autoAnnotateDialog, importDialog } from "../ui/work_dialogs.js";
+import { textJobDialog } from "../ui/text_dialog.js";
 import { el, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { isActive, jobTitle, progressText } from "../ui/jobs.js";
 import { routes } from "../ui/routes.js";
@@ -134,6 +135,13 @@ document.getElementById("start-auto").addEventListener("click", async () => {
     if (await autoAnnotateDialog(projectId, await labels())) load();
   } catch (err) {
     sayError("Could not open auto-annotation", err);
+  }
+});
+document.getElementById("start-text").addEventListener("click", async () => {
+  try {
+    if (await textJobDialog(projectId, await labels())) load();
+  } catch (err) {
+    sayError("Could not open find by text", err);
   }
 });
 

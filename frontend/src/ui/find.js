@@ -33,3 +33,24 @@ export function statusText(status) {
   if (status.available) return `engine: ${status.engine} (${status.engines?.[status.engine]?.model ?? "?"})`;
   return `text prompts unavailable: ${status.reason}`;
 }
+
+// The Jobs page's "Find by text" form -> the text-jobs route's body (or {error} in words).
+// Empty fields are left out so the server's defaults apply (engine: the one the workers
+// report; min_score: its default); a selection wins over the ticked statuses.
+export function textJobParams({ text, engine = "", statuses = [], imageIds = [], mode = "proposals", minScore = "", label = "" }) {
+  const parsed = parsePhrases(text);
+  if (parsed.error) return parsed;
+  const params = { phrases: parsed.phrases, mode };
+  if (engine) params.engine = engine;
+  if (imageIds.length) params.image_ids = imageIds;
+  else if (statuses.length) params.status = statuses;
+  if (mode === "annotations") {
+    if (minScore !== "") {
+      const score = Number(minScore);
+      if (!(score >= 0 && score <= 1)) return { error: "the score is a number from 0 to 1" };
+      params.min_score = score;
+    }
+    if (label) params.label = Number(label);
+  }
+  return { params };
+}

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MAX_PHRASES, foundText, parsePhrases, statusText } from "../../src/ui/find.js";
+import { MAX_PHRASES, foundText, parsePhrases, statusText, textJobParams } from "../../src/ui/find.js";
 
 test("phrases are split on commas, spaces folded, repeats and blanks dropped", () => {
   assert.deepEqual(parsePhrases(" cup, red   mug,, Cup ,"), { phrases: ["cup", "red mug"] });
@@ -24,4 +24,20 @@ test("the status names the engine, or why there is none", () => {
   const ok = { available: true, engine: "sam3", engines: { sam3: { model: "facebook/sam3" } } };
   assert.equal(statusText(ok), "engine: sam3 (facebook/sam3)");
   assert.equal(statusText({ available: false, reason: "no worker" }), "text prompts unavailable: no worker");
+});
+
+test("the Jobs page's text form becomes the text-jobs body, defaults left to the server", () => {
+  assert.deepEqual(textJobParams({ text: "boat, buoy", statuses: ["new", "in_progress"] }), {
+    params: { phrases: ["boat", "buoy"], mode: "proposals", status: ["new", "in_progress"] },
+  });
+  // A selection wins over statuses; score and label only count for annotations.
+  assert.deepEqual(textJobParams({ text: "cup", engine: "sam3", statuses: ["new"], imageIds: [4, 7], minScore: "0.9", label: "3" }), {
+    params: { phrases: ["cup"], mode: "proposals", engine: "sam3", image_ids: [4, 7] },
+  });
+  assert.deepEqual(textJobParams({ text: "cup", mode: "annotations", minScore: "0.7", label: "3" }), {
+    params: { phrases: ["cup"], mode: "annotations", min_score: 0.7, label: 3 },
+  });
+  assert.deepEqual(textJobParams({ text: "cup", mode: "annotations" }).params, { phrases: ["cup"], mode: "annotations" });
+  assert.match(textJobParams({ text: "cup", mode: "annotations", minScore: "2" }).error, /from 0 to 1/);
+  assert.match(textJobParams({ text: " , " }).error, /type what to find/);
 });
