@@ -65,8 +65,6 @@ from annotator.services.import_archive import ImportPlan, import_run, plan_resul
 from annotator.services.imports import (
     IMPORT_FORMATS,
     ImportResult,
-    annotation_import,
-    boxes_import,
     dataset_read,
 )
 from annotator.services.jobs import (
@@ -162,9 +160,7 @@ __all__ = [
     "annotation_bulk",
     "annotation_create",
     "annotation_delete",
-    "annotation_import",
     "annotation_update",
-    "boxes_import",
     "dataset_export",
     "dataset_read",
     "embedding_compute",

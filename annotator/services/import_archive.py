@@ -23,7 +23,7 @@ from django.db import transaction
 from annotator.images import ImageRejected, is_zip_archive, normalise_image
 from annotator.models import Image, Job, Label, Project
 from annotator.services.embeddings import embedding_request
-from annotator.services.errors import Conflict, Invalid, TooLarge, User
+from annotator.services.errors import Invalid, TooLarge, User
 from annotator.services.imports import (
     ImageIndex,
     ImportResult,
@@ -31,6 +31,7 @@ from annotator.services.imports import (
     dataset_read,
     held_images,
     labels_for_import,
+    refuse_if_all_held,
     yolo_boxes_read,
 )
 from annotator.services.imports_shapes import attributes_for, tag_labels_for
@@ -210,7 +211,7 @@ def _annotations(
         plan.problems.append(str(exc))
     if dry_run or plan.problems:
         return
-    _refuse_if_all_held(plan, held, matched)
+    refuse_if_all_held(plan.skipped, left=matched)
     labels, _ = labels_for_import(project, dataset)
     # Image tags and attribute definitions the file names (services/imports_shapes.py).
     tags = tag_labels_for(project=project, dataset=dataset)
@@ -266,7 +267,7 @@ def _boxes(
         plan.problems.append("The archive holds no YOLO box files (<image stem>.txt).")
     if dry_run or plan.problems:
         return
-    _refuse_if_all_held(plan, held, found.boxes)
+    refuse_if_all_held(plan.skipped, left=found.boxes)
     for name in plan.labels_to_create:
         by_name[name] = _labels_for_names(project, [name])[name]
     class_labels = {str(c): by_name[n].pk for c, n in names.items() if n in by_name}
@@ -288,14 +289,6 @@ def _skip(plan: ImportPlan, images: list[Image], by: User) -> dict[Image, dict[s
     held = held_images(images, by=by)
     plan.skipped += list(held.values())
     return held
-
-
-def _refuse_if_all_held(plan: ImportPlan, held: dict[Image, Any], left: Any) -> None:
-    # Every image the file names is held: a 409 that stores nothing, with the reasons.
-    if held and not left:
-        reasons = "; ".join(f"{row['name']}: {row['reason']}" for row in plan.skipped)
-        raise Conflict(f"Nothing was imported: every image is held. {reasons}",
-                       skipped=plan.skipped)  # fmt: skip
 
 
 def _labels_for_names(project: Project, names: list[str]) -> dict[str, Any]:

@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from annotator.images import name_within
-from annotator.models import Annotation, Image, Job, Label, Project
+from annotator.models import Annotation, Image, Label, Project
 from annotator.services.annotations import annotation_create
 from annotator.services.errors import Conflict, Invalid, User
 from annotator.services.exports import EXPORT_NAME_BYTES
-from annotator.services.imports_shapes import attributes_for, tag_labels_for
-from annotator.services.jobs import job_create
 from annotator.services.projects import label_create, labels_check_room
 from annotator.services.review import image_write_refusal
 from annotator.services.tags import image_tag_set
@@ -45,7 +42,7 @@ class ImportResult:
     images: int
     annotations: int
     labels_created: list[str] = field(default_factory=list)
-    # Images left as they are, each {"image", "name", "reason"} (see _skip_held).
+    # Images left as they are, each {"image", "name", "reason"} (see held_images).
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -133,43 +130,6 @@ def dataset_read(*, project: Project, fmt: str, data: bytes, extra: Sequence[Ima
     raise Invalid(f"Unknown import format {fmt!r}; one of {', '.join(IMPORT_FORMATS)}.")
 
 
-def annotation_import(*, project: Project, dataset: Any, by: User) -> ImportResult:
-    """Create the dataset's annotations on the matching images, all or nothing.
-
-    Annotations that carry a score keep it and are marked `auto`; the others are `manual`.
-    Labels unknown to the project are created (importing is a manager's decision), and so are
-    tag labels and attribute definitions the file names (services/imports_shapes.py); a box
-    (a bbox with no segmentation) stays a box, and each object keeps its attributes.
-    """
-    index = ImageIndex(project)
-    matched = [
-        (item, index.find(item.file_name))
-        for item in dataset.images
-        if item.annotations or getattr(item, "tags", None)
-    ]
-    missing = sorted(item.file_name for item, image in matched if image is None)
-    if missing:
-        raise Invalid(f"These images are not in the project: {', '.join(missing)}.")
-    held = _skip_held([image for _, image in matched if image is not None], by=by)
-    matched = [(item, image) for item, image in matched if image not in held]
-    skipped = list(held.values())
-    with transaction.atomic():
-        labels, created = labels_for_import(project, dataset)
-        tags = tag_labels_for(project=project, dataset=dataset)
-        attributes_for(project=project, dataset=dataset, labels=labels)
-        for item, image in matched:
-            assert image is not None
-            if (item.width, item.height) != (image.width, image.height):
-                raise Invalid(
-                    f"{item.file_name} is {item.width}x{item.height} in the file but "
-                    f"{image.width}x{image.height} in the project."
-                )
-        count = annotations_store(matched=matched, labels=labels, by=by, tags=tags)
-    return ImportResult(
-        images=len(matched), annotations=count, labels_created=created, skipped=skipped
-    )
-
-
 def held_images(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, Any]]:
     """The images an import must leave alone, by the rules of any edit (review.py): accepted
     (final until reopened), submitted (the reviewer's, unless `by` reviews), or locked by
@@ -183,16 +143,13 @@ def held_images(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, A
     return held
 
 
-def _skip_held(images: Sequence[Image], *, by: User) -> dict[Image, dict[str, Any]]:
-    """held_images, skipped and reported, never overwritten; if that leaves nothing to import,
-    the request is refused with the reasons (a 409 that stored nothing). An image taken
-    between this check and the write still refuses the write, which fails the whole import."""
-    held = held_images(images, by=by)
-    if held and len(held) == len(set(images)):
-        reasons = "; ".join(f"{row['name']}: {row['reason']}" for row in held.values())
-        raise Conflict(f"Nothing was imported: every image is held. {reasons}",
-                       skipped=list(held.values()))  # fmt: skip
-    return held
+def refuse_if_all_held(skipped: list[dict[str, Any]], *, left: Any) -> None:
+    """Every image the file names is held (held_images) and nothing is left to import: a 409
+    that stored nothing, with the reasons. An image taken between the check and the write still
+    refuses that write, which fails the whole import."""
+    if skipped and not left:
+        reasons = "; ".join(f"{row['name']}: {row['reason']}" for row in skipped)
+        raise Conflict(f"Nothing was imported: every image is held. {reasons}", skipped=skipped)
 
 
 def annotations_store(
@@ -312,36 +269,3 @@ def _class_names(root: Path) -> list[str]:
     if not any(root.rglob("*.yaml")) and not any(root.rglob("*.yml")):
         return []
     return read_class_names(root)
-
-
-def boxes_import(*, project: Project, data: bytes, by: User, label: int | None = None) -> Job:
-    """YOLO detection files (one `<stem>.txt` per image, in a zip) become an auto-annotation
-    job whose inline boxes prompt SAM. Every box gets `label` (default: the first label)."""
-    if label is None:
-        first = project.labels.filter(kind=Label.Kind.OBJECT).order_by("order", "id").first()
-        if first is None:
-            raise Invalid("The project has no label to give the boxes.")
-        label = first.pk
-    found = yolo_boxes_read(project=project, data=data)
-    if found.missing:
-        raise Invalid(f"These images are not in the project: {', '.join(found.missing)}.")
-    if not found.boxes:
-        raise Invalid("The zip holds no YOLO box files (<image stem>.txt).")
-    images = list(Image.objects.filter(project=project, pk__in=[int(k) for k in found.boxes]))
-    held = _skip_held(images, by=by)
-    for image in held:
-        found.boxes.pop(str(image.pk), None)
-        found.classes.pop(str(image.pk), None)
-    with transaction.atomic():
-        # The job is published when this commits, so its worker sees the skipped list. The
-        # boxes are someone's labels, not a machine's guesses: their masks are kept at once
-        # (keep_above 0), as an import's annotations are; a locked image's stay proposals.
-        job = job_create(
-            project=project,
-            kind="auto_annotate",
-            created_by=by,
-            params={"boxes": found.boxes, "label": label, "keep_above": 0},
-        )
-        job.skipped = list(held.values())
-        job.save(update_fields=["skipped"])
-    return job
