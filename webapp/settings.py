@@ -158,6 +158,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the Celery worker are separate processes writing one SQLite file:
     # wait for the lock instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Write-ahead logging: a reader (the web server, a worker's sweep) no longer blocks a
+    # writer's commit, nor a writer the readers; with the demo's three processes (web, worker,
+    # atlas worker) on one file, the rollback journal's locks made writers wait past the timeout.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
     # Tests share a file database with the worker processes they start.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
