@@ -162,6 +162,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # writer's commit, nor a writer the readers; with the demo's three processes (web, worker,
     # atlas worker) on one file, the rollback journal's locks made writers wait past the timeout.
     DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
+    # A deferred transaction that reads and then writes (an upload checks for a duplicate, then
+    # inserts) cannot wait for the write lock: SQLite answers "database is locked" at once when
+    # another process committed in between. IMMEDIATE takes the write lock at BEGIN, where the
+    # timeout above applies.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     # Tests share a file database with the worker processes they start.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
