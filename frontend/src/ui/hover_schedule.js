@@ -6,6 +6,9 @@
 // cores busy with decodes whose masks are replaced before anyone looks at them. With an atlas
 // the moving cursor already sees a mask, so an exact decode is sent only where it can be seen:
 //   - the cursor rests (no move for `restMs`): the exact mask for that point replaces the atlas's;
+//   - the cursor starts moving after a rest (or jumps): its first move is decoded at once. The
+//     decoder is idle then, so this costs one decode per motion, and a cursor that lands and stays
+//     gets its exact mask as soon as it did before the atlas instead of `restMs` later;
 //   - the cursor is over a cell without an atlas mask: nothing else would show, decode at once
 //     (latest wins, as before).
 // An exact answer is painted only while the cursor is still in the atlas region it was asked
@@ -28,6 +31,7 @@ export class HoverSchedule {
     this.region = -1; // atlas mask id under the cursor (-1: none)
     this.shown = null; // "atlas" | "exact" | null: what the mask layer shows
     this.shownId = -1; // the atlas region (mask id) of what is shown
+    this.lastMoveT = null; // time of the previous move: a gap of restMs or more was a rest
     this.moves = 0;
     this.covered = 0; // moves over a cell with an atlas mask: painted with no decode
     this.decodes = 0;
@@ -43,6 +47,8 @@ export class HoverSchedule {
     this.moves++;
     if (this.timer !== null) this.clearTimer(this.timer);
     this.timer = null;
+    const afterRest = this.lastMoveT === null || t - this.lastMoveT >= this.restMs;
+    this.lastMoveT = t;
     if (!this.atlas) return this.#send(x, y, t, -1);
     const id = this.atlas.maskAt(x, y);
     this.region = id;
@@ -54,6 +60,7 @@ export class HoverSchedule {
       this.shownId = id;
       this.paintAtlas(id, t);
     }
+    if (afterRest) return this.#send(x, y, t, id);
     // The exact decode of a resting cursor is timed from its last move, as before the atlas.
     this.timer = this.setTimer(() => {
       this.timer = null;
@@ -81,6 +88,7 @@ export class HoverSchedule {
     if (this.timer !== null) this.clearTimer(this.timer);
     this.timer = null;
     this.region = -1;
+    this.lastMoveT = null;
     this.shown = null;
     this.shownId = -1;
   }

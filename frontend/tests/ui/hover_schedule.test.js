@@ -50,10 +50,27 @@ test("a moving cursor paints the atlas at once and sends no decode until it rest
     h.advance(16);
   }
   assert.deepEqual(h.painted.map((p) => p.id), [0]); // one region: painted once
-  assert.equal(h.sent.length, 0);
+  assert.deepEqual(h.sent.map((s) => s.x), [0]); // only the motion's first move
   h.advance(60);
+  assert.equal(h.sent.length, 2);
+  assert.deepEqual([h.sent[1].x, h.sent[1].t], [38, 19 * 16]); // the last move, timed from it
+});
+
+test("a move after a rest is decoded at once, with no rest wait", () => {
+  const h = harness();
+  h.move(10, 5);
+  h.advance(500); // resting: the cursor's first move was decoded already, no timer left
   assert.equal(h.sent.length, 1);
-  assert.deepEqual([h.sent[0].x, h.sent[0].t], [38, 19 * 16]); // the last move, timed from it
+  h.move(30, 5); // a jump, as a cursor that lands somewhere and stays
+  assert.deepEqual(h.sent.map((s) => [s.x, s.t]), [[10, 0], [30, 500]]);
+  h.advance(100);
+  assert.equal(h.sent.length, 2); // no second decode of the same resting point
+  h.move(32, 5);
+  h.advance(16);
+  h.move(34, 5); // moving again, 16 ms apart: waits for the rest
+  assert.equal(h.sent.length, 3);
+  h.advance(60);
+  assert.deepEqual(h.sent.at(-1).x, 34);
 });
 
 test("entering another region paints its atlas mask in the same call", () => {
@@ -66,7 +83,6 @@ test("entering another region paints its atlas mask in the same call", () => {
 test("the exact answer replaces the atlas only while the cursor is in the region it was asked for", () => {
   const h = harness();
   h.move(10, 5);
-  h.advance(60);
   const ticket = h.sent[0].ticket;
   assert.ok(h.schedule.mayPaintExact(ticket));
   h.move(60, 5); // left for mask 1 before the answer came
@@ -99,7 +115,9 @@ test("over a cell without an atlas mask the decode is sent at once", () => {
 test("reset drops a pending rest decode", () => {
   const h = harness();
   h.move(10, 5);
+  h.advance(16);
+  h.move(12, 5);
   h.schedule.reset();
   h.advance(100);
-  assert.equal(h.sent.length, 0);
+  assert.equal(h.sent.length, 1); // the first move's, nothing at rest
 });
