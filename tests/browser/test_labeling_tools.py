@@ -314,6 +314,15 @@ def test_polygon_tool_edits_labels_delete_and_image_navigation(
         f"'v{relabelled + 1} reverted to v{relabelled - 1}')"
     )
     page.keyboard.press("Escape")
+    # A revert is undone like an edit: Ctrl+Z reverts to the version it replaced (the label
+    # back), Ctrl+Shift+Z reverts again; each a new version, the shape kept throughout.
+    page.keyboard.press("Control+z")
+    wait_until(lambda: version() == relabelled + 2)
+    assert api(page, "GET", url)["body"]["label"] == labels["cat"]
+    page.keyboard.press("Control+Shift+z")
+    wait_until(lambda: version() == relabelled + 3)
+    assert api(page, "GET", url)["body"]["label"] == labels["background"]
+    assert same(outer(), nudged, 1e-6)
 
     # N and P move between the project's images in place.
     page.keyboard.press("n")

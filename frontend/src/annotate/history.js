@@ -3,11 +3,13 @@
 // be taken back. Y opens it and puts the focus in the list (a listbox: the arrows pick a version,
 // Enter reverts to it, Esc gives the keys back to the page); a button does the same by mouse.
 // A revert is the server's (services/revert.py): the same lock, review and version checks as an
-// edit, so a stale page gets a 409 and reloads the annotation instead of overwriting.
+// edit, so a stale page gets a 409 and reloads the annotation instead of overwriting. Ctrl+Z takes
+// a revert back as it does an edit: a revert to the version it replaced (or, for a deleted
+// annotation it restored, a delete); Ctrl+Shift+Z reverts again.
 import { describe, revertTo, versions } from "../ui/history.js";
 import { $ } from "./dom.js";
 
-export function createHistory({ state, store, notices, drawing, panels }) {
+export function createHistory({ state, store, notices, drawing, panels, undo }) {
   let rows = [];
   let subject = null; // the annotation id shown, or null for the whole image
 
@@ -47,9 +49,8 @@ export function createHistory({ state, store, notices, drawing, panels }) {
     if (!v) return;
     if (state.readOnly) return notices.show("readonly", "This image is read-only for you; nothing was reverted.", { level: "info" });
     const current = store.get(v.annotation_id);
-    let a;
     try {
-      a = await revertTo(state.imageId, { annotation: v.annotation_id, to: v.version, version: current?.version });
+      await revertAndShow(v.annotation_id, v.version);
     } catch (err) {
       notices.show("history", `Not reverted: ${err.message}`);
       // Someone saved it meanwhile: show theirs, so the next try starts from it.
@@ -57,12 +58,30 @@ export function createHistory({ state, store, notices, drawing, panels }) {
       return show();
     }
     notices.clear("history");
+    const id = v.annotation_id;
+    const replaced = current?.version; // undefined: the revert restored a deleted annotation
+    undo.push({
+      kind: "revert", imageId: state.imageId,
+      undo: () => (replaced === undefined ? removeAndShow(id) : revertAndShow(id, replaced)),
+      redo: () => revertAndShow(id, v.version),
+    });
+    // The list, reloaded, says it on its first row ("v5 reverted to v3 by ...").
+    await show();
+  }
+
+  async function revertAndShow(id, to) {
+    const a = await revertTo(state.imageId, { annotation: id, to, version: store.get(id)?.version });
     store.adopt(a);
     state.selectedId = a.id;
     drawing.redraw();
     panels.renderAnnotationList();
-    // The list, reloaded, says it on its first row ("v5 reverted to v3 by ...").
-    await show();
+  }
+
+  async function removeAndShow(id) {
+    await store.remove(id);
+    if (state.selectedId === id) state.selectedId = null;
+    drawing.redraw();
+    panels.renderAnnotationList();
   }
 
   function reset() {

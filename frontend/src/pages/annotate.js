@@ -119,7 +119,7 @@ stage.addEventListener("mousemove", (e) => {
 for (const part of [tools, prompting, saving, panels, workflow, navigation, edit, brush, atlasHover, box, tags]) controls.addActions(part.actions);
 controls.addActions(proposals.actions);
 
-const history = createHistory({ state, store, notices, drawing, panels });
+const history = createHistory({ state, store, notices, drawing, panels, undo });
 controls.addActions(history.actions);
 opening.onSwitch(history.reset);
 opening.onSwitch(prompting.reset);
