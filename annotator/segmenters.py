@@ -5,7 +5,8 @@ ask which family they hold; a new family is one more class here.
 What differs between families, and so lives here: how a checkpoint name resolves, how images are
 encoded and stored (SAM 1: one (256, 64, 64) embedding in `export_onnx.wire`, 1 MB; SAM 2: the
 embedding plus two high-resolution maps in `export_onnx.wire2`, 2.4 MB), how stored features are
-put back into a predictor, and the predictor and automatic mask generator classes. Both
+put back into a predictor, the predictor and automatic mask generator classes, and the hover
+atlas's decode. Both
 predictors share Meta's `predict(point_coords, point_labels, box, mask_input, multimask_output)`.
 
 Imports torch: only workers and CLIs import this module (no Django here).
@@ -23,9 +24,11 @@ import numpy as np
 import torch
 
 from annotator.sam import SamAutomaticMaskGenerator, SamPredictor, build_sam, embed_images
+from annotator.sam.atlas import HoverAtlas, compute_atlases
 from annotator.sam.checkpoints import CheckpointUnavailable, load_state_dict, resolve_checkpoint
 from annotator.sam.predictor import segment_boxes
 from annotator.sam2 import SAM2AutomaticMaskGenerator, SAM2Image, SAM2ImagePredictor
+from annotator.sam2.atlas import compute_atlases as compute_sam2_atlases
 from annotator.sam2.build import sam2_from_state_dict
 from annotator.sam2.checkpoints import is_sam2_name, resolve_sam2_checkpoint
 from export_onnx import wire, wire2
@@ -96,6 +99,14 @@ class Segmenter:
         in one decoder call."""
         raise NotImplementedError
 
+    def atlases(
+        self, features: Sequence[Any], sizes: Sequence[tuple[int, int]], *, grid: int,
+        mask_size: int,
+    ) -> list[HoverAtlas]:  # fmt: skip
+        """The hover atlases (the page's hover mask for each cell of a `grid`) of images
+        whose features (`features` or `decode`) are given, with their (H, W) sizes."""
+        raise NotImplementedError
+
 
 class Sam1Segmenter(Segmenter):
     family = "sam1"
@@ -124,6 +135,14 @@ class Sam1Segmenter(Segmenter):
 
     def segment_boxes(self, predictor: Any, boxes: np.ndarray) -> np.ndarray:
         return segment_boxes(predictor, boxes)
+
+    def atlases(
+        self, features: Sequence[Any], sizes: Sequence[tuple[int, int]], *, grid: int,
+        mask_size: int,
+    ) -> list[HoverAtlas]:  # fmt: skip
+        # One tensor: the points of several images share decoder calls (the CUDA batch).
+        embeddings = torch.cat([torch.as_tensor(f) for f in features]).to(self.device)
+        return compute_atlases(self.model, embeddings, sizes, grid=grid, mask_size=mask_size)
 
 
 class Sam2Segmenter(Segmenter):
@@ -172,6 +191,14 @@ class Sam2Segmenter(Segmenter):
         masks, _, _ = predictor.predict(box=np.asarray(boxes, np.float32), multimask_output=False)
         masks = np.asarray(masks)
         return masks.reshape(len(boxes), -1, *masks.shape[-2:])[:, 0].astype(bool)
+
+    def atlases(
+        self, features: Sequence[Any], sizes: Sequence[tuple[int, int]], *, grid: int,
+        mask_size: int,
+    ) -> list[HoverAtlas]:  # fmt: skip
+        return compute_sam2_atlases(
+            self.model, list(features), sizes, grid=grid, mask_size=mask_size
+        )
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def compute_atlases(
             inside = logits > model.mask_threshold
             scores = iou[chosen].float().cpu()
             results[k].append(
-                (inside.cpu(), scores, _stability(logits, model.mask_threshold).cpu())
+                (inside.cpu(), scores, stability_of(logits, model.mask_threshold).cpu())
             )
     atlases = []
     for k, size in enumerate(sizes):
@@ -234,7 +234,8 @@ def stored_logits(
     return torch.cat(parts)
 
 
-def _stability(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+def stability_of(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """(B, h, w) logits -> (B,) stability (IoU of the masks at threshold +1 and -1)."""
     # An empty mask has no union; it scores 0 (it is never shown anyway).
     score = calculate_stability_score(logits, threshold, 1.0)
     return torch.nan_to_num(score, nan=0.0).float()

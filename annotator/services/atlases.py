@@ -97,17 +97,10 @@ def _threads(count: int) -> Iterator[None]:
 def _compute_one(row: Embedding, outcome: dict[str, list[int]]) -> None:
     try:
         segmenter, _ = sam_models.sam_model_load(sam_model=row.sam_model)
-        model = segmenter.model
-        if not _supports_atlas(model):
-            outcome["skipped"].append(row.pk)
-            return
         with row.file.open("rb") as f:
-            array, _ = wire.decode_embedding(f.read())
-        import torch
-
-        features = torch.from_numpy(array).to(model.device)
+            features = segmenter.decode(f.read())
         started = time.perf_counter()
-        [atlas] = _atlases(model, features, [(row.image.height, row.image.width)])
+        [atlas] = _atlases(segmenter, [features], [(row.image.height, row.image.width)])
         stored = atlas_store(
             row=row, atlas=atlas, seconds=time.perf_counter() - started, embedding_sha256=row.sha256
         )
@@ -119,11 +112,14 @@ def _compute_one(row: Embedding, outcome: dict[str, list[int]]) -> None:
     outcome["ready" if stored else "skipped"].append(row.pk)
 
 
-def atlas_compute_batch(*, model: Any, features: Any, rows: Sequence[Embedding]) -> int:
-    """Atlases of a batch just embedded on CUDA, all its grid points decoded together
-    (`features`: the encoder's (K, 256, 64, 64) output, row k for rows[k]). Returns how many
-    were stored; failures are recorded on the rows and never fail the embeddings."""
-    if not rows or not _supports_atlas(model):
+def atlas_compute_batch(
+    *, segmenter: Any, features: Sequence[Any], rows: Sequence[Embedding]
+) -> int:
+    """Atlases of a batch just embedded on CUDA (`features[k]`: rows[k]'s features as the
+    segmenter's `decode` gives them; SAM 1 decodes all the batch's grid points together).
+    Returns how many were stored; failures are recorded on the rows and never fail the
+    embeddings."""
+    if not rows:
         return 0
     fresh = {
         r.pk: r.sha256
@@ -131,7 +127,7 @@ def atlas_compute_batch(*, model: Any, features: Any, rows: Sequence[Embedding])
     }
     started = time.perf_counter()
     try:
-        atlases = _atlases(model, features, [(r.image.height, r.image.width) for r in rows])
+        atlases = _atlases(segmenter, features, [(r.image.height, r.image.width) for r in rows])
     except Exception as exc:  # noqa: BLE001 - the embeddings are stored; only the atlas is lost
         for row in rows:
             _record_error(row, f"{type(exc).__name__}: {exc}")
@@ -151,20 +147,10 @@ def atlas_compute_batch(*, model: Any, features: Any, rows: Sequence[Embedding])
     return stored
 
 
-def _supports_atlas(model: Any) -> bool:
-    # The atlas decodes with SAM 1's prompt encoder and mask decoder; SAM 2 models have none yet.
-    from annotator.sam.sam import Sam
-
-    return isinstance(model, Sam)
-
-
-def _atlases(model: Any, features: Any, sizes: list[tuple[int, int]]) -> list[Any]:
-    from annotator.sam.atlas import compute_atlases
-
-    grid = atlas_grid(device_type=model.device.type)
-    return compute_atlases(
-        model, features, sizes, grid=grid, mask_size=ATLAS_MASK_SIZE, dedup_iou=1.0
-    )
+def _atlases(segmenter: Any, features: Sequence[Any], sizes: list[tuple[int, int]]) -> list[Any]:
+    grid = atlas_grid(device_type=segmenter.device.type)
+    atlases: list[Any] = segmenter.atlases(features, sizes, grid=grid, mask_size=ATLAS_MASK_SIZE)
+    return atlases
 
 
 def atlas_store(*, row: Embedding, atlas: Any, seconds: float, embedding_sha256: str) -> bool:

@@ -271,18 +271,14 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
     # The hover atlas, after the rows are ready (the page can start on the embedding): on CUDA
     # in this batch, from the features in hand; on CPU a follow-up task, so the `gpu` queue's
     # next embeddings do not wait behind a thousand decoder calls.
-    # SAM 2 has no atlas yet (services/atlases.py). The CUDA batch decodes the stored bytes
-    # back: the atlas then comes from the same features the page and the CPU path use.
-    if not stored_rows or segmenter.family != "sam1":
+    # The CUDA batch decodes the stored bytes back: the atlas then comes from the same features
+    # the page and the CPU path use.
+    if not stored_rows:
         return
     if segmenter.device.type == "cuda":
-        import torch
-
-        picked = torch.cat(
-            [torch.from_numpy(wire.decode_embedding(encoded[i])[0]) for i, _ in stored_rows]
-        ).to(segmenter.device)
+        picked = [segmenter.decode(encoded[i]) for i, _ in stored_rows]
         rows_done = [r for _, r in stored_rows]
-        atlases.atlas_compute_batch(model=segmenter.model, features=picked, rows=rows_done)
+        atlases.atlas_compute_batch(segmenter=segmenter, features=picked, rows=rows_done)
     else:
         atlases.atlas_enqueue(embedding_ids=[row.pk for _, row in stored_rows])
 

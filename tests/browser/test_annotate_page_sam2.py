@@ -25,17 +25,23 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_sam2_project_hovers_clicks_accepts_and_runs_everything(
-    sam2_world: dict, live_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch
+    sam2_world: dict, live_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     from annotator import geometry, queue, services
-    from annotator.models import Job
+    from annotator.models import Embedding, Job
     from annotator.services import everything
 
     base = live_server.url
     image = sam2_world["image"]
+    # The hover atlas, as the atlas worker computes it (a coarse grid: 4 x 3 cells here).
+    settings.SAM_ATLAS_GRID_CPU = 4
+    row = Embedding.objects.get(image=image)
+    assert services.atlas_compute(embedding_ids=[row.pk])["ready"] == [row.pk]
     login(page, base, "man")
     open_annotate(page, base, image.pk)
     assert page.evaluate("window.annotator.state().ready"), page.inner_text("#notices")
+    atlas = page.evaluate("window.annotator.atlas()")
+    assert atlas["loaded"] and atlas["grid"] == [3, 4], atlas
 
     # What the page fetched: a SAM 2 manifest and the 2.4 MB feature wire format.
     project = api(page, "GET", f"/api/projects/{sam2_world['project'].pk}/")["body"]
@@ -54,6 +60,9 @@ def test_a_sam2_project_hovers_clicks_accepts_and_runs_everything(
     page.wait_for_function("window.annotator.latencies().paint.length > 0")
     wait_until(lambda: mask_pixels(page) > 100)
     shot(page, "annotate-sam2-hover.png")
+    # The atlas painted first (its cell's mask), the exact decode replaced it at rest.
+    assert page.evaluate("window.annotator.latencies().atlasPaint.length") > 0
+    page.wait_for_function("window.annotator.atlas().shown === 'exact'")
 
     # Click, then Enter: saved as polygons under the current label.
     page.mouse.click(x, y)
