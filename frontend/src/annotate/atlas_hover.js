@@ -72,15 +72,16 @@ export function createAtlasHover({ state, drawing, prompting, notices }) {
     if (!lowRes || !state.image) return NaN;
     const [h, w] = atlas.maskSize;
     const { width: W, height: H } = state.image;
-    const side = Math.round(Math.sqrt(lowRes.length)); // 256: the long side fills it
-    const scale = side / Math.max(W, H);
+    const side = Math.round(Math.sqrt(lowRes.length)); // 256: SAM 1's long side fills it,
+    // SAM 2's grid spans the whole image (a square stretch)
+    const [sy, sx] = state.family === "sam2" ? [side / H, side / W] : [side / Math.max(W, H), side / Math.max(W, H)];
     const mask = atlas.mask(id);
     let inter = 0;
     let union = 0;
     for (let r = 0; r < h; r++) {
-      const ly = Math.min(side - 1, Math.floor(((r + 0.5) * H) / h * scale));
+      const ly = Math.min(side - 1, Math.floor(((r + 0.5) * H) / h * sy));
       for (let c = 0; c < w; c++) {
-        const lx = Math.min(side - 1, Math.floor(((c + 0.5) * W) / w * scale));
+        const lx = Math.min(side - 1, Math.floor(((c + 0.5) * W) / w * sx));
         const a = mask[r * w + c] === 1;
         const b = lowRes[ly * side + lx] > 0;
         if (a && b) inter++;

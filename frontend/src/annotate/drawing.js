@@ -24,7 +24,8 @@ export function createDrawing({ state, layers, view, store }) {
 
   // Low-res decoder logits as the current label's translucent colour.
   function logitsImage(lowRes) {
-    return logitsToImageData(lowRes, state.image.height, state.image.width, hexToRgba(labelColour(), 0.45));
+    const stretch = state.family === "sam2"; // SAM 2's low-res grid spans the whole image
+    return logitsToImageData(lowRes, state.image.height, state.image.width, hexToRgba(labelColour(), 0.45), { stretch });
   }
 
   function drawUi() {

@@ -21,6 +21,7 @@ export function createOpening({ state, root, decoder, store, undo, view, drawing
     const threads = Number(new URLSearchParams(location.search).get("threads")) || undefined;
     const loaded = await startDecoder({ decoder, notices, project, numThreads: threads });
     state.modelKey = loaded.manifest?.embedding?.model_key ?? null;
+    state.family = loaded.family === "sam2" ? "sam2" : "sam1";
     $("engine").textContent = `decoder: ${loaded.executionProviders.join("+")}, ${loaded.numThreads} thread(s)${loaded.crossOriginIsolated ? "" : " (not isolated)"}`;
     return loaded;
   }

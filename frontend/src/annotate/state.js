@@ -14,6 +14,7 @@ export function createState({ projectId }) {
     labelIndex: 0, // index in labelOrder of the label new annotations get
     neighbours: [], // image ids of the project, in list order (N / P and the prefetch)
     modelKey: null, // the decoder's embedding model key, from its manifest
+    family: "sam1", // the decoder's model family ("sam1" | "sam2"): how its low-res logits map
 
     // The open image.
     imageId: null,

@@ -26,13 +26,15 @@ export function overlaySize(origH, origW) {
 // one bilinear resize from the low-res grid (the composition of the two coordinate maps), which
 // does a tenth of the work; it can differ from the saved mask by a pixel along the edge, and the
 // saved mask is always the exact one (decoder/upsample.js in the worker).
-export function logitsToImageData(lowRes, origH, origW, rgba) {
+// `stretch` (SAM 2): the low-res grid covers the whole image, squashed to a square with no
+// padding, so it is one plain bilinear resize to the overlay (decoder/sam2.js upsampleSam2Logits).
+export function logitsToImageData(lowRes, origH, origW, rgba, { stretch = false } = {}) {
   if (lowRes.length !== LOW_RES * LOW_RES) throw new Error("expected 256x256 logits");
   const [newH, newW] = resizedSize(origH, origW);
   const [h, w] = overlaySize(origH, origW);
   const frame = IMG_SIZE / LOW_RES;
-  const tx = bilinearTaps(LOW_RES, w, w, newW / (frame * w));
-  const ty = bilinearTaps(LOW_RES, h, h, newH / (frame * h));
+  const tx = stretch ? bilinearTaps(LOW_RES, w) : bilinearTaps(LOW_RES, w, w, newW / (frame * w));
+  const ty = stretch ? bilinearTaps(LOW_RES, h) : bilinearTaps(LOW_RES, h, h, newH / (frame * h));
   const rowsNeeded = ty.i1[h - 1] + 1;
   const rows = new Float32Array(rowsNeeded * w);
   for (let y = 0; y < rowsNeeded; y++) {
