@@ -8,6 +8,8 @@
 #   GET  projects/                   any         projects the caller is a member of
 #   POST projects/                   any         create; the caller becomes owner
 #   GET|PATCH|DELETE projects/{id}/  V|M|O
+#                                                GET's `everything`: everything mode's defaults and
+#                                                bounds for the caller's role (the dialogs prefill)
 #   GET|POST projects/{id}/members/  V|M         add or change a member by username or email
 #                                                (owners/managers: O; a user id: staff only)
 #   PATCH|DELETE projects/{id}/members/{user_id}/   M (owners/managers: O)

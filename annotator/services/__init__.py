@@ -59,6 +59,7 @@ from annotator.services.errors import (
     Unavailable,
     User,
 )
+from annotator.services.everything import everything_form
 from annotator.services.exports import EXPORT_WRITERS, dataset_export
 from annotator.services.images import image_assign, image_delete, image_update
 from annotator.services.import_archive import ImportPlan, import_run, plan_result
@@ -251,4 +252,6 @@ __all__ = [
     "project_archive",
     "project_loss",
     "project_writable",
+    # What the everything dialogs offer (services/everything.py).
+    "everything_form",
 ]

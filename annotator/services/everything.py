@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from annotator.images import read_rgb
 from annotator.models import Image, Job, Label, Proposal
 from annotator.services.progress import Progress, job_skip_if_held
 from annotator.services.proposals import ProposalIn, proposals_offer
+from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES, SAM2_CHECKPOINT_NAMES
 from annotator.services.sam_models import sam_model_load
 
 # Everything mode defaults for a CPU worker: a 16x16 grid instead of SAM's 32x32 (4x fewer
@@ -36,6 +38,42 @@ EVERYTHING_BOUNDS_ANNOTATOR: dict[str, tuple[type, float, float]] = {
     "points_per_batch": (int, 1, 256),
     "crop_n_layers": (int, 0, 0),
 }
+# The generators' own defaults for what a job may set (annotator/sam/automatic.py and
+# annotator/sam2/automatic.py; they differ in pred_iou_thresh), repeated because the web
+# process never imports torch; tests/backend/test_everything_form.py keeps them equal.
+GENERATOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    family: {
+        "points_per_side": 32,
+        "points_per_batch": 64,
+        "pred_iou_thresh": pred_iou_thresh,
+        "stability_score_thresh": 0.95,
+        "box_nms_thresh": 0.7,
+        "min_mask_region_area": 0,
+        "crop_n_layers": 0,
+    }
+    for family, pred_iou_thresh in (("sam1", 0.88), ("sam2", 0.8))
+}
+
+
+def everything_form(*, checkpoint: str, limited: bool) -> dict[str, Any]:
+    """What a dialog offers for an everything job on a project whose model is `checkpoint`:
+    the values a job that leaves a parameter out runs with, and the bounds job_create checks
+    (`limited`: an annotator's). A registered file's name does not tell its family, so a
+    default the two families disagree on is left out for it (the worker's generator decides)."""
+    if checkpoint in KNOWN_CHECKPOINT_NAMES:
+        base = GENERATOR_DEFAULTS["sam2" if checkpoint in SAM2_CHECKPOINT_NAMES else "sam1"]
+    else:
+        sam1, sam2 = GENERATOR_DEFAULTS["sam1"], GENERATOR_DEFAULTS["sam2"]
+        base = {key: value for key, value in sam1.items() if sam2[key] == value}
+    bounds = EVERYTHING_BOUNDS_ANNOTATOR if limited else EVERYTHING_BOUNDS
+    return {
+        "defaults": {**base, **EVERYTHING_DEFAULTS},
+        "bounds": {
+            key: {"integer": kind is int, "min": low, "max": high}
+            for key, (kind, low, high) in bounds.items()
+        },
+        "max_prompts": settings.JOB_MAX_EVERYTHING_PROMPTS,
+    }
 
 
 def everything_run(*, job: Job, images: QuerySet[Image], progress: Progress) -> None:

@@ -325,6 +325,32 @@ def _jobs_import_auto_annotate_cancel_retry(
     assert "image_ids" not in text_job.params
     _shot(page, "manage-jobs-text.png")
 
+    # Everything mode over the new images: the parameters come prefilled with the server's
+    # defaults and bounded by its limits; the prompt budget is the server's to refuse, in its
+    # words. A value left at its default stays out of the job's params.
+    seen = len(queued)
+    page.click("#start-everything")
+    page.wait_for_selector("dialog input[name=points_per_side][value='16']")
+    assert page.get_attribute("dialog input[name=points_per_side]", "max") == "128"
+    page.check("dialog input[name=status][value=new]")
+    page.fill("dialog input[name=points_per_side]", "128")
+    page.fill("dialog input[name=crop_n_layers]", "3")
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("dialog [role=alert]:text('JOB_MAX_EVERYTHING_PROMPTS')")
+    assert len(queued) == seen
+    _shot(page, "manage-jobs-everything.png")
+    page.fill("dialog input[name=points_per_side]", "24")
+    page.fill("dialog input[name=crop_n_layers]", "0")
+    page.fill("dialog input[name=pred_iou_thresh]", "0.5")
+    page.select_option("dialog select[name=label]", str(labels["boat"]))
+    page.click("dialog button[type=submit]")
+    page.wait_for_selector("#jobs tr[data-kind=everything]")
+    _wait_until(lambda: len(queued) > seen)
+    read = page.evaluate("async (url) => (await fetch(url)).json()", f"/api/jobs/{queued[-1]}/")
+    assert read["kind"] == "everything" and read["params"] == {
+        "points_per_side": 24, "pred_iou_thresh": 0.5, "label": labels["boat"], "status": ["new"]
+    }  # fmt: skip
+
 
 def test_an_annotator_sees_no_management(media: None, live_server: Any, page: Any) -> None:
     from annotator.models import Role

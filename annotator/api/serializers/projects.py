@@ -11,6 +11,8 @@ from rest_framework import serializers
 
 from annotator.api.serializers.shapes import AttributeSerializer
 from annotator.models import MAX_DESCRIPTION, MAX_LABELS, Label, Membership, Project, Role, SamModel
+from annotator.permissions import CAPABILITIES, Can
+from annotator.services.everything import everything_form
 from annotator.services.quotas import KNOWN_CHECKPOINT_NAMES
 
 
@@ -44,21 +46,51 @@ class SamModelSerializer(serializers.Serializer):
         return reverse("api-model-manifest", kwargs={"sha256": obj.sha256})
 
 
+class EverythingBoundSerializer(serializers.Serializer):
+    integer = serializers.BooleanField()
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+
+
+class EverythingFormSerializer(serializers.Serializer):
+    defaults = serializers.DictField(
+        help_text="what an everything job that leaves a parameter out runs with (one the "
+        "model's family decides and a registered file does not tell is absent)"
+    )
+    bounds = serializers.DictField(
+        child=EverythingBoundSerializer(),
+        help_text="the range POST jobs/ accepts for each parameter, for the caller's role",
+    )
+    max_prompts = serializers.IntegerField(
+        help_text="points_per_side squared times the crops (1, 5, 21, 85 by crop_n_layers) may "
+        "not exceed this (JOB_MAX_EVERYTHING_PROMPTS)"
+    )
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     labels = LabelSerializer(many=True, read_only=True)
     attributes = AttributeSerializer(many=True, read_only=True)
     sam_model = SamModelSerializer(read_only=True)
     role = serializers.SerializerMethodField()
+    everything = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
         fields = ["id", "name", "description", "labels", "sam_model", "role", "allow_self_review",
-                  "created_at", "attributes", "archived_at"]  # fmt: skip
+                  "created_at", "attributes", "archived_at", "everything"]  # fmt: skip
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
     def get_role(self, obj: Project) -> str | None:
         roles = self.context.get("roles", {})
         return roles.get(obj.pk)
+
+    @extend_schema_field(EverythingFormSerializer)
+    def get_everything(self, obj: Project) -> dict[str, Any]:
+        # The everything dialogs prefill and bound their inputs with these, so the numbers
+        # live once, in services/everything.py; a non-manager gets an annotator's bounds.
+        role = self.get_role(obj)
+        manages = role is not None and Can.MANAGE in CAPABILITIES[role]
+        return everything_form(checkpoint=str(obj.sam_model.checkpoint), limited=not manages)
 
 
 class LabelInputSerializer(serializers.Serializer):

@@ -1,10 +1,11 @@
 // Every job of the project with its progress, its error in words, its result to download and
 // cancel / retry, and the embeddings as one line of work; polled while any of it is pending or
-// running. Export, import, auto-annotate and find-by-text start from here.
+// running. Export, import, auto-annotate, find-by-text and everything mode start from here.
 import { api, listAll } from "../ui/api.js";
 import { exportDialog } from "../ui/job_dialogs.js";
 import { autoAnnotateDialog, importDialog } from "../ui/work_dialogs.js";
 import { textJobDialog } from "../ui/text_dialog.js";
+import { everythingDialog } from "../ui/everything_dialog.js";
 import { el, fmtInt, manageRoot, markReady, say, sayError } from "../ui/manage.js";
 import { isActive, jobTitle, progressText } from "../ui/jobs.js";
 import { routes } from "../ui/routes.js";
@@ -142,6 +143,13 @@ document.getElementById("start-text").addEventListener("click", async () => {
     if (await textJobDialog(projectId, await labels())) load();
   } catch (err) {
     sayError("Could not open find by text", err);
+  }
+});
+document.getElementById("start-everything").addEventListener("click", async () => {
+  try {
+    if (await everythingDialog(projectId, await labels())) load();
+  } catch (err) {
+    sayError("Could not open everything mode", err);
   }
 });
 

@@ -1,5 +1,6 @@
 // The Find box's words, with no DOM: what the user typed as phrases, and a job's outcome as a
 // short line. Kept apart from annotate/find.js so node tests read them (frontend/tests/ui).
+import { scopeParams } from "./job_params.js";
 
 // The server's bounds (annotator/services/text_prompts.py): checked here too, so a typo gets an
 // answer before any request; the server's 400 says the same for anything that slips by.
@@ -40,10 +41,8 @@ export function statusText(status) {
 export function textJobParams({ text, engine = "", statuses = [], imageIds = [], mode = "proposals", minScore = "", label = "" }) {
   const parsed = parsePhrases(text);
   if (parsed.error) return parsed;
-  const params = { phrases: parsed.phrases, mode };
+  const params = scopeParams({ phrases: parsed.phrases, mode }, { imageIds, statuses });
   if (engine) params.engine = engine;
-  if (imageIds.length) params.image_ids = imageIds;
-  else if (statuses.length) params.status = statuses;
   if (mode === "annotations") {
     if (minScore !== "") {
       const score = Number(minScore);

@@ -25,13 +25,27 @@ export function dialogShell(title, fields, submitText) {
 export const radio = (name, value, text, checked = false) =>
   el("label", { style: "display:block" }, el("input", { type: "radio", name, value, checked }), ` ${text}`);
 
+// A checkbox per image status, named `status`; tickedStatuses reads them back.
+export const statusBoxes = () => Object.entries(STATUS_TEXT).map(([v, t]) => el("label", {}, el("input", { type: "checkbox", name: "status", value: v }), ` ${t} `));
+export const tickedStatuses = (form) => [...form.querySelectorAll("input[name=status]:checked")].map((c) => c.value);
+
+// Which images a job works on: the selection when the page has one, else the ticked statuses
+// (none: all), and with `ids` an input for image ids that wins over them.
+export function scopeField(imageIds, { ids = false } = {}) {
+  if (imageIds.length) return el("p", {}, `On the ${imageIds.length} selected image(s).`);
+  return el(
+    "fieldset",
+    { class: "which-images" },
+    el("legend", {}, "Images in these statuses (none ticked: all)"),
+    ...statusBoxes(),
+    ids ? el("label", { style: "display:block" }, "or only the images ", el("input", { name: "image_ids", placeholder: "ids, e.g. 12, 15", style: "width:12rem" })) : null,
+  );
+}
+
 // Export: format and its option, the statuses to include, and the selection when there is one.
 // Resolves with the started Job (or null when closed).
 export function exportDialog(projectId, { imageIds = [] } = {}) {
   return new Promise((resolve) => {
-    const statuses = Object.entries(STATUS_TEXT).map(([v, t]) =>
-      el("label", {}, el("input", { type: "checkbox", name: "status", value: v }), ` ${t} `),
-    );
     const fields = [
       el(
         "fieldset",
@@ -44,7 +58,7 @@ export function exportDialog(projectId, { imageIds = [] } = {}) {
         el("div", { class: "mask-opts", style: "margin-left:1.5rem", hidden: true }, radio("mask_mode", "instance", "one mask per object", true), radio("mask_mode", "semantic", "one mask per image, label ids as values")),
       ),
       el("label", { style: "display:block" }, el("input", { type: "checkbox", name: "include_images" }), " Include the image files (a larger download)"),
-      el("fieldset", {}, el("legend", {}, "Images in these statuses (none ticked: all)"), ...statuses),
+      el("fieldset", {}, el("legend", {}, "Images in these statuses (none ticked: all)"), ...statusBoxes()),
       imageIds.length ? el("p", {}, `Only the ${imageIds.length} selected image(s).`) : el("p", { class: "muted" }, "All images of the project."),
     ];
     const { dialog, form, submit, fail } = dialogShell("Export annotations", fields, "Start export");
@@ -61,7 +75,7 @@ export function exportDialog(projectId, { imageIds = [] } = {}) {
       if (params.format === "coco") params.rle = form.segmentation.value === "rle";
       if (params.format === "masks") params.mask_mode = form.mask_mode.value;
       if (form.include_images.checked) params.include_images = true;
-      const status = [...form.querySelectorAll("input[name=status]:checked")].map((c) => c.value);
+      const status = tickedStatuses(form);
       if (status.length) params.status = status;
       if (imageIds.length) params.image_ids = imageIds;
       try {

@@ -3,10 +3,9 @@
 // the server checks it again (services/text_prompts.py) and a refusal is shown in its words.
 import { api } from "./api.js";
 import { statusText, textJobParams } from "./find.js";
-import { dialogShell, radio } from "./job_dialogs.js";
+import { dialogShell, radio, scopeField, tickedStatuses } from "./job_dialogs.js";
 import { el } from "./manage.js";
 import { routes } from "./routes.js";
-import { STATUS_TEXT } from "./workflow.js";
 
 // Resolves with the started Job (or null when closed).
 export async function textJobDialog(projectId, labels, { imageIds = [] } = {}) {
@@ -34,7 +33,6 @@ export async function textJobDialog(projectId, labels, { imageIds = [] } = {}) {
       el("option", { value: "sam3" }, `${engineNote("sam3")}: SAM 3 segments the phrases`),
       el("option", { value: "detector" }, `${engineNote("detector")}: a detector's boxes, the project's SAM makes the masks`),
     );
-    const statuses = Object.entries(STATUS_TEXT).map(([v, t]) => el("label", {}, el("input", { type: "checkbox", name: "status", value: v }), ` ${t} `));
     const annotationOpts = el(
       "div",
       { class: "annotation-opts", style: "margin-left:1.5rem", hidden: true },
@@ -50,9 +48,7 @@ export async function textJobDialog(projectId, labels, { imageIds = [] } = {}) {
       el("p", { class: status?.available ? "muted text-status" : "notice error text-status" }, statusLine),
       el("label", { style: "display:block" }, "Phrases ", el("input", { name: "phrases", required: true, placeholder: "e.g. boat, red buoy", style: "width:20rem" })),
       el("label", { style: "display:block" }, "Engine ", engine),
-      imageIds.length
-        ? el("p", {}, `On the ${imageIds.length} selected image(s).`)
-        : el("fieldset", { class: "which-images" }, el("legend", {}, "Images in these statuses (none ticked: all)"), ...statuses),
+      scopeField(imageIds),
       el(
         "fieldset",
         {},
@@ -72,7 +68,7 @@ export async function textJobDialog(projectId, labels, { imageIds = [] } = {}) {
       const built = textJobParams({
         text: form.phrases.value,
         engine: engine.value,
-        statuses: [...form.querySelectorAll("input[name=status]:checked")].map((c) => c.value),
+        statuses: tickedStatuses(form),
         imageIds,
         mode: form.mode.value,
         minScore: form.min_score.value,

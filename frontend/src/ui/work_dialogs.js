@@ -1,10 +1,9 @@
 // The import and auto-annotate dialogs. Both send the API's own fields; the server checks
 // them again (services/job_params.py), and a refusal is shown in its words.
 import { api } from "./api.js";
-import { dialogShell, postForm, radio } from "./job_dialogs.js";
+import { dialogShell, postForm, radio, scopeField, tickedStatuses } from "./job_dialogs.js";
 import { el } from "./manage.js";
 import { routes } from "./routes.js";
-import { STATUS_TEXT } from "./workflow.js";
 
 const num = (name, attrs) => el("input", { type: "number", name, style: "width:6rem", ...attrs });
 const classIds = (text) =>
@@ -181,15 +180,12 @@ export async function autoAnnotateDialog(projectId, labels, _detectors, { imageI
     const source = el("select", { name: "detector" }, ...detectors.map((d) => el("option", { value: d.name }, `${d.name} (${d.note})`)), el("option", { value: FILE }, "Boxes from a file (YOLO .txt zip)"));
     const fileOpts = el("div", { class: "file-opts" }, el("label", { style: "display:block" }, "File ", el("input", { type: "file", name: "file", accept: ".zip" })), boxOptions(labels));
     const detOpts = detectorParams(labels);
-    const statuses = Object.entries(STATUS_TEXT).map(([v, t]) => el("label", {}, el("input", { type: "checkbox", name: "status", value: v }), ` ${t} `));
     const fields = [
       modelNote,
       el("label", { style: "display:block" }, "Boxes from ", source),
       detOpts,
       fileOpts,
-      imageIds.length
-        ? el("p", {}, `On the ${imageIds.length} selected image(s).`)
-        : el("fieldset", { class: "which-images" }, el("legend", {}, "Images in these statuses (none ticked: all)"), ...statuses),
+      scopeField(imageIds),
     ];
     const { dialog, form, submit, fail } = dialogShell("Auto-annotate", fields, "Start");
     const sync = () => {
@@ -217,7 +213,7 @@ export async function autoAnnotateDialog(projectId, labels, _detectors, { imageI
           job = (await postForm(routes.imports(projectId), body)).data;
         } else {
           const params = readDetectorParams(form, detOpts);
-          const status = [...form.querySelectorAll("input[name=status]:checked")].map((c) => c.value);
+          const status = tickedStatuses(form);
           if (status.length) params.status = status;
           if (imageIds.length) params.image_ids = imageIds;
           job = await api(routes.jobs(projectId), { method: "POST", body: { kind: "auto_annotate", params } });
