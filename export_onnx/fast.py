@@ -397,8 +397,4 @@ class DecodeGraph(nn.Module):
             slice(0, 1 + int(dec.num_mask_tokens)),
             (image_tokens, image_pe, t2i_k, t2i_v, i2t_q),
         )
-        return self.upscale(keys, hyper), iou_pred
-
-    def upscale(self, keys: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
-        """``hyper @ output_upscaling(keys)`` as (1, K, 256, 256); see `upscale_masks`."""
-        return upscale_masks(self.decoder.output_upscaling, keys, hyper)
+        return upscale_masks(dec.output_upscaling, keys, hyper), iou_pred

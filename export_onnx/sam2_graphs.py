@@ -116,7 +116,7 @@ class Sam2DecoderGraph(nn.Module):
 
 
 def skip_layouts(hr0: torch.Tensor, hr1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The high-res maps in the row layout of `Sam2DecodeGraph.upscale`'s products.
+    """The high-res maps in the row layout of `export_onnx.fast.upscale_masks`' products.
 
     ``skip_s1`` (4096, 4 * 64): row = token (i, j) of the 64x64 grid, columns (a, b, channel)
     for pixel (2i + a, 2j + b) of the 128x128 map. ``skip_s0`` (16384, 4 * 32): row = (i, j,
@@ -188,12 +188,6 @@ class Sam2DecodeGraph(nn.Module):
             slice(1, 2 + int(dec.num_mask_tokens)),
             (image_tokens, image_pe, t2i_k, t2i_v, i2t_q),
         )
-        low_res = self.upscale(keys, hyper, skip_s1, skip_s0)
+        # SAM 2 adds its high-res features inside the upscaler (SAM 1 has none).
+        low_res = upscale_masks(dec.output_upscaling, keys, hyper, skip_s1, skip_s0)
         return with_single_choice(dec, low_res, iou)
-
-    def upscale(
-        self, keys: torch.Tensor, hyper: torch.Tensor, skip_s1: torch.Tensor, skip_s0: torch.Tensor
-    ) -> torch.Tensor:
-        """``hyper @ GELU(dc2(GELU(LN(dc1(x) + s1))) + s0)`` as (1, K, 256, 256), the stride-2
-        transposed convolutions as MatMuls (`export_onnx.fast.upscale_masks` with the skips)."""
-        return upscale_masks(self.decoder.output_upscaling, keys, hyper, skip_s1, skip_s0)
