@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,3 +231,22 @@ def time_set_image(predictor: Any, image: Any) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     predictor.set_image(image)
     return time.perf_counter() - start, time.process_time() - cpu
+
+
+def timing_summary(wall: dict[str, list[float]], cpu: dict[str, list[float]]) -> dict[str, Any]:
+    """The encoder benches' timing record: every time, the medians and minima per contender
+    (those with no times left out), and the reference-over-"ours" ratios of wall median, wall
+    minimum and CPU median."""
+    median = {k: statistics.median(v) for k, v in wall.items() if v}
+    fastest = {k: min(v) for k, v in wall.items() if v}
+    cpu_median = {k: statistics.median(v) for k, v in cpu.items() if v}
+    return {
+        "times": wall,
+        "cpu_times": cpu,
+        "median": median,
+        "min": fastest,
+        "cpu_median": cpu_median,
+        "ratio": median["reference"] / median["ours"],
+        "ratio_of_min": fastest["reference"] / fastest["ours"],
+        "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
+    }

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from PIL import Image  # noqa: E402
 
 from annotator.sam import SamPredictor, build_sam  # noqa: E402
 from annotator.sam.build import MODEL_REGISTRY, construct_sam  # noqa: E402
-from bench.common import REFERENCE, LineWorker, time_set_image  # noqa: E402
+from bench.common import REFERENCE, LineWorker, time_set_image, timing_summary  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
@@ -191,21 +190,11 @@ def bench_model(
             set_attention_paths(predictor.model, default)
     finally:
         reference.close()
-    median = {k: statistics.median(v) for k, v in wall.items() if v}
-    fastest = {k: min(v) for k, v in wall.items() if v}
-    cpu_median = {k: statistics.median(v) for k, v in cpu.items() if v}
     return {
         "model": model_type,
         "reference_torch": reference.version,
         "ours_torch": torch.__version__,
-        "times": wall,
-        "cpu_times": cpu,
-        "median": median,
-        "min": fastest,
-        "cpu_median": cpu_median,
-        "ratio": median["reference"] / median["ours"],
-        "ratio_of_min": fastest["reference"] / fastest["ours"],
-        "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
+        **timing_summary(wall, cpu),
         "max_abs_diff": float(np.abs(ref_embedding - ours_embedding).max()),
         **(
             {"onnxruntime_max_abs_diff": float(np.abs(ref_embedding - ort_embedding).max())}

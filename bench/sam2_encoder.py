@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +35,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from annotator.sam2 import MODEL_REGISTRY, SAM2ImagePredictor, build_sam2, construct_sam2  # noqa: E402
-from bench.common import LineWorker, time_set_image  # noqa: E402
+from bench.common import LineWorker, time_set_image, timing_summary  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
@@ -161,18 +160,12 @@ def bench_model(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, An
         "s0": features["high_res_feats"][0].numpy(),
         "s1": features["high_res_feats"][1].numpy(),
     }
-    median = {k: statistics.median(v) for k, v in wall.items()}
-    cpu_median = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "model": model["name"],
         "reference_torch": reference.version,
         "ours_torch": torch.__version__,
-        "times": wall,
-        "cpu_times": cpu,
-        "median": median,
-        "cpu_median": cpu_median,
-        "ratio": median["reference"] / median["ours"],
-        "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
+        # Also the minima (`min`, `ratio_of_min`), as bench/encoder.py reports them.
+        **timing_summary(wall, cpu),
         "max_abs_diff": {k: float(np.abs(ref[k] - ours[k]).max()) for k in ours},
     }
 
