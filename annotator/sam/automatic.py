@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,37 @@ def encode_segmentations(rles: list[dict[str, Any]], output_mode: str) -> list[A
     if output_mode == "binary_mask":
         return [rle_to_mask(rle) for rle in rles]
     return list(rles)
+
+
+def mask_records(
+    mask_data: MaskData, output_mode: str, xywh: Callable[[Any], list[Any]]
+) -> list[dict[str, Any]]:
+    """The generators' output: one record per mask, in `mask_data`'s order.
+
+    Arguments:
+      xywh: XYXY box -> [x, y, w, h] list (SAM 1 keeps the integers, SAM 2 makes them floats).
+    Returns:
+      records with segmentation (per `output_mode`), area, bbox, predicted_iou, point_coords
+      ([[x, y]]), stability_score and crop_box.
+    """
+    segmentations = encode_segmentations(mask_data["rles"], output_mode)
+    return [
+        {
+            "segmentation": segmentation,
+            "area": area_from_rle(mask_data["rles"][idx]),
+            "bbox": xywh(mask_data["boxes"][idx]),
+            "predicted_iou": float(mask_data["iou_preds"][idx]),
+            "point_coords": [np.asarray(mask_data["points"][idx]).tolist()],
+            "stability_score": float(mask_data["stability_score"][idx]),
+            "crop_box": xywh(mask_data["crop_boxes"][idx]),
+        }
+        for idx, segmentation in enumerate(segmentations)
+    ]
+
+
+def _xywh(box_xyxy: Any) -> list[Any]:
+    """[x, y, w, h] keeping the box's integers, as Meta's SAM 1 records do."""
+    return list(box_xyxy_to_xywh(torch.as_tensor(box_xyxy)).tolist())
 
 
 def nms_across_crops(data: MaskData, *, n_crops: int, iou_threshold: float) -> None:
@@ -284,24 +316,7 @@ class SamAutomaticMaskGenerator(CropGridGenerator):
                 self.min_mask_region_area,
                 max(self.box_nms_thresh, self.crop_nms_thresh),
             )
-        segmentations = encode_segmentations(mask_data["rles"], self.output_mode)
-
-        records = []
-        for idx, segmentation in enumerate(segmentations):
-            records.append(
-                {
-                    "segmentation": segmentation,
-                    "area": area_from_rle(mask_data["rles"][idx]),
-                    "bbox": box_xyxy_to_xywh(torch.as_tensor(mask_data["boxes"][idx])).tolist(),
-                    "predicted_iou": float(mask_data["iou_preds"][idx]),
-                    "point_coords": [np.asarray(mask_data["points"][idx]).tolist()],
-                    "stability_score": float(mask_data["stability_score"][idx]),
-                    "crop_box": box_xyxy_to_xywh(
-                        torch.as_tensor(mask_data["crop_boxes"][idx])
-                    ).tolist(),
-                }
-            )
-        return records
+        return mask_records(mask_data, self.output_mode, _xywh)
 
     def _set_image(self, image: np.ndarray) -> None:
         self.predictor.set_image(image)

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from annotator.sam.amg import MaskData, area_from_rle, batch_iterator, box_xyxy_to_xywh
+from annotator.sam.amg import MaskData, batch_iterator, box_xyxy_to_xywh
 from annotator.sam.automatic import (
     OUTPUT_MODES,
     CropGridGenerator,
-    encode_segmentations,
     filter_and_encode,
     grids_for_generator,
+    mask_records,
 )
 from annotator.sam.predictor import to_rgb_uint8
 
@@ -116,19 +116,7 @@ class SAM2AutomaticMaskGenerator(CropGridGenerator):
         """
         image = to_rgb_uint8(image)
         mask_data = self._generate_masks(image)
-        segmentations = encode_segmentations(mask_data["rles"], self.output_mode)
-        return [
-            {
-                "segmentation": segmentation,
-                "area": area_from_rle(mask_data["rles"][idx]),
-                "bbox": _xywh(mask_data["boxes"][idx]),
-                "predicted_iou": float(mask_data["iou_preds"][idx]),
-                "point_coords": [np.asarray(mask_data["points"][idx]).tolist()],
-                "stability_score": float(mask_data["stability_score"][idx]),
-                "crop_box": _xywh(mask_data["crop_boxes"][idx]),
-            }
-            for idx, segmentation in enumerate(segmentations)
-        ]
+        return mask_records(mask_data, self.output_mode, _xywh)
 
     def _set_image(self, image: np.ndarray) -> None:
         self.predictor.set_image(image)
