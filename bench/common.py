@@ -1,6 +1,7 @@
 """What the benches share: where the repository and the reference pack are, percentiles, the
-synthetic upload and its multipart body, an API client, waiting for a server, and recording a
-section of bench/RESULTS.md.
+synthetic upload and its multipart body, an API client, waiting for a server, recording a
+section of bench/RESULTS.md, and the reference worker process and `set_image` timer of the
+encoder benches.
 
 Scripts run by path (``python bench/api.py``) put the repository root on ``sys.path`` before
 importing this module; ``python -m bench.load`` and the tests find it as ``bench.common``.
@@ -13,6 +14,7 @@ import io
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,3 +182,71 @@ def start_worker(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]
          "--pool=solo", "--loglevel=WARNING", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+class LineWorker:
+    """A reference implementation in a subprocess of its own virtual environment, driven line by
+    line: one command per stdin line, one JSON reply per stdout line, `{"ready": torch version}`
+    first. `bench/encoder.py` (SAM 1) and `bench/sam2_encoder.py` (SAM 2) run theirs this way.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        close_timeout: float = 60,
+    ) -> None:
+        self.close_timeout = close_timeout
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd
+        )
+        self.version = self.send(None)["ready"]
+
+    def send(self, command: str | None) -> dict[str, Any]:
+        """Write `command` (None: write nothing) and return the next reply."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        if command is not None:
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"reference worker exited with {self.process.wait()}")
+        return dict(json.loads(line))
+
+    def run(self) -> tuple[float, float]:
+        """(wall seconds, process CPU seconds) of one set_image in the worker."""
+        reply = self.send("run")
+        return float(reply["seconds"]), float(reply["cpu"])
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=self.close_timeout)
+
+
+def time_set_image(predictor: Any, image: Any) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one `predictor.set_image(image)` in this process."""
+    start, cpu = time.perf_counter(), time.process_time()
+    predictor.set_image(image)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def timing_summary(wall: dict[str, list[float]], cpu: dict[str, list[float]]) -> dict[str, Any]:
+    """The encoder benches' timing record: every time, the medians and minima per contender
+    (those with no times left out), and the reference-over-"ours" ratios of wall median, wall
+    minimum and CPU median."""
+    median = {k: statistics.median(v) for k, v in wall.items() if v}
+    fastest = {k: min(v) for k, v in wall.items() if v}
+    cpu_median = {k: statistics.median(v) for k, v in cpu.items() if v}
+    return {
+        "times": wall,
+        "cpu_times": cpu,
+        "median": median,
+        "min": fastest,
+        "cpu_median": cpu_median,
+        "ratio": median["reference"] / median["ours"],
+        "ratio_of_min": fastest["reference"] / fastest["ours"],
+        "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
+    }

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +31,7 @@ from PIL import Image  # noqa: E402
 
 from annotator.sam import SamPredictor, build_sam  # noqa: E402
 from annotator.sam.build import MODEL_REGISTRY, construct_sam  # noqa: E402
-from bench.common import REFERENCE  # noqa: E402
+from bench.common import REFERENCE, LineWorker, time_set_image, timing_summary  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
@@ -67,51 +65,26 @@ for line in sys.stdin:
 """
 
 
-class ReferenceWorker:
-    """The reference implementation in a subprocess, driven line by line over stdin/stdout."""
+class ReferenceWorker(LineWorker):
+    """The reference implementation (`WORKER`) in a subprocess."""
 
     def __init__(
         self, python: str, model_type: str, checkpoint: Path, image: Path, threads: int
     ) -> None:
         self.script = Path(tempfile.mkstemp(suffix="_sam_reference_worker.py")[1])
         self.script.write_text(WORKER)
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        self.process = subprocess.Popen(
+        super().__init__(
             [python, str(self.script), model_type, str(checkpoint), str(image), str(threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
-        self.version = self._reply()["ready"]
-
-    def _reply(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"reference worker exited with {self.process.wait()}")
-        return dict(json.loads(line))
-
-    def _send(self, command: str) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self._reply()
-
-    def run(self) -> tuple[float, float]:
-        """(wall seconds, process CPU seconds) of one set_image."""
-        reply = self._send("run")
-        return float(reply["seconds"]), float(reply["cpu"])
 
     def embedding(self) -> np.ndarray:
         path = self.script.with_suffix(".npy")
-        self._send(f"save {path}")
+        self.send(f"save {path}")
         return np.load(path)
 
     def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(timeout=60)
+        super().close()
         self.script.unlink(missing_ok=True)
         self.script.with_suffix(".npy").unlink(missing_ok=True)
 
@@ -129,13 +102,6 @@ def random_vit_b_checkpoint(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return path
-
-
-def time_ours(predictor: SamPredictor, image: np.ndarray) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one set_image."""
-    start, cpu = time.perf_counter(), time.process_time()
-    predictor.set_image(image)
-    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def onnxruntime_encoder(model: torch.nn.Module, path: Path, threads: int) -> Any:
@@ -205,11 +171,13 @@ def bench_model(
 
     try:
         reference.run()  # warm-up: allocator, oneDNN primitive caches
-        time_ours(predictor, image)
+        time_set_image(predictor, image)
         for round_index in range(args.repeats):
             order = ["reference", "ours"] if round_index % 2 == 0 else ["ours", "reference"]
             for who in order:
-                record(who, reference.run() if who == "reference" else time_ours(predictor, image))
+                record(
+                    who, reference.run() if who == "reference" else time_set_image(predictor, image)
+                )
             if session is not None:
                 measured, ort_embedding = time_onnxruntime(session, predictor, image)
                 record("ours_onnxruntime", measured)
@@ -218,25 +186,15 @@ def bench_model(
         if args.naive:
             default = set_attention_paths(predictor.model, False)
             for _ in range(max(1, args.repeats // 2)):
-                record("ours_naive", time_ours(predictor, image))
+                record("ours_naive", time_set_image(predictor, image))
             set_attention_paths(predictor.model, default)
     finally:
         reference.close()
-    median = {k: statistics.median(v) for k, v in wall.items() if v}
-    fastest = {k: min(v) for k, v in wall.items() if v}
-    cpu_median = {k: statistics.median(v) for k, v in cpu.items() if v}
     return {
         "model": model_type,
         "reference_torch": reference.version,
         "ours_torch": torch.__version__,
-        "times": wall,
-        "cpu_times": cpu,
-        "median": median,
-        "min": fastest,
-        "cpu_median": cpu_median,
-        "ratio": median["reference"] / median["ours"],
-        "ratio_of_min": fastest["reference"] / fastest["ours"],
-        "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
+        **timing_summary(wall, cpu),
         "max_abs_diff": float(np.abs(ref_embedding - ours_embedding).max()),
         **(
             {"onnxruntime_max_abs_diff": float(np.abs(ref_embedding - ort_embedding).max())}

@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from annotator.sam2 import MODEL_REGISTRY, SAM2ImagePredictor, build_sam2, construct_sam2  # noqa: E402
+from bench.common import LineWorker, time_set_image, timing_summary  # noqa: E402
 
 WORKER = r"""
 import json, sys, time
@@ -99,8 +97,8 @@ class Normalize(nn.Module):
 """
 
 
-class ReferenceWorker:
-    """Meta's SAM2ImagePredictor in a subprocess, driven line by line over stdin/stdout."""
+class ReferenceWorker(LineWorker):
+    """Meta's SAM2ImagePredictor (`WORKER`) in a subprocess."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path, model: dict[str, Any]) -> None:
         script = workdir / "sam2_reference_worker.py"
@@ -115,40 +113,13 @@ class ReferenceWorker:
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": os.pathsep.join(paths)}
         command = [args.reference_python, str(script), model["config"], str(model["checkpoint"])]
         command += [str(args.image), str(args.threads), json.dumps(model["overrides"])]
-        # Hydra resolves `configs/...` inside the sam2 package; run from the source folder.
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=args.reference_src,
-        )
         self.saved = workdir / "reference_features.npz"
-        self.version = self._send(None)["ready"]
-
-    def _send(self, command: str | None) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        if command is not None:
-            self.process.stdin.write(command + "\n")
-            self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"reference worker exited with {self.process.wait()}")
-        return dict(json.loads(line))
-
-    def run(self) -> tuple[float, float]:
-        reply = self._send("run")
-        return float(reply["seconds"]), float(reply["cpu"])
+        # Hydra resolves `configs/...` inside the sam2 package; run from the source folder.
+        super().__init__(command, env=env, cwd=args.reference_src, close_timeout=120)
 
     def features(self) -> dict[str, np.ndarray]:
-        self._send(f"save {self.saved}")
+        self.send(f"save {self.saved}")
         return dict(np.load(self.saved))
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self.process.wait(timeout=120)
 
 
 def random_tiny_checkpoint(path: Path) -> Path:
@@ -161,12 +132,6 @@ def random_tiny_checkpoint(path: Path) -> Path:
     return path
 
 
-def time_ours(predictor: SAM2ImagePredictor, image: np.ndarray) -> tuple[float, float]:
-    start, cpu = time.perf_counter(), time.process_time()
-    predictor.set_image(image)
-    return time.perf_counter() - start, time.process_time() - cpu
-
-
 def bench_model(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, Any]:
     image = np.array(Image.open(args.image).convert("RGB"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,12 +141,12 @@ def bench_model(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, An
         cpu: dict[str, list[float]] = {"reference": [], "ours": []}
         try:
             reference.run()  # warm-up: allocator, oneDNN primitive caches
-            time_ours(predictor, image)
+            time_set_image(predictor, image)
             for round_index in range(args.repeats):
                 order = ["reference", "ours"] if round_index % 2 == 0 else ["ours", "reference"]
                 for who in order:
                     seconds, cpu_seconds = (
-                        reference.run() if who == "reference" else time_ours(predictor, image)
+                        reference.run() if who == "reference" else time_set_image(predictor, image)
                     )
                     wall[who].append(seconds)
                     cpu[who].append(cpu_seconds)
@@ -195,18 +160,12 @@ def bench_model(args: argparse.Namespace, model: dict[str, Any]) -> dict[str, An
         "s0": features["high_res_feats"][0].numpy(),
         "s1": features["high_res_feats"][1].numpy(),
     }
-    median = {k: statistics.median(v) for k, v in wall.items()}
-    cpu_median = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "model": model["name"],
         "reference_torch": reference.version,
         "ours_torch": torch.__version__,
-        "times": wall,
-        "cpu_times": cpu,
-        "median": median,
-        "cpu_median": cpu_median,
-        "ratio": median["reference"] / median["ours"],
-        "ratio_of_cpu": cpu_median["reference"] / cpu_median["ours"],
+        # Also the minima (`min`, `ratio_of_min`), as bench/encoder.py reports them.
+        **timing_summary(wall, cpu),
         "max_abs_diff": {k: float(np.abs(ref[k] - ours[k]).max()) for k in ours},
     }
 

@@ -193,6 +193,139 @@ def image_to_token(
     return torch.matmul(a, v_out.reshape(h * t, -1))
 
 
+def embed_points(prompt_encoder: Any, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(1, N, 256) sparse embedding of points already padded by the caller (labels -1..3), as
+    Meta's ``SamOnnxModel._embed_points``; SAM 2's graphs (`export_onnx.sam2_graphs`) use it too."""
+    pe = prompt_encoder
+    side = float(pe.input_image_size[0])
+    emb = pe.pe_layer._pe_encoding((coords + 0.5) / side)  # pixel centres, normalised to [0, 1]
+    lab = labels.unsqueeze(-1)
+    emb = emb * (lab != -1).to(emb.dtype)
+    emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)
+    for i, point_embed in enumerate(pe.point_embeddings):
+        emb = emb + point_embed.weight * (lab == i).to(emb.dtype)
+    return emb
+
+
+def dense_embedding(
+    prompt_encoder: Any, mask_input: torch.Tensor, has_mask_input: torch.Tensor
+) -> torch.Tensor:
+    """(1, 256, 64, 64): the downscaled mask input, or ``no_mask_embed`` everywhere."""
+    mask_dense = prompt_encoder.mask_downscaling(mask_input)
+    no_mask = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+    return has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
+
+
+def prepare_image_tokens(
+    prompt_encoder: Any, block: Any, embedding: torch.Tensor, dense: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """The prompt-independent tensors of `PREPARE_OUTPUTS` from a (1, 256, 64, 64) image
+    embedding, its dense prompt embedding and the first two-way block."""
+    c = embedding.shape[1]
+    tokens = (embedding + dense).reshape(c, -1).t()
+    dense_pe = prompt_encoder.get_dense_pe().reshape(c, -1).t()
+    tokens_pe = tokens + dense_pe
+    t2i_k = block.cross_attn_token_to_image.k_proj(tokens_pe)
+    t2i_v = block.cross_attn_token_to_image.v_proj(tokens)
+    i2t_q = block.cross_attn_image_to_token.q_proj(tokens_pe)
+    return tokens, dense_pe, t2i_k, t2i_v, i2t_q
+
+
+def decode_tokens(
+    decoder: Any,
+    out_tokens: torch.Tensor,
+    sparse: torch.Tensor,
+    rows: slice,
+    prepared: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoder's two-way transformer on prepared image tensors, with every projection of
+    the image tokens folded (see the module docstring).
+
+    Arguments:
+        out_tokens: (K, C) the decoder's output tokens; sparse: (N, C) prompt embedding.
+        rows: the rows of the IoU token and the mask tokens, the only ones read after the final
+            attention.
+        prepared: `PREPARE_OUTPUTS`' first five tensors.
+    Returns:
+        the IoU head's output (1, M), the hypernetwork outputs (M, C/8) of the M mask tokens and
+        the image tokens (4096, C) after the transformer.
+    """
+    image_tokens, image_pe, t2i_k, t2i_v, i2t_q = prepared
+    tr = decoder.transformer
+    query_pe = torch.cat([out_tokens, sparse], dim=0)  # (T, C)
+    queries = query_pe
+    keys = image_tokens  # (4096, C)
+    for i, blk in enumerate(tr.layers):
+        first = i == 0
+        # Self-attention over the few tokens: cheap, kept as the module computes it.
+        if blk.skip_first_layer_pe:
+            queries = blk.self_attn(q=queries[None], k=queries[None], v=queries[None])[0]
+        else:
+            q = (queries + query_pe)[None]
+            queries = queries + blk.self_attn(q=q, k=q, v=queries[None])[0]
+        queries = blk.norm1(queries)
+        q = queries + query_pe
+        if first:
+            # Keys and values of the image tokens were projected once per image.
+            attn_out = token_to_image_prepared(blk.cross_attn_token_to_image, q, t2i_k, t2i_v)
+            keys_pe = None
+        else:
+            keys_pe = keys + image_pe
+            attn_out = token_to_image(blk.cross_attn_token_to_image, q, keys, keys_pe)
+        queries = blk.norm2(queries + attn_out)
+        queries = blk.norm3(queries + blk.mlp(queries))
+        q = queries + query_pe
+        keys = keys + image_to_token(
+            blk.cross_attn_image_to_token, i2t_q if first else None, keys_pe, q, queries
+        )
+        keys = blk.norm4(keys)
+    q = (queries + query_pe)[rows]
+    attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
+    hs = tr.norm_final_attn(queries[rows] + attn_out)
+    iou_pred = decoder.iou_prediction_head(hs[0:1])
+    hyper = torch.stack(
+        [mlp(hs[1 + i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=0
+    )  # (M, 32)
+    return iou_pred, hyper, keys
+
+
+def upscale_masks(
+    output_upscaling: Any,
+    keys: torch.Tensor,
+    hyper: torch.Tensor,
+    skip_s1: torch.Tensor | None = None,
+    skip_s0: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``hyper @ output_upscaling(keys)`` as (1, K, 256, 256), with convs as MatMuls.
+
+    Arguments:
+        keys: (4096, C) image tokens after the transformer, row-major 64x64.
+        hyper: (K, 32) hypernetwork outputs of the K mask tokens.
+        skip_s1 / skip_s0: SAM 2's high-res features, added after each transposed convolution
+            (in `export_onnx.sam2_graphs.skip_layouts`' layout); None for SAM 1.
+    """
+    ct1, ln, act1, ct2, act2 = output_upscaling
+    c1 = ct1.weight.shape[1]  # ConvTranspose2d weight: (in, out, 2, 2)
+    c2 = ct2.weight.shape[1]
+    # (in, out, a, b) -> (in, a, b, out): output channel last, sub-pixel (a, b) before it.
+    # Bias added in the 2-D product, so that onnxruntime fuses MatMul + Add into one Gemm.
+    w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], 4 * c1)
+    y = torch.matmul(keys, w1) + ct1.bias.repeat(4)  # (4096, 4[a b] * 64)
+    if skip_s1 is not None:
+        y = y + skip_s1
+    y = act1(_layer_norm(y.reshape(-1, c1), ln))  # (4096 * 4, 64)
+    w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
+    z = torch.matmul(y, w2) + ct2.bias.repeat(4)  # (4096 * 4, 4[a' b'] * 32)
+    if skip_s0 is not None:
+        z = z + skip_s0
+    z = act2(z).reshape(-1, 4, 4, c2)
+    m = torch.matmul(z, hyper.t())  # (4096, 4, 4, K)
+    k = hyper.shape[0]
+    # pixel (4i + 2a + a', 4j + 2b + b') of the 256x256 mask.
+    m = m.reshape(64, 64, 2, 2, 2, 2, k).permute(6, 0, 2, 4, 1, 3, 5)
+    return m.reshape(1, k, 256, 256)
+
+
 class PrepareGraph(nn.Module):
     """Per-image graph: wire embedding (+ optional mask input) -> everything prompt-independent.
 
@@ -219,21 +352,10 @@ class PrepareGraph(nn.Module):
         mask_input: torch.Tensor,
         has_mask_input: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        pe = self.prompt_encoder
         emb = embedding_q.to(torch.float32) * embedding_scale.reshape(1, -1, 1, 1)
         emb = emb + embedding_offset.reshape(1, -1, 1, 1)
-        c = emb.shape[1]
-        mask_dense = pe.mask_downscaling(mask_input)
-        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        dense = has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
-        tokens = (emb + dense).reshape(c, -1).t()
-        dense_pe = pe.get_dense_pe().reshape(c, -1).t()
-        tokens_pe = tokens + dense_pe
-        blk = self.block
-        t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)
-        t2i_v = blk.cross_attn_token_to_image.v_proj(tokens)
-        i2t_q = blk.cross_attn_image_to_token.q_proj(tokens_pe)
-        return tokens, dense_pe, t2i_k, t2i_v, i2t_q
+        dense = dense_embedding(self.prompt_encoder, mask_input, has_mask_input)
+        return prepare_image_tokens(self.prompt_encoder, self.block, emb, dense)
 
 
 class DecodeGraph(nn.Module):
@@ -250,19 +372,10 @@ class DecodeGraph(nn.Module):
         super().__init__()
         self.prompt_encoder: Any = sam.prompt_encoder
         self.decoder: Any = sam.mask_decoder
-        self.img_size = float(sam.image_encoder.img_size)
 
     def embed_points(self, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Sparse prompt embedding (1, N, 256), as Meta's ``SamOnnxModel._embed_points``."""
-        pe = self.prompt_encoder
-        coords = (coords + 0.5) / self.img_size  # pixel centres, normalised to [0, 1]
-        emb = pe.pe_layer._pe_encoding(coords)
-        lab = labels.unsqueeze(-1)
-        emb = emb * (lab != -1).to(emb.dtype)
-        emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)
-        for i, point_embed in enumerate(pe.point_embeddings):
-            emb = emb + point_embed.weight * (lab == i).to(emb.dtype)
-        return emb
+        return embed_points(self.prompt_encoder, coords, labels)
 
     def forward(
         self,
@@ -275,67 +388,13 @@ class DecodeGraph(nn.Module):
         point_labels: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         dec = self.decoder
-        tr = dec.transformer
         sparse = self.embed_points(point_coords, point_labels)[0]
         out_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
-        query_pe = torch.cat([out_tokens, sparse], dim=0)  # (T, C)
-        queries = query_pe
-        keys = image_tokens  # (4096, C)
-        for i, blk in enumerate(tr.layers):
-            first = i == 0
-            # Self-attention over the few tokens: cheap, kept as the module computes it.
-            if blk.skip_first_layer_pe:
-                queries = blk.self_attn(q=queries[None], k=queries[None], v=queries[None])[0]
-            else:
-                q = (queries + query_pe)[None]
-                queries = queries + blk.self_attn(q=q, k=q, v=queries[None])[0]
-            queries = blk.norm1(queries)
-            q = queries + query_pe
-            if first:
-                # Keys and values of the image tokens were projected once per image.
-                attn_out = token_to_image_prepared(blk.cross_attn_token_to_image, q, t2i_k, t2i_v)
-                keys_pe = None
-            else:
-                keys_pe = keys + image_pe
-                attn_out = token_to_image(blk.cross_attn_token_to_image, q, keys, keys_pe)
-            queries = blk.norm2(queries + attn_out)
-            queries = blk.norm3(queries + blk.mlp(queries))
-            q = queries + query_pe
-            keys = keys + image_to_token(
-                blk.cross_attn_image_to_token, i2t_q if first else None, keys_pe, q, queries
-            )
-            keys = blk.norm4(keys)
-        # Only the iou token and the mask tokens are read after the final attention.
-        n_out = 1 + int(dec.num_mask_tokens)
-        q = (queries + query_pe)[:n_out]
-        attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
-        hs = tr.norm_final_attn(queries[:n_out] + attn_out)
-        iou_pred = dec.iou_prediction_head(hs[0:1])
-        hyper = torch.stack(
-            [mlp(hs[1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=0
-        )  # (K, 32)
-        return self.upscale(keys, hyper), iou_pred
-
-    def upscale(self, keys: torch.Tensor, hyper: torch.Tensor) -> torch.Tensor:
-        """``hyper @ output_upscaling(keys)`` as (1, K, 256, 256), with convs as MatMuls.
-
-        Arguments:
-            keys: (4096, C) image tokens after the transformer, row-major 64x64.
-            hyper: (K, 32) hypernetwork outputs of the K mask tokens.
-        """
-        ct1, ln, act1, ct2, act2 = self.decoder.output_upscaling
-        c1 = ct1.weight.shape[1]  # ConvTranspose2d weight: (in, out, 2, 2)
-        c2 = ct2.weight.shape[1]
-        # (in, out, a, b) -> (in, a, b, out): output channel last, sub-pixel (a, b) before it.
-        # Bias added in the 2-D product, so that onnxruntime fuses MatMul + Add into one Gemm.
-        w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], 4 * c1)
-        y = torch.matmul(keys, w1) + ct1.bias.repeat(4)  # (4096, 4[a b] * 64)
-        y = act1(_layer_norm(y.reshape(-1, c1), ln))  # (4096 * 4, 64)
-        w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
-        z = act2(torch.matmul(y, w2) + ct2.bias.repeat(4))  # (4096 * 4, 4[a' b'] * 32)
-        z = z.reshape(-1, 4, 4, c2)
-        m = torch.matmul(z, hyper.t())  # (4096, 4, 4, K)
-        k = hyper.shape[0]
-        # pixel (4i + 2a + a', 4j + 2b + b') of the 256x256 mask.
-        m = m.reshape(64, 64, 2, 2, 2, 2, k).permute(6, 0, 2, 4, 1, 3, 5)
-        return m.reshape(1, k, 256, 256)
+        iou_pred, hyper, keys = decode_tokens(
+            dec,
+            out_tokens,
+            sparse,
+            slice(0, 1 + int(dec.num_mask_tokens)),
+            (image_tokens, image_pe, t2i_k, t2i_v, i2t_q),
+        )
+        return upscale_masks(dec.output_upscaling, keys, hyper), iou_pred

@@ -33,7 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fast import _layer_norm, image_to_token, token_to_image, token_to_image_prepared
+from .fast import (
+    decode_tokens,
+    dense_embedding,
+    embed_points,
+    prepare_image_tokens,
+    upscale_masks,
+)
 
 LOW_RES_CLAMP = 32.0
 FEATURE_INPUTS = ["image_embed", "high_res_feats_0", "high_res_feats_1"]
@@ -50,28 +56,6 @@ PREPARE_INPUTS = [*FEATURE_INPUTS, "mask_input", "has_mask_input"]
 PREPARE_OUTPUTS = ["image_tokens", "image_pe", "t2i_k", "t2i_v", "i2t_q", "skip_s1", "skip_s0"]
 DECODE_INPUTS = [*PREPARE_OUTPUTS, "point_coords", "point_labels"]
 DECODE_OUTPUTS = ["low_res_masks", "iou_predictions"]
-
-
-def embed_points(prompt_encoder: Any, coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(1, N, 256) sparse embedding of points already padded by the caller (labels -1..3)."""
-    pe = prompt_encoder
-    side = float(pe.input_image_size[0])
-    emb = pe.pe_layer._pe_encoding((coords + 0.5) / side)
-    lab = labels.unsqueeze(-1)
-    emb = emb * (lab != -1).to(emb.dtype)
-    emb = emb + pe.not_a_point_embed.weight * (lab == -1).to(emb.dtype)
-    for i, point_embed in enumerate(pe.point_embeddings):
-        emb = emb + point_embed.weight * (lab == i).to(emb.dtype)
-    return emb
-
-
-def dense_embedding(
-    prompt_encoder: Any, mask_input: torch.Tensor, has_mask_input: torch.Tensor
-) -> torch.Tensor:
-    """(1, 256, 64, 64): the downscaled mask input, or ``no_mask_embed`` everywhere."""
-    mask_dense = prompt_encoder.mask_downscaling(mask_input)
-    no_mask = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-    return has_mask_input * mask_dense + (1 - has_mask_input) * no_mask
 
 
 def with_single_choice(
@@ -132,7 +116,7 @@ class Sam2DecoderGraph(nn.Module):
 
 
 def skip_layouts(hr0: torch.Tensor, hr1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The high-res maps in the row layout of `Sam2DecodeGraph.upscale`'s products.
+    """The high-res maps in the row layout of `export_onnx.fast.upscale_masks`' products.
 
     ``skip_s1`` (4096, 4 * 64): row = token (i, j) of the 64x64 grid, columns (a, b, channel)
     for pixel (2i + a, 2j + b) of the 128x128 map. ``skip_s0`` (16384, 4 * 32): row = (i, j,
@@ -164,18 +148,9 @@ class Sam2PrepareGraph(nn.Module):
         mask_input: torch.Tensor,
         has_mask_input: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        pe = self.prompt_encoder
-        c = image_embed.shape[1]
-        dense = dense_embedding(pe, mask_input, has_mask_input)
-        tokens = (image_embed + dense).reshape(c, -1).t()
-        dense_pe = pe.get_dense_pe().reshape(c, -1).t()
-        tokens_pe = tokens + dense_pe
-        blk = self.block
-        t2i_k = blk.cross_attn_token_to_image.k_proj(tokens_pe)
-        t2i_v = blk.cross_attn_token_to_image.v_proj(tokens)
-        i2t_q = blk.cross_attn_image_to_token.q_proj(tokens_pe)
-        s1, s0 = skip_layouts(high_res_feats_0, high_res_feats_1)
-        return tokens, dense_pe, t2i_k, t2i_v, i2t_q, s1, s0
+        dense = dense_embedding(self.prompt_encoder, mask_input, has_mask_input)
+        prepared = prepare_image_tokens(self.prompt_encoder, self.block, image_embed, dense)
+        return (*prepared, *skip_layouts(high_res_feats_0, high_res_feats_1))
 
 
 class Sam2DecodeGraph(nn.Module):
@@ -200,63 +175,19 @@ class Sam2DecodeGraph(nn.Module):
         point_labels: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         dec = self.decoder
-        tr = dec.transformer
         sparse = embed_points(self.prompt_encoder, point_coords, point_labels)[0]
         out_tokens = torch.cat(
             [dec.obj_score_token.weight, dec.iou_token.weight, dec.mask_tokens.weight], dim=0
         )
-        query_pe = torch.cat([out_tokens, sparse], dim=0)  # (T, C)
-        queries = query_pe
-        keys = image_tokens
-        for i, blk in enumerate(tr.layers):
-            first = i == 0
-            if blk.skip_first_layer_pe:
-                queries = blk.self_attn(q=queries[None], k=queries[None], v=queries[None])[0]
-            else:
-                q = (queries + query_pe)[None]
-                queries = queries + blk.self_attn(q=q, k=q, v=queries[None])[0]
-            queries = blk.norm1(queries)
-            q = queries + query_pe
-            if first:
-                attn_out = token_to_image_prepared(blk.cross_attn_token_to_image, q, t2i_k, t2i_v)
-                keys_pe = None
-            else:
-                keys_pe = keys + image_pe
-                attn_out = token_to_image(blk.cross_attn_token_to_image, q, keys, keys_pe)
-            queries = blk.norm2(queries + attn_out)
-            queries = blk.norm3(queries + blk.mlp(queries))
-            q = queries + query_pe
-            keys = keys + image_to_token(
-                blk.cross_attn_image_to_token, i2t_q if first else None, keys_pe, q, queries
-            )
-            keys = blk.norm4(keys)
-        # Rows 1..5 (IoU token, mask tokens) are the only ones read after the final attention;
-        # the object-score token's output is ignored in image mode.
-        rows = slice(1, 2 + int(dec.num_mask_tokens))
-        q = (queries + query_pe)[rows]
-        attn_out = token_to_image(tr.final_attn_token_to_image, q, keys, keys + image_pe)
-        hs = tr.norm_final_attn(queries[rows] + attn_out)
-        iou = dec.iou_prediction_head(hs[0:1])
-        hyper = torch.stack(
-            [mlp(hs[1 + i]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=0
+        iou, hyper, keys = decode_tokens(
+            dec,
+            out_tokens,
+            sparse,
+            # Rows 1..5 (IoU token, mask tokens): row 0 is the object-score token, whose output
+            # image mode ignores.
+            slice(1, 2 + int(dec.num_mask_tokens)),
+            (image_tokens, image_pe, t2i_k, t2i_v, i2t_q),
         )
-        low_res = self.upscale(keys, hyper, skip_s1, skip_s0)
+        # SAM 2 adds its high-res features inside the upscaler (SAM 1 has none).
+        low_res = upscale_masks(dec.output_upscaling, keys, hyper, skip_s1, skip_s0)
         return with_single_choice(dec, low_res, iou)
-
-    def upscale(
-        self, keys: torch.Tensor, hyper: torch.Tensor, skip_s1: torch.Tensor, skip_s0: torch.Tensor
-    ) -> torch.Tensor:
-        """``hyper @ GELU(dc2(GELU(LN(dc1(x) + s1))) + s0)`` as (1, K, 256, 256), the stride-2
-        transposed convolutions as MatMuls (as SAM 1's `export_onnx.fast.DecodeGraph.upscale`)."""
-        ct1, ln, act1, ct2, act2 = self.decoder.output_upscaling
-        c1 = ct1.weight.shape[1]
-        c2 = ct2.weight.shape[1]
-        w1 = ct1.weight.permute(0, 2, 3, 1).reshape(ct1.weight.shape[0], 4 * c1)
-        y = torch.matmul(keys, w1) + ct1.bias.repeat(4) + skip_s1  # (4096, 4[a b] * 64)
-        y = act1(_layer_norm(y.reshape(-1, c1), ln))
-        w2 = ct2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)
-        z = act2(torch.matmul(y, w2) + ct2.bias.repeat(4) + skip_s0)
-        m = torch.matmul(z.reshape(-1, 4, 4, c2), hyper.t())  # (4096, 4, 4, K)
-        k = hyper.shape[0]
-        m = m.reshape(64, 64, 2, 2, 2, 2, k).permute(6, 0, 2, 4, 1, 3, 5)
-        return m.reshape(1, k, 256, 256)

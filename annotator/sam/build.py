@@ -166,7 +166,9 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: Path | str) -> None:
+def key_mismatch(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """How `state_dict` fails to fit `model` (missing, unexpected and mis-shaped keys, the first
+    five of each), or None when it fits. SAM 2's loader (`annotator.sam2.build`) uses it too."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -175,11 +177,20 @@ def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: 
         for k in expected
         if k in state_dict and tuple(state_dict[k].shape) != expected[k]
     ]
-    if missing or unexpected or mismatched:
+    if not (missing or unexpected or mismatched):
+        return None
+    return (
+        f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
+        f"{unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:5]}"
+    )
+
+
+def _check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: Path | str) -> None:
+    problem = key_mismatch(model, state_dict)
+    if problem is not None:
         raise CheckpointError(
             f"{path}: does not match the {getattr(model, 'model_type', 'model')} architecture: "
-            f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
-            f"{unexpected[:5]}, {len(mismatched)} shape mismatches {mismatched[:5]}"
+            f"{problem}"
         )
 
 

@@ -186,6 +186,8 @@ class Attention(nn.Module):
 def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Split (B, H, W, C) into (B * nWindows, ws, ws, C), zero-padding bottom/right first.
 
+    Shared with SAM 2's Hiera (`annotator.sam2.hiera`), whose reference splits the same way.
+
     Returns the windows and the padded (Hp, Wp).
     """
     b, h, w, c = x.shape
@@ -206,7 +208,7 @@ def window_unpartition(
     hp, wp = pad_hw
     h, w = hw
     b = windows.shape[0] // (hp * wp // window_size // window_size)
-    x = windows.view(b, hp // window_size, wp // window_size, window_size, window_size, -1)
+    x = windows.reshape(b, hp // window_size, wp // window_size, window_size, window_size, -1)
     x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
     if hp > h or wp > w:
         x = x[:, :h, :w, :].contiguous()

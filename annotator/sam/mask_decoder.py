@@ -37,6 +37,41 @@ class MLP(nn.Module):
         return x
 
 
+def build_output_upscaling(transformer_dim: int, activation: type[nn.Module]) -> nn.Sequential:
+    """The two stride-2 transposed convolutions, 64² to 256², of every SAM decoder.
+
+    SAM 2 keeps the same modules but adds its high-res features between them.
+    """
+    return nn.Sequential(
+        nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
+        LayerNorm2d(transformer_dim // 4),
+        activation(),
+        nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+        activation(),
+    )
+
+
+def build_hypernetwork_mlps(transformer_dim: int, num_mask_tokens: int) -> nn.ModuleList:
+    """One 3-layer MLP per mask token, mapping its output token to upscaled-feature weights."""
+    return nn.ModuleList(
+        MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
+        for _ in range(num_mask_tokens)
+    )
+
+
+def masks_from_tokens(
+    mlps: nn.ModuleList, mask_tokens_out: torch.Tensor, upscaled: torch.Tensor
+) -> torch.Tensor:
+    """(B, K, C) mask-token outputs and (B, C/8, 256, 256) upscaled features -> (B, K, 256, 256)
+    logits: each token's hypernetwork output dotted with every pixel's features."""
+    hyper_in = torch.stack(
+        [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(mlps)],
+        dim=1,
+    )
+    b, c, h, w = upscaled.shape
+    return (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+
+
 class MaskDecoder(nn.Module):
     """Predicts masks and their IoU from an image embedding and prompt embeddings.
 
@@ -65,16 +100,9 @@ class MaskDecoder(nn.Module):
         self.iou_token = nn.Embedding(1, transformer_dim)
         self.num_mask_tokens = num_multimask_outputs + 1
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
-        self.output_upscaling = nn.Sequential(
-            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(transformer_dim // 4),
-            activation(),
-            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
-            activation(),
-        )
-        self.output_hypernetworks_mlps = nn.ModuleList(
-            MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
-            for _ in range(self.num_mask_tokens)
+        self.output_upscaling = build_output_upscaling(transformer_dim, activation)
+        self.output_hypernetworks_mlps = build_hypernetwork_mlps(
+            transformer_dim, self.num_mask_tokens
         )
         self.iou_prediction_head = MLP(
             transformer_dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth
@@ -132,11 +160,8 @@ class MaskDecoder(nn.Module):
 
         src = src.transpose(1, 2).reshape(b, c, h, w)
         upscaled_embedding = self.output_upscaling(src)
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
-            dim=1,
+        masks = masks_from_tokens(
+            self.output_hypernetworks_mlps, mask_tokens_out, upscaled_embedding
         )
-        b, c, h, w = upscaled_embedding.shape
-        masks = (hyper_in @ upscaled_embedding.view(b, c, h * w)).view(b, -1, h, w)
         iou_pred = self.iou_prediction_head(iou_token_out)
         return masks, iou_pred

@@ -1,7 +1,8 @@
 """SAM 2 everything mode: masks for a grid of point prompts over the image (and optional crops).
 
 Meta's `SAM2AutomaticMaskGenerator` with the same parameters and record format. The mask
-bookkeeping (grids, crops, NMS, RLE) is SAM 1's and comes from `annotator.sam.amg`; what differs
+bookkeeping (grids, crops, NMS, RLE) is SAM 1's and comes from `annotator.sam.amg` and
+`annotator.sam.automatic` (`CropGridGenerator`, `filter_and_encode`); what differs
 is the predictor (SAM 2's transforms and decoder), the `mask_threshold`, `multimask_output` and
 `use_m2m` options, and that `min_mask_region_area` is applied by the predictor on the low-res
 logits (Meta's `generate()` never calls the OpenCV clean-up SAM 1 runs afterwards).
@@ -14,24 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from annotator.sam.amg import (
-    MaskData,
-    area_from_rle,
-    batch_iterator,
-    batched_mask_to_box,
-    batched_nms,
-    box_area,
-    box_xyxy_to_xywh,
-    build_all_layer_point_grids,
-    calculate_stability_score,
-    coco_encode_rle,
-    generate_crop_boxes,
-    is_box_near_crop_edge,
-    mask_to_rle_pytorch,
-    rle_to_mask,
-    uncrop_boxes_xyxy,
-    uncrop_masks,
-    uncrop_points,
+from annotator.sam.amg import MaskData, batch_iterator, box_xyxy_to_xywh
+from annotator.sam.automatic import (
+    OUTPUT_MODES,
+    CropGridGenerator,
+    filter_and_encode,
+    grids_for_generator,
+    mask_records,
 )
 from annotator.sam.predictor import to_rgb_uint8
 
@@ -39,7 +29,7 @@ from .model import SAM2Image
 from .predictor import SAM2ImagePredictor
 from .transforms import coords_to_input
 
-OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+__all__ = ["OUTPUT_MODES", "SAM2AutomaticMaskGenerator"]
 
 
 def _xywh(box_xyxy: Any) -> list[float]:
@@ -47,7 +37,7 @@ def _xywh(box_xyxy: Any) -> list[float]:
     return [float(v) for v in box_xyxy_to_xywh(torch.as_tensor(box_xyxy)).tolist()]
 
 
-class SAM2AutomaticMaskGenerator:
+class SAM2AutomaticMaskGenerator(CropGridGenerator):
     """Generate masks for a whole image by prompting SAM 2 with a grid of points.
 
     Arguments (defaults as in Meta's reference, tuned for Hiera-L):
@@ -88,21 +78,14 @@ class SAM2AutomaticMaskGenerator:
         use_m2m: bool = False,
         multimask_output: bool = True,
     ) -> None:
-        if (points_per_side is None) == (point_grids is None):
-            raise ValueError("Exactly one of points_per_side or point_grids must be provided.")
-        if points_per_side is not None:
-            self.point_grids = build_all_layer_point_grids(
-                points_per_side, crop_n_layers, crop_n_points_downscale_factor
-            )
-        else:
-            assert point_grids is not None
-            if len(point_grids) != crop_n_layers + 1:
-                raise ValueError("point_grids needs one grid per crop layer (crop_n_layers + 1)")
-            self.point_grids = point_grids
-        if output_mode not in OUTPUT_MODES:
-            raise ValueError(f"Unknown output_mode {output_mode!r}; use one of {OUTPUT_MODES}")
-        if points_per_batch < 1:
-            raise ValueError("points_per_batch must be >= 1")
+        self.point_grids = grids_for_generator(
+            points_per_side=points_per_side,
+            point_grids=point_grids,
+            crop_n_layers=crop_n_layers,
+            crop_n_points_downscale_factor=crop_n_points_downscale_factor,
+            output_mode=output_mode,
+            points_per_batch=points_per_batch,
+        )
         self.predictor = SAM2ImagePredictor(
             model, max_hole_area=min_mask_region_area, max_sprinkle_area=min_mask_region_area
         )
@@ -133,76 +116,13 @@ class SAM2AutomaticMaskGenerator:
         """
         image = to_rgb_uint8(image)
         mask_data = self._generate_masks(image)
-        segmentations: list[Any]
-        if self.output_mode == "coco_rle":
-            segmentations = [coco_encode_rle(rle) for rle in mask_data["rles"]]
-        elif self.output_mode == "binary_mask":
-            segmentations = [rle_to_mask(rle) for rle in mask_data["rles"]]
-        else:
-            segmentations = mask_data["rles"]
-        return [
-            {
-                "segmentation": segmentation,
-                "area": area_from_rle(mask_data["rles"][idx]),
-                "bbox": _xywh(mask_data["boxes"][idx]),
-                "predicted_iou": float(mask_data["iou_preds"][idx]),
-                "point_coords": [np.asarray(mask_data["points"][idx]).tolist()],
-                "stability_score": float(mask_data["stability_score"][idx]),
-                "crop_box": _xywh(mask_data["crop_boxes"][idx]),
-            }
-            for idx, segmentation in enumerate(segmentations)
-        ]
+        return mask_records(mask_data, self.output_mode, _xywh)
 
-    def _generate_masks(self, image: np.ndarray) -> MaskData:
-        orig_size = image.shape[:2]
-        crop_boxes, layer_idxs = generate_crop_boxes(
-            orig_size, self.crop_n_layers, self.crop_overlap_ratio
-        )
-        data = MaskData()
-        for crop_box, layer_idx in zip(crop_boxes, layer_idxs, strict=True):
-            data.cat(self._process_crop(image, crop_box, layer_idx, orig_size))
-        # Masks found in several crops: prefer the one from the smallest crop.
-        if len(crop_boxes) > 1 and len(data) > 0:
-            scores = 1 / box_area(data["crop_boxes"])
-            keep = batched_nms(
-                data["boxes"].float(),
-                scores.to(data["boxes"].device),
-                torch.zeros_like(data["boxes"][:, 0]),
-                iou_threshold=self.crop_nms_thresh,
-            )
-            data.filter(keep)
-        data.to_numpy()
-        return data
+    def _set_image(self, image: np.ndarray) -> None:
+        self.predictor.set_image(image)
 
-    def _process_crop(
-        self,
-        image: np.ndarray,
-        crop_box: list[int],
-        crop_layer_idx: int,
-        orig_size: tuple[int, ...],
-    ) -> MaskData:
-        x0, y0, x1, y1 = crop_box
-        cropped = image[y0:y1, x0:x1, :]
-        cropped_size = (int(cropped.shape[0]), int(cropped.shape[1]))
-        self.predictor.set_image(cropped)
-        points_for_image = self.point_grids[crop_layer_idx] * np.array(cropped_size)[None, ::-1]
-        data = MaskData()
-        for (points,) in batch_iterator(self.points_per_batch, points_for_image):
-            data.cat(self._process_batch(points, cropped_size, crop_box, orig_size))
+    def _reset_image(self) -> None:
         self.predictor.reset_predictor()
-        if len(data) == 0:
-            return data
-        keep = batched_nms(
-            data["boxes"].float(),
-            data["iou_preds"],
-            torch.zeros_like(data["boxes"][:, 0]),
-            iou_threshold=self.box_nms_thresh,
-        )
-        data.filter(keep)
-        data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
-        data["points"] = uncrop_points(data["points"], crop_box)
-        data["crop_boxes"] = torch.tensor([crop_box for _ in range(len(data["rles"]))])
-        return data
 
     def _process_batch(
         self,
@@ -211,7 +131,6 @@ class SAM2AutomaticMaskGenerator:
         crop_box: list[int],
         orig_size: tuple[int, ...],
     ) -> MaskData:
-        orig_h, orig_w = orig_size
         # float32 like the reference: the records' point_coords are these values.
         points_t = torch.as_tensor(points, dtype=torch.float32, device=self.predictor.device)
         in_points = coords_to_input(points_t, im_size, self.predictor.model.image_size, True)
@@ -237,24 +156,17 @@ class SAM2AutomaticMaskGenerator:
                 labels,
                 data["low_res_masks"],
             )
-        if self.pred_iou_thresh > 0.0:
-            data.filter(data["iou_preds"] > self.pred_iou_thresh)
-        data["stability_score"] = calculate_stability_score(
-            data["masks"], self.mask_threshold, self.stability_score_offset
-        )
-        if self.stability_score_thresh > 0.0:
-            data.filter(data["stability_score"] >= self.stability_score_thresh)
-
-        data["masks"] = data["masks"] > self.mask_threshold
-        data["boxes"] = batched_mask_to_box(data["masks"])
-        keep = ~is_box_near_crop_edge(data["boxes"], crop_box, [0, 0, orig_w, orig_h])
-        if not torch.all(keep):
-            data.filter(keep)
-        data["masks"] = uncrop_masks(data["masks"], crop_box, orig_h, orig_w)
-        data["rles"] = mask_to_rle_pytorch(data["masks"])
-        del data["masks"]
         del data["low_res_masks"]
-        return data
+        return filter_and_encode(
+            data,
+            pred_iou_thresh=self.pred_iou_thresh,
+            stability_score_thresh=self.stability_score_thresh,
+            stability_score_offset=self.stability_score_offset,
+            # SAM 1 reads the threshold off its model; SAM 2's generator takes it as an option.
+            mask_threshold=self.mask_threshold,
+            crop_box=crop_box,
+            orig_size=orig_size,
+        )
 
     def _refine_with_m2m(
         self, points: torch.Tensor, labels: torch.Tensor, low_res_masks: torch.Tensor

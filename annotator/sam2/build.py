@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from annotator.sam.build import key_mismatch
+
 from .checkpoints import CheckpointError, load_state_dict, resolve_sam2_checkpoint
 from .hiera import Hiera
 from .mask_decoder import MaskDecoder, TwoWayTransformer
@@ -198,20 +200,9 @@ def sam2_from_state_dict(
     name, config = infer_sam2_config({k: tuple(v.shape) for k, v in state_dict.items()})
     with torch.device("meta"):
         model = construct_sam2(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [
-        f"{k}: {tuple(state_dict[k].shape)} != {expected[k]}"
-        for k in expected
-        if k in state_dict and tuple(state_dict[k].shape) != expected[k]
-    ]
-    if missing or unexpected or mismatched:
-        raise CheckpointError(
-            f"{source}: does not match SAM 2 {name}: {len(missing)} missing keys {missing[:5]}, "
-            f"{len(unexpected)} unexpected keys {unexpected[:5]}, {len(mismatched)} shape "
-            f"mismatches {mismatched[:5]}"
-        )
+    problem = key_mismatch(model, state_dict)
+    if problem is not None:
+        raise CheckpointError(f"{source}: does not match SAM 2 {name}: {problem}")
     model.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True, assign=True)
     model.model_name = name
     model.sam_version = "2.1" if config.memory.sam21 else "2.0"

@@ -13,44 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annotator.sam.image_encoder import window_partition, window_unpartition
+
 # Meta's Hiera uses nn.LayerNorm with eps 1e-6; torch's default 1e-5 is a measurable miss (20x the
 # parity bound on the pack).
 HIERA_LAYER_NORM_EPS = 1e-6
-
-
-def window_partition(x: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Split (B, H, W, C) tokens into non-overlapping windows, zero-padding H and W up.
-
-    Arguments:
-      x: (B, H, W, C) tokens.
-      window_size: side of the square windows.
-    Returns:
-      (B * num_windows, window_size, window_size, C) windows and the padded (Hp, Wp).
-    """
-    b, h, w, c = x.shape
-    pad_h = (window_size - h % window_size) % window_size
-    pad_w = (window_size - w % window_size) % window_size
-    if pad_h > 0 or pad_w > 0:
-        # The padded tokens are attended to (there is no mask), exactly as in the reference.
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    hp, wp = h + pad_h, w + pad_w
-    x = x.view(b, hp // window_size, window_size, wp // window_size, window_size, c)
-    windows = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
-    return windows, (hp, wp)
-
-
-def window_unpartition(
-    windows: torch.Tensor, window_size: int, pad_hw: tuple[int, int], hw: tuple[int, int]
-) -> torch.Tensor:
-    """Inverse of `window_partition`: (B * num_windows, ws, ws, C) back to (B, H, W, C)."""
-    hp, wp = pad_hw
-    h, w = hw
-    b = windows.shape[0] // (hp * wp // window_size // window_size)
-    x = windows.reshape(b, hp // window_size, wp // window_size, window_size, window_size, -1)
-    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
-    if hp > h or wp > w:
-        x = x[:, :h, :w, :]
-    return x
 
 
 def _pool_hw(x: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
@@ -151,6 +118,7 @@ class MultiScaleBlock(nn.Module):
         h, w = x.shape[1], x.shape[2]
         pad_hw = (h, w)
         if window_size > 0:
+            # The padded tokens are attended to (there is no mask), exactly as in the reference.
             x, pad_hw = window_partition(x, window_size)
         x = self.attn(x)
         if self.q_stride is not None:

@@ -7,8 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annotator.sam.common import LayerNorm2d
-from annotator.sam.mask_decoder import MLP
+from annotator.sam.mask_decoder import (
+    MLP,
+    build_hypernetwork_mlps,
+    build_output_upscaling,
+    masks_from_tokens,
+)
 from annotator.sam.transformer import Attention, TwoWayAttentionBlock
 from annotator.sam.transformer import TwoWayTransformer as Sam1TwoWayTransformer
 
@@ -82,19 +86,12 @@ class MaskDecoder(nn.Module):
         # Takes part in attention (so it changes every other output) even though image mode
         # ignores the object score it predicts.
         self.obj_score_token = nn.Embedding(1, transformer_dim)
-        self.output_upscaling = nn.Sequential(
-            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(transformer_dim // 4),
-            nn.GELU(),
-            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
-            nn.GELU(),
-        )
+        self.output_upscaling = build_output_upscaling(transformer_dim, nn.GELU)
         # Applied once per image in `SAM2Image.forward_image`, not per prompt.
         self.conv_s0 = nn.Conv2d(transformer_dim, transformer_dim // 8, kernel_size=1)
         self.conv_s1 = nn.Conv2d(transformer_dim, transformer_dim // 4, kernel_size=1)
-        self.output_hypernetworks_mlps = nn.ModuleList(
-            MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
-            for _ in range(self.num_mask_tokens)
+        self.output_hypernetworks_mlps = build_hypernetwork_mlps(
+            transformer_dim, self.num_mask_tokens
         )
         self.iou_prediction_head = MLP(
             transformer_dim,
@@ -174,13 +171,7 @@ class MaskDecoder(nn.Module):
         feat_s0, feat_s1 = high_res_features
         upscaled = act1(ln1(dc1(src) + feat_s1))
         upscaled = act2(dc2(upscaled) + feat_s0)
-
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
-            dim=1,
-        )
-        b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        masks = masks_from_tokens(self.output_hypernetworks_mlps, mask_tokens_out, upscaled)
         iou_pred = self.iou_prediction_head(iou_token_out)
         object_score_logits = self.pred_obj_score_head(hs[:, 0, :])
         return masks, iou_pred, object_score_logits

@@ -47,6 +47,7 @@ def _image_array(image: np.ndarray | Image.Image) -> np.ndarray:
 
 
 def _finite(values: Any, name: str) -> torch.Tensor:
+    # float32, unlike SAM 1's float64 `_finite_array`: SAM 2's reference maps prompts in float32.
     try:
         array = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:
