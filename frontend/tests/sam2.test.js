@@ -1,4 +1,5 @@
-// Unit tests of the SAM 2.1 decoder helpers (src/decoder/sam2.js): node --test tests/.
+// Unit tests of the SAM 2.1 decoder helpers (src/decoder/sam2.js) and the feature wire reader
+// (src/decoder/wire2.js): node --test tests/.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildSam2PromptTensors, chooseSam2Mask, clampLowRes, upsampleSam2Logits, upsampleSam2Mask } from "../src/decoder/sam2.js";

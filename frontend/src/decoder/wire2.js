@@ -126,10 +126,49 @@ function decodeV1(buffer, { tables }) {
 // byte (codes have at most 6 bits, so they never carry into each other).
 const SPREAD = Uint32Array.from({ length: 16 }, (_, v) => ((v >> 3) << 24) | (((v >> 2) & 1) << 16) | (((v >> 1) & 1) << 8) | (v & 1));
 
-// Unit by unit: the codes from their bit planes (most significant first, value i in bit
-// 7 - i % 8 of byte i / 8), looked up in the unit's table; then the four bands of a channel
-// through the inverse Haar, each sum left to right in float32 and halved, as
-// export_onnx.wire2.unhaar.
+// The codes of one unit from its `b` bit planes (most significant first; value i in bit
+// 7 - i % 8 of byte i / 8 of a plane), eight values per step, looked up in its table (levels
+// from `t` in `table`). Small functions so that the engine optimises them after a few of the
+// 1,408 calls, rather than running one long first call in its interpreter.
+function decodeUnit(bytes, planeAt, b, table, t, band) {
+  const stride = band.length / 8;
+  for (let j = 0; j < stride; j++) {
+    let hi = 0;
+    let lo = 0;
+    for (let p = 0, at = planeAt + j; p < b; p++, at += stride) {
+      const byte = bytes[at];
+      hi = (hi << 1) | SPREAD[byte >> 4];
+      lo = (lo << 1) | SPREAD[byte & 15];
+    }
+    const i = 8 * j;
+    band[i] = table[t + (hi >>> 24)];
+    band[i + 1] = table[t + ((hi >>> 16) & 255)];
+    band[i + 2] = table[t + ((hi >>> 8) & 255)];
+    band[i + 3] = table[t + (hi & 255)];
+    band[i + 4] = table[t + (lo >>> 24)];
+    band[i + 5] = table[t + ((lo >>> 16) & 255)];
+    band[i + 6] = table[t + ((lo >>> 8) & 255)];
+    band[i + 7] = table[t + (lo & 255)];
+  }
+}
+
+// One channel's four bands back to its (h, w) map from `base` in `data`: each sum left to right
+// in float32, then halved (exact), as export_onnx.wire2.unhaar.
+function unhaarChannel(ll, lh, hl, hh, data, base, h, w) {
+  const f = Math.fround;
+  const half = w / 2;
+  for (let y = 0; y < h / 2; y++) {
+    const top = base + 2 * y * w;
+    for (let x = 0, i = y * half; x < half; x++, i++) {
+      const a = ll[i], b = lh[i], d = hl[i], e = hh[i];
+      data[top + 2 * x] = f(f(f(a + b) + d) + e) * 0.5;
+      data[top + 2 * x + 1] = f(f(f(a - b) + d) - e) * 0.5;
+      data[top + w + 2 * x] = f(f(f(a + b) - d) - e) * 0.5;
+      data[top + w + 2 * x + 1] = f(f(f(a - b) - d) + e) * 0.5;
+    }
+  }
+}
+
 function decodeV2(buffer, { bits, tables }) {
   const bytes = new Uint8Array(buffer);
   const table = tables[0];
@@ -137,50 +176,18 @@ function decodeV2(buffer, { bits, tables }) {
   let planeAt = WIRE2_HEADER + WIRE2_UNITS + 4 * table.length;
   let unit = 0;
   const out = {};
-  const f = Math.fround;
   for (const [name, [c, h, w]] of WIRE2_TENSORS) {
     const n = (h * w) / 4;
-    const stride = n / 8;
-    const half = w / 2;
     const data = new Float32Array(c * h * w);
     const bands = [0, 1, 2, 3].map(() => new Float32Array(n));
     for (let ch = 0; ch < c; ch++) {
       for (const band of bands) {
         const b = bits[unit++];
-        const t = tableAt;
-        for (let j = 0; j < stride; j++) {
-          let hi = 0;
-          let lo = 0;
-          for (let p = 0, at = planeAt + j; p < b; p++, at += stride) {
-            const byte = bytes[at];
-            hi = (hi << 1) | SPREAD[byte >> 4];
-            lo = (lo << 1) | SPREAD[byte & 15];
-          }
-          const i = 8 * j;
-          band[i] = table[t + (hi >>> 24)];
-          band[i + 1] = table[t + ((hi >>> 16) & 255)];
-          band[i + 2] = table[t + ((hi >>> 8) & 255)];
-          band[i + 3] = table[t + (hi & 255)];
-          band[i + 4] = table[t + (lo >>> 24)];
-          band[i + 5] = table[t + ((lo >>> 16) & 255)];
-          band[i + 6] = table[t + ((lo >>> 8) & 255)];
-          band[i + 7] = table[t + (lo & 255)];
-        }
+        decodeUnit(bytes, planeAt, b, table, tableAt, band);
         tableAt += 1 << b;
-        planeAt += b * stride;
+        planeAt += (b * n) / 8;
       }
-      const [ll, lh, hl, hh] = bands;
-      const base = ch * h * w;
-      for (let y = 0; y < h / 2; y++) {
-        const top = base + 2 * y * w;
-        for (let x = 0, i = y * half; x < half; x++, i++) {
-          const a = ll[i], b = lh[i], d = hl[i], e = hh[i];
-          data[top + 2 * x] = f(f(f(a + b) + d) + e) * 0.5;
-          data[top + 2 * x + 1] = f(f(f(a - b) + d) - e) * 0.5;
-          data[top + w + 2 * x] = f(f(f(a + b) - d) - e) * 0.5;
-          data[top + w + 2 * x + 1] = f(f(f(a - b) - d) + e) * 0.5;
-        }
-      }
+      unhaarChannel(...bands, data, ch * h * w, h, w);
     }
     out[name] = { data, dims: [1, c, h, w] };
   }
