@@ -259,7 +259,11 @@ def markdown(res: dict[str, Any], command: str) -> str:
         row("SAM 2.1 worker round trip per prompt", res["sam2_worker"]),
         row("SAM 1 per image (prepare)", res["sam1_embed_ms"]),
         row("SAM 2.1 per image (wire decode + prepare)", res["sam2_embed_ms"]),
-        row("SAM 2.1 per image: the wire decode alone", res["sam2_wire_decode_ms"]),
+        *(  # results written before wire2 version 2 have no separate decode time
+            [row("SAM 2.1 per image: the wire decode alone", res["sam2_wire_decode_ms"])]
+            if "sam2_wire_decode_ms" in res
+            else []
+        ),
         "",
         f"**SAM 2.1 / SAM 1 per prompt: {ratio:.2f}x (decode.onnx p50), {wratio:.2f}x (worker "
         "round trip p50).** SAM 2.1 adds the two high-res skip additions to the same upscaler "
