@@ -68,7 +68,6 @@ _HEADER = struct.Struct("<4sHH16s2III24s")
 assert _HEADER.size == HEADER_SIZE
 MAX_BYTES = 2_500_000  # the budget per image, header and tables included
 MIN_BITS, MAX_BITS = 1, 6
-BANDS = ("LL", "LH", "HL", "HH")
 
 
 @dataclass(frozen=True)
