@@ -4,10 +4,10 @@ ask which family they hold; a new family is one more class here.
 
 What differs between families, and so lives here: how a checkpoint name resolves, how images are
 encoded and stored (SAM 1: one (256, 64, 64) embedding in `export_onnx.wire`, 1 MB; SAM 2: the
-embedding plus two high-resolution maps in `export_onnx.wire2`, 2.4 MB), how stored features are
-put back into a predictor, the predictor and automatic mask generator classes, and the hover
-atlas's decode. Both
-predictors share Meta's `predict(point_coords, point_labels, box, mask_input, multimask_output)`.
+embedding plus two high-resolution maps in `export_onnx.wire2`, at most 2.5 MB; it still reads
+the version 1 files stored before), how stored features are put back into a predictor, the
+predictor and automatic mask generator classes, and the hover atlas's decode. Both predictors
+share Meta's `predict(point_coords, point_labels, box, mask_input, multimask_output)`.
 
 Imports torch: only workers and CLIs import this module (no Django here).
 """

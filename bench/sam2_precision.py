@@ -1,28 +1,26 @@
 """Benchmark: what SAM 2.1's stored features cost in mask agreement, against float32 in the
-same run: bfloat16 autocast of the encoder (the prompt path stays float32, as the workers and
-the page run it), the wire format (`export_onnx.wire2`), and a candidate better quantisation
-of the same budget (per-channel bit allocation).
+same run (bfloat16 autocast of the encoder, wire format version 1 and version 2 of
+`export_onnx.wire2`), and what version 2 costs to encode and decode.
 
-The decode is the exported graphs (the fast path the page and the server predict run), over
-every case of the SAM 2.1 parity pack (reference/sam2/), every candidate mask.
+The masks are decoded by the exported graphs (the fast path the page and the server predict
+run), over every case of the SAM 2.1 parity pack (reference/sam2/), every candidate mask.
+Times, per image, each against a reference measured in the same run: the version 2 encode
+(default 12 Lloyd steps per codebook, and 4) against version 1's; the page's JavaScript decode
+(`frontend/src/decoder/wire2.js` in node, the first run apart: it includes the JIT) against
+numpy's `wire2.decode_features`; with ``--browser``, the decode inside the page's worker
+(headless Chromium, the ``decodeMs`` of its ``embedded`` reply) beside ``prepare.onnx``.
 
-    .venv/bin/python -m bench.sam2_precision [--write-results]
-
-Per-channel bit allocation: wire2 gives every channel of a tensor the same bits (4 for
-image_embed and high_res_feats_1, 5 for high_res_feats_0). Channels differ in spread, so a
-Lloyd-Max codebook leaves them different errors; greedily moving bits to the channels whose
-error falls most per bit (3 to 6 bits; each tensor's error weighted by its own float32 energy,
-so that no tensor's scale decides) lowers the total error at the same bytes. Only simulated
-here (codes decoded in numpy): the wire layout, `unpack.onnx` and `sam2.js` would each need a
-per-channel bits table to adopt it.
+    .venv/bin/python -m bench.sam2_precision [--browser] [--write-results]
 """
 
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
+import os
+import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +31,8 @@ from bench.common import ROOT
 from bench.decoder.bench_sam2 import NAMES, PACK, PACK_MODEL, prepare_sam2, wire_quality
 from export_onnx import wire2
 
-BUDGET = 2_500_000  # bytes per image, the issue's 2.5 MB
-HEADER_AND_TABLES = wire2.HEADER_SIZE  # tables are counted per channel below
-BITS = (3, 4, 5, 6)
-SHAPES = {t.name: t.shape for t in wire2.TENSORS}
+FAST_ITERATIONS = 4  # the cheaper encoder measured beside the default
+RUNS = 5
 
 
 def bf16_features(model: Any, image: np.ndarray) -> dict[str, np.ndarray]:
@@ -52,195 +48,168 @@ def bf16_features(model: Any, image: np.ndarray) -> dict[str, np.ndarray]:
     return {n: t.float().numpy() for n, t in zip(NAMES, maps, strict=True)}
 
 
-def channel_options(x: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """bits -> (per-channel squared error sums (C,), decoded (C, N)) of the codebook."""
-    flat = x[0].reshape(x.shape[1], -1)
-    out = {}
-    for bits in BITS:
-        table, codes = wire2._codebook(flat, bits)
-        decoded = np.take_along_axis(table, codes.astype(np.int64), 1)
-        out[bits] = (((decoded - flat) ** 2).sum(1), decoded)
-    return out
+def timed(fn: Callable[[], Any], runs: int = RUNS) -> tuple[Any, list[float]]:
+    """The result of `fn` and the seconds of each of `runs` calls."""
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, times
 
 
-def per_channel_allocation(
-    f32: dict[str, np.ndarray], options: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]
-) -> tuple[dict[str, np.ndarray], int]:
-    """Greedy: start every channel at 3 bits, then give one more bit to the channel whose
-    energy-normalised error falls most per byte, until the budget is spent."""
-    bits = {n: np.full(SHAPES[n][0], BITS[0]) for n in NAMES}
-    size = HEADER_AND_TABLES + sum(
-        SHAPES[n][0] * (SHAPES[n][1] * SHAPES[n][2] * BITS[0] // 8 + 4 * 2 ** BITS[0] + 1)
-        for n in NAMES
-    )
-    energy = {n: float((f32[n].astype(np.float64) ** 2).sum()) for n in NAMES}
-    heap: list[tuple[float, str, int]] = []
-
-    def push(n: str, c: int) -> None:
-        b = int(bits[n][c])
-        if b == BITS[-1]:
-            return
-        gain = (options[n][b][0][c] - options[n][b + 1][0][c]) / energy[n]
-        cost = SHAPES[n][1] * SHAPES[n][2] / 8 + 4 * 2**b  # one more bit plane + table growth
-        heapq.heappush(heap, (-gain / cost, n, c))
-
-    for n in NAMES:
-        for c in range(SHAPES[n][0]):
-            push(n, c)
-    while heap:
-        _, n, c = heapq.heappop(heap)
-        b = int(bits[n][c])
-        cost = int(SHAPES[n][1] * SHAPES[n][2] // 8 + 4 * 2**b)
-        if size + cost > BUDGET:
-            continue
-        bits[n][c] = b + 1
-        size += cost
-        push(n, c)
-    decoded = {}
-    for n in NAMES:
-        rows = [options[n][int(b)][1][c] for c, b in enumerate(bits[n])]
-        decoded[n] = np.stack(rows).reshape(1, *SHAPES[n]).astype(np.float32)
-    return decoded, size
+def node_decode_ms(path: Path, runs: int = RUNS + 1) -> list[float]:
+    """Decode ms of the page's reader in node, the first (JIT) run dropped."""
+    result = subprocess.run(
+        ["node", "tests/sam2_wire_dump.mjs", str(path), "-", str(runs)],
+        cwd=ROOT / "frontend", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)["ms"][1:]
 
 
-def haar(x: np.ndarray) -> np.ndarray:
-    """(C, H, W) -> (4, C, H/2, W/2): orthonormal 2x2 Haar bands LL, LH, HL, HH."""
-    a, b = x[:, 0::2, 0::2], x[:, 0::2, 1::2]
-    c, d = x[:, 1::2, 0::2], x[:, 1::2, 1::2]
-    return np.stack([a + b + c + d, a - b + c - d, a + b - c - d, a - b - c + d]) / 2
+def browser_decode_ms(export_dir: Path, data: Path, pack: dict[str, Any]) -> dict[str, Any]:
+    """The worker's ``embedded`` reply (decode + prepare, and the decode alone) per pack image,
+    four embeds each, the first dropped."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.decoder.bench_decoder import CHROMIUM, CHROMIUM_ARGS, HARNESS
+    from export_onnx.devserver import DevServer
+
+    subprocess.run(["npm", "run", "build"], cwd=ROOT / "frontend", check=True, capture_output=True)
+    mounts = {"/dist/": ROOT / "frontend" / "dist", "/harness/": HARNESS, "/export/": export_dir,
+              "/data/": data}  # fmt: skip
+    decode, embed = [], []
+    with DevServer(mounts) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{server.url}/harness/index.html")
+        page.wait_for_function("window.harness !== undefined")
+        settings = page.evaluate(
+            "harness.load('/export/manifest.json', {executionProviders: ['wasm']})"
+        )
+        for img in pack:
+            replies = [
+                page.evaluate(f"harness.embed('{img}', '/data/{img}.bin')") for _ in range(4)
+            ]
+            decode += [r["decodeMs"] for r in replies[1:]]
+            embed += [r["ms"] for r in replies[1:]]
+        version = browser.version
+        browser.close()
+    return {"browser": version, "threads": settings["numThreads"], "decode_ms": decode,
+            "embed_ms": embed}  # fmt: skip
 
 
-def unhaar(bands: np.ndarray) -> np.ndarray:
-    ll, lh, hl, hh = bands
-    out = np.empty((ll.shape[0], ll.shape[1] * 2, ll.shape[2] * 2), ll.dtype)
-    out[:, 0::2, 0::2] = (ll + lh + hl + hh) / 2
-    out[:, 0::2, 1::2] = (ll - lh + hl - hh) / 2
-    out[:, 1::2, 0::2] = (ll + lh - hl - hh) / 2
-    out[:, 1::2, 1::2] = (ll - lh - hl + hh) / 2
-    return out
-
-
-def haar_allocation(f32: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
-    """Each channel split into 2x2 Haar bands (spatial neighbours are correlated, so the
-    energy gathers in LL), each (channel, band) its own codebook at 1 to 6 bits, chosen by the
-    same greedy as `per_channel_allocation` (Haar is orthonormal: band errors add up to the
-    map's). Simulated like it: the wire would carry bits per band and the graph an inverse
-    Haar (four adds per output pixel)."""
-    units: list[tuple[str, int, int, np.ndarray]] = []
-    bands = {n: haar(f32[n][0].astype(np.float64)) for n in NAMES}
-    for n in NAMES:
-        for k in range(4):
-            for c in range(SHAPES[n][0]):
-                units.append((n, k, c, bands[n][k, c].reshape(-1)))
-    energy = {n: float((f32[n].astype(np.float64) ** 2).sum()) for n in NAMES}
-    levels = (1, 2, 3, 4, 5, 6)
-    opts: list[dict[int, tuple[float, np.ndarray]]] = []
-    for _, _, _, v in units:
-        o = {}
-        for b in levels:
-            table, codes = wire2._codebook(v[None], b)
-            dec = table[0][codes[0].astype(np.int64)]
-            o[b] = (float(((dec - v) ** 2).sum()), dec.astype(np.float32))
-        opts.append(o)
-    bits = [levels[0]] * len(units)
-    size = HEADER_AND_TABLES + sum(v.size * levels[0] // 8 + 4 * 2 + 1 for *_, v in units)
-    heap: list[tuple[float, int]] = []
-
-    def push(i: int) -> None:
-        b = bits[i]
-        if b == levels[-1]:
-            return
-        n, v = units[i][0], units[i][3]
-        gain = (opts[i][b][0] - opts[i][b + 1][0]) / energy[n]
-        heapq.heappush(heap, (-gain / (v.size / 8 + 4 * 2**b), i))
-
-    for i in range(len(units)):
-        push(i)
-    while heap:
-        _, i = heapq.heappop(heap)
-        cost = int(units[i][3].size // 8 + 4 * 2 ** bits[i])
-        if size + cost > BUDGET:
-            continue
-        bits[i] += 1
-        size += cost
-        push(i)
-    decoded_bands = {n: np.zeros_like(bands[n]) for n in NAMES}
-    for i, (n, k, c, _) in enumerate(units):
-        decoded_bands[n][k, c] = opts[i][bits[i]][1].reshape(bands[n].shape[2:])
-    out = {n: unhaar(decoded_bands[n])[None].astype(np.float32) for n in NAMES}
-    return out, size
-
-
-def run(out: Path) -> dict[str, Any]:
+def run(out: Path, browser: bool) -> dict[str, Any]:
     from PIL import Image
 
     from annotator.sam2 import build_sam2
 
-    export_dir, pack = prepare_sam2(out)
+    export_dir, pack = prepare_sam2(out)  # writes each image's version 2 file, {img}.bin
     data = out / "sam2_data"
     model = build_sam2(PACK / f"{PACK_MODEL}.pt")
-    bf16: dict[str, dict[str, np.ndarray]] = {}
-    bf16_wire: dict[str, dict[str, np.ndarray]] = {}
-    allocated: dict[str, dict[str, np.ndarray]] = {}
-    haared: dict[str, dict[str, np.ndarray]] = {}
-    sizes, haar_sizes = {}, {}
+    decoded: dict[str, dict[str, dict[str, np.ndarray]]] = {
+        k: {} for k in ("bf16", "bf16_v2", "v1", "v2_fast")
+    }
+    sizes: dict[str, list[int]] = {k: [] for k in ("v1", "v2", "v2_fast")}
+    seconds: dict[str, list[float]] = {k: [] for k in ("v1", "v2", "v2_fast", "numpy_decode")}
+    node_ms: list[float] = []
     for img in pack:
         image = np.array(Image.open(PACK / f"{img}.png").convert("RGB"))
-        bf16[img] = bf16_features(model, image)
-        bf16_wire[img] = wire2.decode_features(wire2.encode_features(bf16[img]))
         f32 = dict(np.load(data / f"{img}_f32.npz"))
-        options = {n: channel_options(f32[n]) for n in NAMES}
-        allocated[img], sizes[img] = per_channel_allocation(f32, options)
-        haared[img], haar_sizes[img] = haar_allocation(f32)
-    return {
-        "wire_bytes": wire2.TOTAL_BYTES,
-        "wire": wire_quality(export_dir, data, pack),
-        "bf16": wire_quality(export_dir, data, pack, bf16),
-        "bf16_wire": wire_quality(export_dir, data, pack, bf16_wire),
-        "per_channel": wire_quality(export_dir, data, pack, allocated),
-        "per_channel_bytes": max(sizes.values()),
-        "haar": wire_quality(export_dir, data, pack, haared),
-        "haar_bytes": max(haar_sizes.values()),
+        bf16 = decoded["bf16"][img] = bf16_features(model, image)
+        decoded["bf16_v2"][img] = wire2.decode_features(wire2.encode_features(bf16))
+        v1, t = timed(lambda: wire2.encode_features_v1(f32))  # noqa: B023 - called at once
+        seconds["v1"] += t
+        v2, t = timed(lambda: wire2.encode_features(f32))  # noqa: B023
+        seconds["v2"] += t
+        fast, t = timed(lambda: wire2.encode_features(f32, iterations=FAST_ITERATIONS))  # noqa: B023
+        seconds["v2_fast"] += t
+        for k, blob in (("v1", v1), ("v2", v2), ("v2_fast", fast)):
+            sizes[k].append(len(blob))
+        decoded["v1"][img] = wire2.decode_features(v1)
+        decoded["v2_fast"][img] = wire2.decode_features(fast)
+        seconds["numpy_decode"] += timed(lambda: wire2.decode_features(v2))[1]  # noqa: B023
+        path = data / f"{img}_bench_v2.bin"
+        path.write_bytes(v2)
+        node_ms += node_decode_ms(path)
+    res: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": f"{os.getloadavg()[0]:.1f}",
+        "bytes": {k: max(v) for k, v in sizes.items()},
+        "seconds": {k: float(np.median(v)) for k, v in seconds.items()},
+        "node_decode_ms": float(np.median(node_ms)),
+        "v2": wire_quality(export_dir, data, pack),  # the {img}.bin files: the stored format
+        **{k: wire_quality(export_dir, data, pack, v) for k, v in decoded.items()},
     }
+    if browser:
+        b = browser_decode_ms(export_dir, data, pack)
+        res["browser"] = {"name": b["browser"], "threads": b["threads"],
+                          "decode_ms": float(np.median(b["decode_ms"])),
+                          "embed_ms": float(np.median(b["embed_ms"])), "n": len(b["decode_ms"])}  # fmt: skip
+    return res
 
 
 def markdown(res: dict[str, Any], command: str) -> str:
     def line(name: str, q: dict[str, float], size: str) -> str:
         return f"| {name} | {size} | {q['mean_iou']:.4f} | {q['min_iou']:.4f} | {q['n']} |"
 
-    return "\n".join([
-        "## SAM 2.1 feature precision: bfloat16 and the wire format against float32",
+    b, s = res["bytes"], res["seconds"]
+    lines = [
+        "## SAM 2.1 feature precision: wire format version 2 against float32",
         "",
-        f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, on this shared CPU "
-        "machine: the pack's sam2.1_hiera_mini (random weights), every pack case and candidate "
-        "mask, decoded by the exported graphs; IoU of each mask with the one from float32 "
-        "features computed in the same run.",
+        f"`{command}`, {res['date']}, on this shared 2-core CPU machine (load average at start "
+        f"{res['load']}): the pack's sam2.1_hiera_mini (random weights), every pack case and "
+        "candidate mask, decoded by the exported graphs; IoU of each mask with the one from "
+        "float32 features computed in the same run.",
         "",
         "| features | bytes per image | mean IoU | min IoU | masks |",
         "| --- | --- | --- | --- | --- |",
         line("bfloat16 autocast encoder (CPU), float32 prompt path", res["bf16"], "16,777,216"),
-        line("wire2 (codebooks 4/5/4, the stored format)", res["wire"], f"{res['wire_bytes']:,}"),
-        line("bfloat16 encoder, then wire2", res["bf16_wire"], f"{res['wire_bytes']:,}"),
-        line("per-channel bit allocation (3-6 bits, simulated)", res["per_channel"],
-             f"{res['per_channel_bytes']:,}"),
-        line("2x2 Haar bands, per-band bit allocation (1-6 bits, simulated)", res["haar"],
-             f"{res['haar_bytes']:,}"),
+        line("wire2 v1 (per-channel codebooks 4/5/4; files stored before v2)", res["v1"],
+             f"{b['v1']:,}"),
+        line("**wire2 v2** (Haar bands, codebook per (channel, band), 1-6 bits; the stored "
+             "format)", res["v2"], f"{b['v2']:,}"),
+        line(f"wire2 v2 with {FAST_ITERATIONS} Lloyd steps instead of 12", res["v2_fast"],
+             f"{b['v2_fast']:,}"),
+        line("bfloat16 encoder, then wire2 v2", res["bf16_v2"], f"{b['v2']:,}"),
         "",
-        "bfloat16 is what an encoder under `torch.autocast(bfloat16)` costs before any wire "
-        "format; the workers do not offer it (they run float32). The per-channel allocation is "
-        "`bench/sam2_precision.py`'s simulation, not the wire format; see its docstring.",
+        f"Bytes are the largest of the pack's images, header and tables included (v2 spends the "
+        f"budget to within one bit plane: at most {wire2.MAX_BYTES:,}).",
         "",
-    ])  # fmt: skip
+        "| per image (median) | time | against |",
+        "| --- | --- | --- |",
+        f"| encode v1 (numpy, one core) | {s['v1']:.2f} s | 1.00x |",
+        f"| encode v2, 12 Lloyd steps (the default) | {s['v2']:.2f} s | {s['v2'] / s['v1']:.2f}x "
+        "encode v1 |",
+        f"| encode v2, {FAST_ITERATIONS} Lloyd steps | {s['v2_fast']:.2f} s | "
+        f"{s['v2_fast'] / s['v1']:.2f}x encode v1 |",
+        f"| decode v2, numpy (`wire2.decode_features`) | {1000 * s['numpy_decode']:.0f} ms | "
+        "1.00x |",
+        f"| decode v2, the page's `wire2.js` in node (after its first run) | "
+        f"{res['node_decode_ms']:.0f} ms | "
+        f"{res['node_decode_ms'] / (1000 * s['numpy_decode']):.2f}x numpy |",
+    ]  # fmt: skip
+    if "browser" in res:
+        br = res["browser"]
+        lines += [
+            f"| decode v2 in the page's worker, Chromium {br['name']} ({br['n']} embeds) | "
+            f"{br['decode_ms']:.0f} ms | {br['decode_ms'] / br['embed_ms']:.2f}x of the "
+            f"worker's whole embed ({br['embed_ms']:.0f} ms: decode + `prepare.onnx`, wasm, "
+            f"{br['threads']} threads) |",
+        ]
+    return "\n".join([*lines, ""])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "sam2_precision")
+    parser.add_argument("--browser", action="store_true", help="also time the page's worker")
     parser.add_argument("--write-results", action="store_true")
     args = parser.parse_args()
-    res = run(args.out)
+    res = run(args.out, args.browser)
     print(json.dumps(res, indent=2))
-    text = markdown(res, "python -m bench.sam2_precision --write-results")
+    flags = (" --browser" if args.browser else "") + " --write-results"
+    text = markdown(res, f".venv/bin/python -m bench.sam2_precision{flags}")
     print(text)
     if args.write_results:
         with (ROOT / "bench" / "RESULTS.md").open("a") as f:

@@ -33,7 +33,6 @@ GRAPH_ROLES = {
     "decoder": "single graph: features + prompt -> full-size masks, IoU, low-res (4 candidates)",
     "prepare": "per image: features (+ mask input) -> prompt-independent tensors",
     "decode": "per prompt: prepared tensors + points -> 4 low-res logits and 4 IoU scores",
-    "unpack": "per image: wire features (export_onnx.wire2) -> float32 features",
 }
 # Float32 graph vs PyTorch: rounding only (the fast path reassociates the attention sums).
 LOGIT_ATOL = 1e-3
@@ -60,7 +59,9 @@ def dummy_inputs() -> list[torch.Tensor]:
 
 
 def export_graphs(model: Any, out_dir: Path, opset: int) -> None:
-    """Write ``decoder.onnx``, ``prepare.onnx``, ``decode.onnx`` and ``unpack.onnx``."""
+    """Write ``decoder.onnx``, ``prepare.onnx`` and ``decode.onnx``. The feature wire format
+    (`export_onnx.wire2`) needs no graph: its per-band bit widths decode in plain code, numpy on
+    the server and `frontend/src/decoder/wire2.js` in the page."""
     args = dummy_inputs()
     trace_graph(
         sam2_graphs.Sam2DecoderGraph(model).eval(),
@@ -91,15 +92,6 @@ def export_graphs(model: Any, out_dir: Path, opset: int) -> None:
         sam2_graphs.DECODE_OUTPUTS,
         opset,
         POINTS_AXES,
-    )
-    unpack = wire2.UnpackGraph().eval()
-    trace_graph(
-        unpack,
-        unpack.example_inputs(),
-        out_dir / "unpack.onnx",
-        list(wire2.WIRE_INPUTS),
-        sam2_graphs.FEATURE_INPUTS,
-        opset,
     )
 
 
@@ -263,7 +255,7 @@ def run_export_sam2(
         stale.unlink()
     (out / "manifest.json").unlink(missing_ok=True)
     manifest = build_manifest(model, checkpoint, sha256_file(checkpoint), opset)
-    progress("exporting SAM 2 decoder.onnx, prepare.onnx, decode.onnx, unpack.onnx")
+    progress("exporting SAM 2 decoder.onnx, prepare.onnx, decode.onnx")
     export_graphs(model, out, opset)
     write_manifest(out, manifest)
     progress("verifying the SAM 2 graphs against PyTorch")

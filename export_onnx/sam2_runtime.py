@@ -157,7 +157,8 @@ class Sam2WireDecoder:
         self.model_key = bytes.fromhex(self.manifest["features"]["wire"]["model_key"])
 
     def prepare(self, wire_features: bytes | bytearray | memoryview) -> PreparedSam2Image:
-        """Decode the wire bytes (as ``unpack.onnx`` does) and run ``prepare.onnx``.
+        """Decode the wire bytes (to the floats the page decodes) and run ``prepare.onnx``.
+        Either wire version is read (`export_onnx.wire2.READABLE_VERSIONS`).
 
         Raises:
             export_onnx.wire2.WireFormatError: not SAM 2 features, or another model's.

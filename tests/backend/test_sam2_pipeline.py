@@ -74,10 +74,10 @@ def test_a_sam2_upload_is_embedded_exported_and_predicted_by_the_worker(
     data = b"".join(response.streaming_content)
     sha = response["X-Model-Sha256"]
     assert response["X-Embedding-Dtype"] == "sam2_codebook"
-    assert len(data) == wire2.TOTAL_BYTES
+    assert 2_000_000 < len(data) <= wire2.MAX_BYTES
     header = wire2.read_header(data, model_key=wire.model_key_from_sha256(sha))
     assert header.model_key == wire2.model_key_from_sha256(sha)
-    assert header.original_size == (300, 451)
+    assert header.original_size == (300, 451) and header.version == wire2.VERSION
     row = Embedding.objects.get(image_id=image["id"])
     assert row.status == "ready" and row.attempts == 1 and row.shape == [256, 64, 64]
 
@@ -96,9 +96,10 @@ def test_a_sam2_upload_is_embedded_exported_and_predicted_by_the_worker(
     assert manifest.status_code == 200, manifest.content
     body = manifest.json()
     assert body["model"]["family"] == "sam2" and body["verification"]["status"] == "passed"
-    assert body["features"]["wire"]["bytes"] == wire2.TOTAL_BYTES
+    assert body["features"]["wire"]["max_bytes"] == wire2.MAX_BYTES
+    assert body["features"]["wire"]["version"] == wire2.VERSION
     assert body["features"]["wire"]["model_key"] == wire2.model_key_from_sha256(sha).hex()
-    assert {"prepare", "decode", "unpack"} <= set(body["graphs"])
+    assert {"prepare", "decode"} <= set(body["graphs"])
 
     # Server-side predict runs the exported graphs over the stored features: the same masks
     # as the PyTorch predictor on those features, for points, a box and both.
@@ -127,6 +128,25 @@ def test_a_sam2_upload_is_embedded_exported_and_predicted_by_the_worker(
     # A prompt the decoder cannot take is a 400 with a detail, not a 500.
     bad = client.post(url, {"point_coords": [[1, 2]], "point_labels": [5]}, format="json")
     assert bad.status_code == 400 and "detail" in bad.json()
+
+    # An embedding stored in wire version 1 (before version 2) still predicts, the same masks as
+    # its decoded features; a version this reader does not know is a 409 asking for a
+    # recompute, not a 500.
+    f = predictor._features
+    exact = {"image_embed": f["image_embed"].numpy(), "high_res_feats_0": f["high_res_feats"][0]
+             .numpy(), "high_res_feats_1": f["high_res_feats"][1].numpy()}  # fmt: skip
+    old = wire2.encode_features_v1(exact, model_key=header.model_key, original_size=(300, 451))
+    stored_file = Path(row.file.path)
+    stored_file.write_bytes(old)
+    features_predictor.set_image_features(wire2.decode_features(old), (300, 451))
+    response = client.post(url, prompts[0], format="json")
+    assert response.status_code == 200, response.content
+    expected, _, _ = predictor_predict(features_predictor, prompts[0])
+    for got, want in zip(response.json()["masks"], expected, strict=True):
+        assert _iou(rle_to_mask(got["rle"]).astype(bool), want) >= 0.99
+    stored_file.write_bytes(old[:4] + b"\x03" + old[5:])
+    refused = client.post(url, prompts[0], format="json")
+    assert refused.status_code == 409 and "recompute" in refused.json()["detail"]
 
 
 def predictor_predict(predictor: Any, prompt: dict[str, Any]) -> Any:

@@ -43,7 +43,7 @@ def test_a_sam2_project_hovers_clicks_accepts_and_runs_everything(
     atlas = page.evaluate("window.annotator.atlas()")
     assert atlas["loaded"] and atlas["grid"] == [3, 4], atlas
 
-    # What the page fetched: a SAM 2 manifest and the 2.4 MB feature wire format.
+    # What the page fetched: a SAM 2 manifest and the feature wire format (at most 2.5 MB).
     project = api(page, "GET", f"/api/projects/{sam2_world['project'].pk}/")["body"]
     manifest = api(page, "GET", project["sam_model"]["manifest_url"])["body"]
     assert manifest["model"]["family"] == "sam2"
@@ -51,7 +51,7 @@ def test_a_sam2_project_hovers_clicks_accepts_and_runs_everything(
         "async (u) => (await (await fetch(u)).arrayBuffer()).byteLength",
         f"/api/images/{image.pk}/embedding",
     )
-    assert size == wire2.TOTAL_BYTES
+    assert 2_000_000 < size <= wire2.MAX_BYTES
 
     # Hover: a mask appears under the cursor.
     x, y = page.evaluate("window.annotator.imageToClient(230, 150)")

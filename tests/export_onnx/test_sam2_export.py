@@ -35,7 +35,7 @@ def test_manifest_says_sam2_and_verification_passed(sam2_export: Path) -> None:
     assert manifest["model"]["family"] == "sam2"
     assert manifest["model"]["checkpoint"] == f"{PACK_MODEL}.pt"
     assert manifest["verification"]["status"] == "passed"
-    assert set(manifest["graphs"]) == {"decoder", "prepare", "decode", "unpack"}
+    assert set(manifest["graphs"]) == {"decoder", "prepare", "decode"}
     inputs = [i["name"] for i in manifest["graphs"]["decoder"]["inputs"]]
     assert inputs == [
         "image_embed", "high_res_feats_0", "high_res_feats_1", "point_coords", "point_labels",

@@ -1,5 +1,5 @@
-// SAM 2.1 in the decoder worker: the feature wire format (export_onnx/wire2.py), the prompt
-// tensors and the mask postprocessing of SAM2ImagePredictor. Pure functions (no onnxruntime), so
+// SAM 2.1 in the decoder worker: the prompt tensors and the mask postprocessing of
+// SAM2ImagePredictor (the feature wire format is wire2.js). Pure functions (no onnxruntime), so
 // they run in node --test, the page and the worker alike.
 //
 // What differs from SAM 1 (feeds.js / upsample.js), each a measurable miss if done SAM 1's way:
@@ -13,56 +13,6 @@ import { bilinearTaps, resize2d } from "./upsample.js";
 export const IMG_SIZE = 1024;
 export const LOW_RES = 256;
 export const LOW_RES_CLAMP = 32;
-
-// Must equal export_onnx/wire2.py TENSORS: name, [C, H, W], bits.
-export const WIRE2_TENSORS = [
-  ["image_embed", [256, 64, 64], 4],
-  ["high_res_feats_0", [32, 256, 256], 5],
-  ["high_res_feats_1", [64, 128, 128], 4],
-];
-export const WIRE2_HEADER = 64;
-
-function sections() {
-  const out = [];
-  for (const [name, [c, h, w], bits] of WIRE2_TENSORS) {
-    const count = c * h * w;
-    out.push([`${name}_table`, "float32", 4 * c * (1 << bits), [c, 1 << bits]]);
-    out.push([`${name}_hi`, "uint8", count / 2, [count / 2]]);
-    if (bits === 5) out.push([`${name}_lo`, "uint8", count / 8, [count / 8]]);
-  }
-  return out;
-}
-
-export const WIRE2_BYTES = WIRE2_HEADER + sections().reduce((n, s) => n + s[2], 0);
-
-// The features wire format as unpack.onnx's inputs: views into `buffer`, no copies. Throws on
-// anything that is not exactly this format and size.
-export function sam2WireTensors(buffer) {
-  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < WIRE2_HEADER) {
-    throw new Error("SAM 2 features: too short for a header");
-  }
-  const view = new DataView(buffer);
-  const magic = String.fromCharCode(...new Uint8Array(buffer, 0, 4));
-  if (magic !== "SAM2") throw new Error(`not SAM 2 features (magic ${magic})`);
-  const version = view.getUint16(4, true);
-  const count = view.getUint16(6, true);
-  if (version !== 1 || count !== WIRE2_TENSORS.length || view.getUint32(32, true) !== WIRE2_HEADER) {
-    throw new Error(`unsupported SAM 2 features v${version}`);
-  }
-  const total = view.getUint32(36, true);
-  if (total !== WIRE2_BYTES || buffer.byteLength !== WIRE2_BYTES) {
-    throw new Error(`SAM 2 features have ${buffer.byteLength} bytes, expected ${WIRE2_BYTES}`);
-  }
-  const modelKey = Array.from(new Uint8Array(buffer, 8, 16), (b) => b.toString(16).padStart(2, "0")).join("");
-  const tensors = {};
-  let offset = WIRE2_HEADER;
-  for (const [name, type, bytes, dims] of sections()) {
-    const data = type === "float32" ? new Float32Array(buffer, offset, bytes / 4) : new Uint8Array(buffer, offset, bytes);
-    tensors[name] = { data, dims };
-    offset += bytes;
-  }
-  return { modelKey, originalSize: [view.getUint32(24, true), view.getUint32(28, true)], tensors };
-}
 
 // point_coords (1, N, 2) / point_labels (1, N) as SAM2ImagePredictor builds them. Coordinates
 // are computed in float32 like the reference ((x / w) * 1024 with float32 rounding).

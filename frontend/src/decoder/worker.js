@@ -1,15 +1,15 @@
 // The decoder Web Worker: onnxruntime-web runs SAM's prompt encoder + mask decoder over a
 // prepared image embedding (see export_onnx/fast.py for the graph split). The manifest's
 // model.family picks the model: "sam2" (SAM 2.1, export_onnx/sam2.py) takes the SAM 2 feature
-// wire format (export_onnx/wire2.py) in "embed", runs unpack.onnx + prepare.onnx per image, and
-// builds prompts and full-size masks the SAM 2 way (sam2.js); anything else is SAM 1.
+// wire format (export_onnx/wire2.py) in "embed", decodes it (wire2.js), runs prepare.onnx per
+// image, and builds prompts and full-size masks the SAM 2 way (sam2.js); anything else is SAM 1.
 //
 // Messages in (postMessage):
 //   {type: "load", manifestUrl, wasmPaths?, numThreads?, executionProviders?, quantized?}
 //       -> {type: "loaded", manifest, executionProviders, numThreads, crossOriginIsolated}
 //   {type: "embed", id, buffer (ArrayBuffer, wire format), origSize?: [h, w]}
 //       runs prepare.onnx once and caches the result under `id`
-//       -> {type: "embedded", id, ms, modelKey}
+//       -> {type: "embedded", id, ms, modelKey, decodeMs (SAM 2: the wire decode's share of ms)}
 //   {type: "decode", id, seq, points, labels, box, maskInput, multimask, pick?, candidates?}
 //       latest wins: a decode still queued when a newer one arrives is dropped and answered
 //       {type: "dropped", id, seq}; otherwise
@@ -29,7 +29,8 @@
 import * as ort from "onnxruntime-web";
 import { buildMaskTensors, buildPromptTensors, chooseMask, wireTensors } from "./feeds.js";
 import { upsampleMask } from "./upsample.js";
-import { buildSam2PromptTensors, chooseSam2Mask, clampLowRes, sam2WireTensors, upsampleSam2Mask } from "./sam2.js";
+import { buildSam2PromptTensors, chooseSam2Mask, clampLowRes, upsampleSam2Mask } from "./sam2.js";
+import { decodeSam2Features, readSam2Header } from "./wire2.js";
 
 const state = { manifest: null, base: null, sessions: {}, images: new Map(), modelKey: null };
 const queue = [];
@@ -82,7 +83,6 @@ async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, pr
   // `quantized: true` picks decode.int8.onnx when the export has it (4x smaller download; its
   // measured mask agreement is in manifest.verification.decode_int8).
   const graphs = { prepare: "prepare", decode: quantized && manifest.graphs.decode_int8 ? "decode_int8" : "decode" };
-  if (state.family === "sam2") graphs.unpack = "unpack";
   for (const [role, name] of Object.entries(graphs)) {
     const file = manifest.graphs[name].file;
     state.sessions[role] = await ort.InferenceSession.create(new URL(file, url).href, sessionOptions());
@@ -99,7 +99,7 @@ async function load({ manifestUrl, wasmPaths, numThreads, executionProviders, pr
 
 async function prepare(buffer, maskInput, features = null) {
   const sam2 = state.family === "sam2";
-  const wire = sam2 ? sam2WireTensors(buffer) : wireTensors(buffer);
+  const wire = sam2 ? readSam2Header(buffer) : wireTensors(buffer);
   // An all-zero key means "unknown model" (embeddings written without one); anything else must
   // be the checkpoint this decoder was exported from.
   const unknown = /^0+$/.test(wire.modelKey);
@@ -112,15 +112,17 @@ async function prepare(buffer, maskInput, features = null) {
   }
   // SAM 2: the wire decodes to float32 features once per image (kept for mask-input clicks);
   // a fed-back mask is clamped to +-32 as the reference's returned low-res logits are.
-  const feats = features ?? (await state.sessions.unpack.run(tensors(wire.tensors)));
+  const t0 = performance.now();
+  const feats = features ?? tensors(decodeSam2Features(buffer));
+  const decodeMs = features ? 0 : performance.now() - t0;
   const mask = tensors(buildMaskTensors(maskInput ? clampLowRes(maskInput) : null));
   const prepared = await state.sessions.prepare.run({ ...feats, ...mask });
-  return { prepared, wire, features: feats };
+  return { prepared, wire, features: feats, decodeMs };
 }
 
 async function embed({ id, buffer, origSize }) {
   const t0 = performance.now();
-  const { prepared, wire, features } = await prepare(buffer, null);
+  const { prepared, wire, features, decodeMs } = await prepare(buffer, null);
   const old = state.images.get(id);
   if (old) disposeImage(old);
   state.images.delete(id);
@@ -131,7 +133,7 @@ async function embed({ id, buffer, origSize }) {
     disposeImage(entry);
     state.images.delete(oldest);
   }
-  return { type: "embedded", id, ms: performance.now() - t0, modelKey: wire.modelKey };
+  return { type: "embedded", id, ms: performance.now() - t0, modelKey: wire.modelKey, decodeMs };
 }
 
 function disposeAll(outputs) {

@@ -52,7 +52,7 @@ window.harness = {
   async embed(id, url, origSize) {
     const buffer = await (await fetch(url)).arrayBuffer();
     const msg = await call("embedded", { type: "embed", id, buffer, origSize }, [buffer]);
-    return { ms: msg.ms, modelKey: msg.modelKey };
+    return { ms: msg.ms, modelKey: msg.modelKey, decodeMs: msg.decodeMs };
   },
   async decode(prompt) {
     const seq = ++counter;
