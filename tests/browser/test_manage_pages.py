@@ -312,6 +312,7 @@ def _jobs_import_auto_annotate_cancel_retry(
     assert len(queued) == seen and not Job.objects.filter(kind="text").exists()
     page.fill("dialog input[name=phrases]", "boat, buoy,  boat")
     page.fill("dialog input[name=min_score]", "0.8")
+    page.fill("dialog input[name=score_threshold]", "0.4")
     page.select_option("dialog select[name=label]", str(labels["buoy"]))
     page.click("dialog button[type=submit]")
     page.wait_for_selector("#jobs tr[data-kind=text]")
@@ -322,6 +323,7 @@ def _jobs_import_auto_annotate_cancel_retry(
     assert text_job.params["status"] == ["new", "in_progress"]
     assert (text_job.params["engine"], text_job.params["mode"]) == ("detector", "annotations")
     assert (text_job.params["min_score"], text_job.params["label"]) == (0.8, labels["buoy"])
+    assert text_job.params["score_threshold"] == 0.4 and "mask_threshold" not in text_job.params
     assert "image_ids" not in text_job.params
     _shot(page, "manage-jobs-text.png")
 

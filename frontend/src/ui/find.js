@@ -38,18 +38,22 @@ export function statusText(status) {
 // The Jobs page's "Find by text" form -> the text-jobs route's body (or {error} in words).
 // Empty fields are left out so the server's defaults apply (engine: the one the workers
 // report; min_score: its default); a selection wins over the ticked statuses.
-export function textJobParams({ text, engine = "", statuses = [], imageIds = [], mode = "proposals", minScore = "", label = "" }) {
+export function textJobParams({
+  text, engine = "", statuses = [], imageIds = [], mode = "proposals", minScore = "", label = "", scoreThreshold = "", maskThreshold = "",
+}) {
   const parsed = parsePhrases(text);
   if (parsed.error) return parsed;
   const params = scopeParams({ phrases: parsed.phrases, mode }, { imageIds, statuses });
   if (engine) params.engine = engine;
-  if (mode === "annotations") {
-    if (minScore !== "") {
-      const score = Number(minScore);
-      if (!(score >= 0 && score <= 1)) return { error: "the score is a number from 0 to 1" };
-      params.min_score = score;
-    }
-    if (label) params.label = Number(label);
+  // Empty fields are left out: the server's defaults apply (its help text gives them).
+  const fractions = [["score_threshold", scoreThreshold, "the detection threshold"], ["mask_threshold", maskThreshold, "the mask threshold"]];
+  if (mode === "annotations") fractions.push(["min_score", minScore, "the score"]);
+  for (const [key, value, name] of fractions) {
+    if (value === "") continue;
+    const number = Number(value);
+    if (!(number >= 0 && number <= 1)) return { error: `${name} is a number from 0 to 1` };
+    params[key] = number;
   }
+  if (mode === "annotations" && label) params.label = Number(label);
   return { params };
 }

@@ -48,6 +48,18 @@ export async function textJobDialog(projectId, labels, { imageIds = [] } = {}) {
       el("p", { class: status?.available ? "muted text-status" : "notice error text-status" }, statusLine),
       el("label", { style: "display:block" }, "Phrases ", el("input", { name: "phrases", required: true, placeholder: "e.g. boat, red buoy", style: "width:20rem" })),
       el("label", { style: "display:block" }, "Engine ", engine),
+      el(
+        "label",
+        { style: "display:block" },
+        "Report instances scoring at least ",
+        el("input", { type: "number", name: "score_threshold", min: "0", max: "1", step: "0.05", placeholder: "0.3 / 0.25", title: "default: 0.3 for SAM 3, 0.25 for a detector", style: "width:6rem" }),
+      ),
+      el(
+        "label",
+        { style: "display:block" },
+        "SAM 3 mask probability cut ",
+        el("input", { type: "number", name: "mask_threshold", min: "0", max: "1", step: "0.05", placeholder: "0.5", style: "width:6rem" }),
+      ),
       scopeField(imageIds),
       el(
         "fieldset",
@@ -73,6 +85,8 @@ export async function textJobDialog(projectId, labels, { imageIds = [] } = {}) {
         mode: form.mode.value,
         minScore: form.min_score.value,
         label: form.label.value,
+        scoreThreshold: form.score_threshold.value,
+        maskThreshold: form.mask_threshold.value,
       });
       try {
         if (built.error) throw new Error(built.error);

@@ -38,6 +38,11 @@ test("the Jobs page's text form becomes the text-jobs body, defaults left to the
     params: { phrases: ["cup"], mode: "annotations", min_score: 0.7, label: 3 },
   });
   assert.deepEqual(textJobParams({ text: "cup", mode: "annotations" }).params, { phrases: ["cup"], mode: "annotations" });
-  assert.match(textJobParams({ text: "cup", mode: "annotations", minScore: "2" }).error, /from 0 to 1/);
+  assert.match(textJobParams({ text: "cup", mode: "annotations", minScore: "2" }).error, /the score is a number from 0 to 1/);
+  // The engines' thresholds, in either mode; empty leaves the server's default.
+  assert.deepEqual(textJobParams({ text: "cup", scoreThreshold: "0.4", maskThreshold: "0.6" }).params, {
+    phrases: ["cup"], mode: "proposals", score_threshold: 0.4, mask_threshold: 0.6,
+  });
+  assert.match(textJobParams({ text: "cup", maskThreshold: "-1" }).error, /the mask threshold is a number from 0 to 1/);
   assert.match(textJobParams({ text: " , " }).error, /type what to find/);
 });
