@@ -177,16 +177,7 @@ def test_everything_mode_proposals_are_accepted_or_rejected(
     world: dict, live_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from annotator import queue, services
-    from annotator.services import everything
 
-    # The job runs here, in the test's thread, on a coarse point grid (a handful of masks).
-    # Random weights predict low IoUs, so the quality filters are opened too.
-    for key, value in (
-        ("points_per_side", 4),
-        ("pred_iou_thresh", 0.0),
-        ("stability_score_thresh", 0.0),
-    ):
-        monkeypatch.setitem(everything.EVERYTHING_DEFAULTS, key, value)
     queued: list[int] = []
     real_publish = queue.publish
 
@@ -200,11 +191,27 @@ def test_everything_mode_proposals_are_accepted_or_rejected(
     # An annotator may run it on the image they hold (the page holds its lock).
     login(page, live_server.url, "ann")
     open_annotate(page, live_server.url, image.pk)
-    page.click("[data-action=everything]")
+    # Options…: the generator's parameters within an annotator's bounds, on this image only.
+    # The job runs here, in the test's thread, on a coarse point grid (a handful of masks);
+    # random weights predict low IoUs, so the quality filters are opened too.
+    page.click("[data-action=everythingOptions]")
+    page.wait_for_selector("dialog input[name=points_per_side]")
+    assert page.get_attribute("dialog input[name=points_per_side]", "max") == "32"
+    assert "On the 1 selected image" in page.inner_text("dialog")
+    for key, value in (
+        ("points_per_side", "4"),
+        ("pred_iou_thresh", "0"),
+        ("stability_score_thresh", "0"),
+    ):
+        page.fill(f"dialog input[name={key}]", value)
+    page.click("dialog button[type=submit]")
     wait_until(lambda: bool(queued))
     from annotator.models import Job
 
-    services.job_run(job=Job.objects.get(pk=queued[0]))
+    job = Job.objects.get(pk=queued[0])
+    assert job.params["image_ids"] == [image.pk] and job.params["points_per_side"] == 4
+    assert job.params["pred_iou_thresh"] == 0 and job.params["stability_score_thresh"] == 0
+    services.job_run(job=job)
     page.wait_for_function(
         "/proposal|failed|did not/.test(document.getElementById('everything-state').textContent"
         " + document.getElementById('notices').textContent)",

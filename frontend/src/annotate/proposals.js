@@ -8,6 +8,7 @@
 // `proposals:changed` window event (the Find box dispatches it after its job).
 import { api, ApiError, listAll } from "../ui/api.js";
 import { clampToImage } from "../ui/editing.js";
+import { everythingDialog } from "../ui/everything_dialog.js";
 import { hexToRgba, maskToImageData } from "../ui/maskpaint.js";
 import { rleToMask } from "../ui/rle.js";
 import { routes } from "../ui/routes.js";
@@ -175,9 +176,15 @@ export function createProposals({ state, store, drawing, notices, tools }) {
     return decide("drop", { box }, (p) => inside(p.bbox, box));
   };
 
+  const mayStart = () => {
+    if (running) return false;
+    if (!state.readOnly) return true;
+    notices.show("everything", "Everything mode runs on the image you hold: open it for editing first.");
+    return false;
+  };
+
   async function start() {
-    if (running) return;
-    if (state.readOnly) return notices.show("everything", "Everything mode runs on the image you hold: open it for editing first.");
+    if (!mayStart()) return;
     let job;
     try {
       job = await api(routes.jobs(state.projectId), {
@@ -187,6 +194,18 @@ export function createProposals({ state, store, drawing, notices, tools }) {
     } catch (err) {
       return notices.show("everything", `Everything mode did not start: ${err.message}`);
     }
+    await follow(job);
+  }
+
+  // The Jobs page's dialog on this one image: the parameters within the caller's bounds.
+  async function startWithOptions() {
+    if (!mayStart()) return;
+    const labels = state.labelOrder.map((id) => state.labels.get(id)).filter((l) => l.kind !== "tag");
+    const job = await everythingDialog(state.projectId, labels, { imageIds: [state.imageId] });
+    if (job) await follow(job);
+  }
+
+  async function follow(job) {
     const imageId = state.imageId;
     running = true;
     setState("queued…");
@@ -295,6 +314,7 @@ export function createProposals({ state, store, drawing, notices, tools }) {
     },
     actions: {
       everything: () => start(),
+      everythingOptions: () => startWithOptions(),
       proposalKeep: () => focus != null && keep(focus),
       proposalDrop: () => focus != null && drop(focus),
       proposalNext: (by) => step(by),
