@@ -347,8 +347,3 @@ def decode_features(data: bytes | bytearray | memoryview) -> dict[str, np.ndarra
     return {
         t.name: unhaar(b, t.shape[1], t.shape[2])[None] for t, b in zip(TENSORS, bands, strict=True)
     }
-
-
-def _random_features() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return {t.name: rng.standard_normal((1, *t.shape)).astype(np.float32) for t in TENSORS}
