@@ -163,10 +163,7 @@ def compute_atlases(
     """
     if embeddings.ndim != 4 or embeddings.shape[0] != len(original_sizes):
         raise ValueError(f"need (K, C, H, W) embeddings for {len(original_sizes)} images")
-    if not 0.0 < dedup_iou <= 1.0:
-        raise ValueError(f"dedup_iou must be in (0, 1], got {dedup_iou}")
-    if points_per_batch < 1:
-        raise ValueError("points_per_batch must be >= 1")
+    check_options(dedup_iou=dedup_iou, points_per_batch=points_per_batch)
     device = model.device
     embeddings = embeddings.to(device, torch.float32)
     transform = ResizeLongestSide(model.img_size)
@@ -196,6 +193,14 @@ def compute_atlases(
         shape = grid_shape(size, grid)
         atlases.append(deduplicate(masks, ious, stability, shape, size, dedup_iou=dedup_iou))
     return atlases
+
+
+def check_options(*, dedup_iou: float, points_per_batch: int) -> None:
+    """Refuse atlas options no decode could honour (both model families' atlases)."""
+    if not 0.0 < dedup_iou <= 1.0:
+        raise ValueError(f"dedup_iou must be in (0, 1], got {dedup_iou}")
+    if points_per_batch < 1:
+        raise ValueError("points_per_batch must be >= 1")
 
 
 def compute_atlas(

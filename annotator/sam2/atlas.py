@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from annotator.sam.atlas import (
     HoverAtlas,
     cell_centres,
+    check_options,
     deduplicate,
     grid_shape,
     mask_shape,
@@ -61,10 +62,6 @@ def compute_atlases(
     """
     if len(features) != len(original_sizes):
         raise ValueError(f"{len(features)} feature sets for {len(original_sizes)} images")
-    if not 0.0 < dedup_iou <= 1.0:
-        raise ValueError(f"dedup_iou must be in (0, 1], got {dedup_iou}")
-    if points_per_batch < 1:
-        raise ValueError("points_per_batch must be >= 1")
     predictor = SAM2ImagePredictor(model)
     atlases = []
     for feats, size in zip(features, original_sizes, strict=True):
@@ -94,6 +91,8 @@ def _atlas(
     dedup_iou: float = 1.0,
     points_per_batch: int = 64,
 ) -> HoverAtlas:
+    # Here rather than in `compute_atlases`, so that `compute_atlas` is checked too.
+    check_options(dedup_iou=dedup_iou, points_per_batch=points_per_batch)
     model = predictor.model
     threshold = predictor.mask_threshold
     out_size = mask_shape(size, mask_size)
