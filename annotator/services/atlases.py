@@ -3,12 +3,13 @@ beside its embedding (export_onnx/atlas_format.py) so the page paints a mask the
 cursor moves, before the exact decode comes back (frontend/src/annotate/atlas_hover.js).
 
 Computed from the embedding, never instead of it: on CUDA in the embedding's own batch
-(`atlas_compute_batch`, called by services/embeddings.py with the encoder's output, grid
-SAM_ATLAS_GRID_CUDA); on CPU by a follow-up task on the `SAM_ATLAS_QUEUE` queue once the
+(`atlas_compute_batch`, called by services/embeddings.py with the batch's wire bytes decoded
+back, grid SAM_ATLAS_GRID_CUDA); on CPU by a follow-up task on the `SAM_ATLAS_QUEUE` queue once the
 embedding row is ready (`atlas_enqueue`), grid SAM_ATLAS_GRID_CPU. A CPU atlas costs minutes of
 decoder work, so only a worker that opts in (`-Q atlas`, at the lowest CPU priority in the demo)
 takes it: embeddings and jobs never wait behind one, and the page never waits for it to start.
-That task decodes the stored wire embedding, the same bytes the page decodes from. Grids and
+Both paths go through the project's `Segmenter` (SAM 1 or SAM 2.1) and start from the wire
+bytes, the same the page decodes from. Grids and
 128-pixel masks: bench/RESULTS.md, "Hover atlas".
 
 An atlas belongs to one embedding file: it is stored only while the row still holds the

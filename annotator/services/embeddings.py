@@ -269,10 +269,9 @@ def _compute_batch(rows: list[Embedding], outcome: dict[str, list[int]], holder:
         if stored:
             stored_rows.append((index, row))
     # The hover atlas, after the rows are ready (the page can start on the embedding): on CUDA
-    # in this batch, from the features in hand; on CPU a follow-up task, so the `gpu` queue's
-    # next embeddings do not wait behind a thousand decoder calls.
-    # The CUDA batch decodes the stored bytes back: the atlas then comes from the same features
-    # the page and the CPU path use.
+    # in this batch; on CPU a follow-up task, so the `gpu` queue's next embeddings do not wait
+    # behind a thousand decoder calls. The CUDA batch decodes the stored bytes back: the atlas
+    # then comes from the same features the page and the CPU path use.
     if not stored_rows:
         return
     if segmenter.device.type == "cuda":
